@@ -1,0 +1,75 @@
+"""The newsdag exception tree.
+
+    NewsdagError                 base; every error names the thing it failed on
+    ├── ConfigError              bad settings, flags or sources file (permanent)
+    ├── InputError               a path or input that cannot be read at all (permanent)
+    ├── FetchError               a network fetch failed
+    │   ├── TransientFetchError  worth retrying: timeouts, resets, 429, 5xx
+    │   └── PermanentFetchError  not worth retrying: 4xx, refused by policy
+    ├── ExtractError             a document could not be turned into an article
+    ├── ValidationFailed         the validation suite itself could not run
+    └── WarehouseError           the database cannot be opened or written
+        └── WarehouseBusy        another process holds the database's write lock
+
+Per-document problems (an undecodable file, an empty page) are not raised to the
+user: stages turn them into `Reject` rows. Only `flows/cli.py` turns these
+exceptions into messages.
+"""
+
+from __future__ import annotations
+
+
+class NewsdagError(Exception):
+    """Base of all newsdag errors; `subject` is the path, URL or rule it failed on."""
+
+    def __init__(self, message: str, subject: str | None = None) -> None:
+        super().__init__(message)
+        self.subject = subject
+
+    def __str__(self) -> str:
+        message = super().__str__()
+        return f"{self.subject}: {message}" if self.subject else message
+
+
+class ConfigError(NewsdagError):
+    """A setting, flag or sources file is wrong."""
+
+
+class InputError(NewsdagError):
+    """An input path does not exist or cannot be read."""
+
+
+class FetchError(NewsdagError):
+    """A network fetch failed."""
+
+    transient = False
+
+
+class TransientFetchError(FetchError):
+    """A fetch failure worth retrying."""
+
+    transient = True
+
+
+class PermanentFetchError(FetchError):
+    """A fetch failure not worth retrying."""
+
+
+class ExtractError(NewsdagError):
+    """A document could not be turned into an article; `rule` names why."""
+
+    def __init__(self, message: str, rule: str, subject: str | None = None) -> None:
+        super().__init__(message, subject)
+        self.rule = rule
+
+
+class ValidationFailed(NewsdagError):
+    """The validation suite could not be run at all (not: some rows failed)."""
+
+
+class WarehouseError(NewsdagError):
+    """The warehouse cannot be opened, migrated or written."""
+
+
+class WarehouseBusy(WarehouseError):
+    """Another process holds the database; try again when its load finishes."""

@@ -1,0 +1,132 @@
+"""Frozen dataclasses that cross stage boundaries (discover -> load -> extract -> validate -> load)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Literal
+
+DatePrecision = Literal["day", "minute", "second"]
+RejectStage = Literal["discover", "fetch", "extract", "validate", "load"]
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One thing to read: a local file (path) or, later, a URL to fetch."""
+
+    location: str
+    source: str = "cli"
+    kind: Literal["file", "url"] = "file"
+
+
+@dataclass(frozen=True)
+class DocumentHints:
+    """Metadata known before extraction (a JSONL record's fields, a feed entry's date)."""
+
+    url: str | None = None
+    title: str | None = None
+    date: str | None = None
+
+
+@dataclass(frozen=True)
+class RawDocument:
+    """Bytes of one document as read or fetched, before extraction.
+
+    `input` is what the user pointed at (a path or URL; a JSONL file's line is `path:line`);
+    `url` is the document's address: the `file://` URI for local files.
+    `kind` tells extraction how to read it: an HTML page or a plain-text dump.
+    """
+
+    input: str
+    url: str
+    content: bytes
+    kind: Literal["html", "text"]
+    fetched_at: datetime
+    doc_id: str
+    source: str = "cli"
+    content_type: str | None = None
+    encoding_declared: str | None = None
+    http_status: int | None = None
+    final_url: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    hints: DocumentHints = field(default_factory=DocumentHints)
+
+
+@dataclass(frozen=True)
+class ArticleDate:
+    """A date as the page gave it.
+
+    `value` is timezone-aware when the source had a time and an offset; for
+    `precision == "day"` only `day` is meaningful and no time zone is applied.
+    `raw` is the string exactly as found; `source` says where (json-ld, meta, time, url, header, ...).
+    """
+
+    day: date
+    precision: DatePrecision
+    source: str
+    raw: str
+    value: datetime | None = None
+    utc_offset: str | None = None
+
+
+@dataclass(frozen=True)
+class ExtractedFields:
+    """What an extractor (HTML or text dump) found, before ids and hashes are assigned."""
+
+    text: str
+    title: str | None = None
+    description: str | None = None
+    authors: tuple[str, ...] = ()
+    site_name: str | None = None
+    language: str | None = None
+    tags: tuple[str, ...] = ()
+    url: str | None = None
+    canonical_url: str | None = None
+    published: ArticleDate | None = None
+    modified: ArticleDate | None = None
+
+
+@dataclass(frozen=True)
+class Article:
+    """One extracted article, ready for validation and loading."""
+
+    article_id: str
+    doc_id: str
+    input: str
+    url: str
+    canonical_url: str | None
+    source: str
+    title: str | None
+    description: str | None
+    text: str
+    text_sha256: str
+    word_count: int
+    authors: tuple[str, ...]
+    site_name: str | None
+    language: str | None
+    tags: tuple[str, ...]
+    published: ArticleDate | None
+    modified: ArticleDate | None
+
+
+@dataclass(frozen=True)
+class Reject:
+    """An input that did not become an article, with the stage and rule that stopped it."""
+
+    input: str
+    stage: RejectStage
+    rule: str
+    detail: str
+    doc_id: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchCounts:
+    """What one loaded batch did to the warehouse."""
+
+    loaded: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
