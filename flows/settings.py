@@ -1,26 +1,27 @@
-"""One settings object for newsdag: every default lives here, each overridable by an env var NEWSDAG_*.
+"""One settings object for newsdag: every default lives here, each overridable by an env var.
 
-| setting               | env var                    | default                      | meaning |
-|-----------------------|----------------------------|------------------------------|---------|
-| db_path               | NEWSDAG_DB                 | warehouse/news.duckdb        | the DuckDB file |
-| archive_dir           | NEWSDAG_ARCHIVE            | <db dir>/archive             | raw documents, content-addressed |
-| workers               | NEWSDAG_WORKERS            | CPU cores                    | extraction processes |
-| batch_size            | NEWSDAG_BATCH_SIZE         | 200                          | documents per extract/validate/load batch |
-| parallel_min_docs     | NEWSDAG_PARALLEL_MIN_DOCS  | 32                           | smaller batches are extracted in-process |
-| max_file_bytes        | NEWSDAG_MAX_FILE_BYTES     | 10 MB                        | larger inputs are rejected (rule too-large) |
-| max_decompressed_bytes| NEWSDAG_MAX_DECOMPRESSED_BYTES | 50 MB                    | cap on a .gz input after decompression |
-| min_words             | NEWSDAG_MIN_WORDS          | 20                           | shorter texts fail validation (rule text-too-short) |
-| earliest_date         | NEWSDAG_EARLIEST_DATE      | 1990-01-01                   | older published dates fail validation |
-| future_skew_hours     | NEWSDAG_FUTURE_SKEW_HOURS  | 26                           | dates later than now + this fail validation |
-| lock_timeout_seconds  | NEWSDAG_LOCK_TIMEOUT       | 60                           | how long a writer or reader waits for the database |
+Setting (env var, default): meaning
+- db_path (NEWSDAG_DB, warehouse/news.duckdb): the DuckDB file
+- archive_dir (NEWSDAG_ARCHIVE, <db dir>/archive): raw documents, content-addressed
+- workers (NEWSDAG_WORKERS, CPU cores): extraction processes
+- batch_size (NEWSDAG_BATCH_SIZE, 200): documents per read/extract/validate/load batch
+- parallel_min_docs (NEWSDAG_PARALLEL_MIN_DOCS, 32): smaller batches are extracted in-process
+- max_file_bytes (NEWSDAG_MAX_FILE_BYTES, 10 MiB): larger inputs are rejected (rule too-large)
+- max_decompressed_bytes (NEWSDAG_MAX_DECOMPRESSED_BYTES, 50 MiB): cap on a .gz input after decompression
+- min_words (NEWSDAG_MIN_WORDS, 20): shorter texts fail validation
+- earliest_date (NEWSDAG_EARLIEST_DATE, 1990-01-01): older published dates fail validation
+- future_skew_hours (NEWSDAG_FUTURE_SKEW_HOURS, 26): dates later than now + this fail validation
+- lock_timeout_seconds (NEWSDAG_LOCK_TIMEOUT, 60): how long a writer or reader waits for the database
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from tasks.errors import ConfigError
@@ -30,6 +31,23 @@ DEFAULT_DB_PATH = Path("warehouse/news.duckdb")
 
 def default_workers() -> int:
     return os.cpu_count() or 1
+
+
+ENV_NAMES: Mapping[str, str] = MappingProxyType(
+    {
+        "db_path": "NEWSDAG_DB",
+        "archive_dir": "NEWSDAG_ARCHIVE",
+        "workers": "NEWSDAG_WORKERS",
+        "batch_size": "NEWSDAG_BATCH_SIZE",
+        "parallel_min_docs": "NEWSDAG_PARALLEL_MIN_DOCS",
+        "max_file_bytes": "NEWSDAG_MAX_FILE_BYTES",
+        "max_decompressed_bytes": "NEWSDAG_MAX_DECOMPRESSED_BYTES",
+        "min_words": "NEWSDAG_MIN_WORDS",
+        "earliest_date": "NEWSDAG_EARLIEST_DATE",
+        "future_skew_hours": "NEWSDAG_FUTURE_SKEW_HOURS",
+        "lock_timeout_seconds": "NEWSDAG_LOCK_TIMEOUT",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -48,26 +66,12 @@ class Settings:
     future_skew_hours: int = 26
     lock_timeout_seconds: float = 60.0
 
-    ENV_NAMES = {
-        "db_path": "NEWSDAG_DB",
-        "archive_dir": "NEWSDAG_ARCHIVE",
-        "workers": "NEWSDAG_WORKERS",
-        "batch_size": "NEWSDAG_BATCH_SIZE",
-        "parallel_min_docs": "NEWSDAG_PARALLEL_MIN_DOCS",
-        "max_file_bytes": "NEWSDAG_MAX_FILE_BYTES",
-        "max_decompressed_bytes": "NEWSDAG_MAX_DECOMPRESSED_BYTES",
-        "min_words": "NEWSDAG_MIN_WORDS",
-        "earliest_date": "NEWSDAG_EARLIEST_DATE",
-        "future_skew_hours": "NEWSDAG_FUTURE_SKEW_HOURS",
-        "lock_timeout_seconds": "NEWSDAG_LOCK_TIMEOUT",
-    }
-
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
         """Defaults, then NEWSDAG_* environment variables, then explicit overrides (flags); None means unset."""
         values: dict[str, Any] = {}
         types = {f.name: f.type for f in fields(cls)}
-        for name, env_name in cls.ENV_NAMES.items():
+        for name, env_name in ENV_NAMES.items():
             raw = os.environ.get(env_name)
             if raw:
                 values[name] = convert(raw, types[name], env_name)

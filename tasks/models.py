@@ -46,6 +46,7 @@ class RawDocument:
     source: str = "cli"
     content_type: str | None = None
     encoding_declared: str | None = None
+    encoding: str | None = None
     http_status: int | None = None
     final_url: str | None = None
     etag: str | None = None

@@ -1,0 +1,268 @@
+"""`newsdag ...`: argument parsing, progress and user-facing messages; the work happens in flows/ and tasks/."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from flows.settings import Settings
+from tasks.errors import ConfigError, InputError, NewsdagError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_RUNS_SHOWN = 10
+# Shown in `newsdag runs`, in this order.
+RUN_COLUMNS = (
+    "run_id, trigger, source, status, started_at, seconds, discovered, extracted, loaded, updated, "
+    "unchanged, rejected, error"
+)
+
+
+class UsageError(NewsdagError):
+    """The command line itself is wrong (exit 2)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newsdag", description="Ingest news articles into DuckDB: extract, validate, load, query."
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ingest = commands.add_parser("ingest", help="load files, directories or globs into the warehouse")
+    ingest.add_argument("inputs", nargs="+", metavar="PATH", help="a file, a directory (recursive) or a glob")
+    add_db_option(ingest)
+    ingest.add_argument("--workers", type=int, help="extraction processes (default: CPU cores)")
+    ingest.add_argument("--json", action="store_true", help="print one JSON object: run_id, status and counts")
+    ingest.add_argument(
+        "--prefect",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="run as a Prefect flow run: auto = when PREFECT_API_URL names a server (default); "
+        "always = also start a temporary server (~10 s); never = in this process only",
+    )
+
+    sql = commands.add_parser("sql", help="run a read-only SQL query against the warehouse")
+    sql.add_argument("query", help='e.g. "select title, published_at from articles"')
+    add_db_option(sql)
+    sql.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+
+    runs = commands.add_parser("runs", help="the latest runs with their counts and status")
+    add_db_option(runs)
+    runs.add_argument("--limit", type=int, default=DEFAULT_RUNS_SHOWN, help="how many runs to show")
+
+    evaluate = commands.add_parser("eval", help="extract a dataset of saved pages for scoring (no database)")
+    evaluate.add_argument("dataset", metavar="DATASET_DIR", help="a directory with truth.jsonl and pages/")
+    evaluate.add_argument("--out", required=True, metavar="PREDICTIONS.jsonl", help="where to write predictions")
+    evaluate.add_argument("--workers", type=int, help="extraction processes (default: CPU cores)")
+    return parser
+
+
+def add_db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", type=Path, help="the DuckDB file (default: $NEWSDAG_DB or warehouse/news.duckdb)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"ingest": command_ingest, "sql": command_sql, "runs": command_runs, "eval": command_eval}
+    try:
+        return handlers[args.command](args)
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        return EXIT_FAILED
+    except (UsageError, ConfigError, InputError) as error:
+        if args.debug:
+            raise
+        error_line(str(error))
+        return EXIT_USAGE
+    except (NewsdagError, OSError) as error:
+        if args.debug:
+            raise
+        error_line(str(error))
+        return EXIT_FAILED
+
+
+def error_line(message: str) -> None:
+    print(f"newsdag: error: {message}", file=sys.stderr)
+
+
+def command_ingest(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(db_path=args.db, workers=args.workers)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    orchestrated = args.prefect == "always" or (args.prefect == "auto" and bool(os.environ.get("PREFECT_API_URL")))
+    if orchestrated:
+        os.environ.setdefault("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
+    from flows import ingest  # imports Prefect (~1.5 s): only for the commands that run flows
+
+    started = time.monotonic()
+    progress = ProgressDisplay(enabled=not args.json)
+    ingest.PROGRESS_LISTENERS.append(progress.update)
+    try:
+        if orchestrated:
+            summary = ingest.ingest_flow(
+                inputs=list(args.inputs), db=str(settings.db_path), workers=settings.workers, trigger="cli"
+            )
+        else:
+            summary = ingest.run_ingest(args.inputs, settings, trigger="cli")
+    finally:
+        progress.close()
+        ingest.PROGRESS_LISTENERS.remove(progress.update)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print_summary(summary, settings, time.monotonic() - started)
+    return EXIT_OK
+
+
+class ProgressDisplay:
+    """A progress bar on a terminal; one line per batch when stderr is not a terminal."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self.interactive = enabled and sys.stderr.isatty()
+        self.bar: Any = None
+        self.task_id: Any = None
+
+    def update(self, progress: Any) -> None:
+        if not self.enabled:
+            return
+        if not self.interactive:
+            if progress.done:
+                print(f"  {progress.done}/{progress.total} inputs processed", file=sys.stderr)
+            return
+        if self.bar is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn("ingesting"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[status]}"),
+                transient=True,
+            )
+            self.bar.start()
+            self.task_id = self.bar.add_task("ingest", total=progress.total, status="")
+        counts = progress.counts
+        status = f"loaded {counts['loaded']}  unchanged {counts['unchanged']}  rejected {counts['rejected']}"
+        self.bar.update(self.task_id, completed=progress.done, total=progress.total, status=status)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def print_summary(summary: dict[str, Any], settings: Settings, seconds: float) -> None:
+    print(
+        f"run {summary['run_id']} {summary['status']} in {seconds:.1f} s: "
+        f"{summary['discovered']} discovered, {summary['extracted']} extracted, {summary['loaded']} loaded, "
+        f"{summary['updated']} updated, {summary['unchanged']} unchanged, {summary['rejected']} rejected"
+    )
+    if summary["rejected"]:
+        for stage, rule, count, example in reject_summary(settings, summary["run_id"]):
+            print(f"  rejected {count} x {stage}/{rule}, e.g. {example}")
+    print(f'warehouse: {settings.db_path}   try: newsdag sql "select title, published_at from articles"')
+
+
+def reject_summary(settings: Settings, run_id: str) -> list[tuple[Any, ...]]:
+    from warehouse.db import connect
+
+    with connect(Path(settings.db_path), read_only=True, wait_seconds=settings.lock_timeout_seconds) as con:
+        return con.execute(
+            "SELECT stage, rule, count(*), min(input || ': ' || detail) FROM rejects WHERE run_id = $run_id "
+            "GROUP BY stage, rule ORDER BY count(*) DESC",
+            {"run_id": run_id},
+        ).fetchall()
+
+
+def command_sql(args: argparse.Namespace) -> int:
+    columns, rows = run_query(args, args.query)
+    write_rows(columns, rows, args.format)
+    return EXIT_OK
+
+
+def command_runs(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    columns, rows = run_query(args, f"SELECT {RUN_COLUMNS} FROM latest_runs LIMIT $limit", {"limit": args.limit})
+    write_rows(columns, rows, "table")
+    return EXIT_OK
+
+
+def run_query(
+    args: argparse.Namespace, query: str, parameters: dict[str, Any] | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run a query on a read-only connection that cannot touch files, extensions or settings."""
+    import duckdb
+
+    from warehouse.db import connect
+
+    settings = Settings.from_env(db_path=args.db)
+    with connect(Path(settings.db_path), read_only=True, wait_seconds=settings.lock_timeout_seconds) as con:
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        try:
+            cursor = con.execute(query, parameters)
+        except duckdb.Error as error:
+            raise UsageError(f"SQL error: {' '.join(str(error).split())}") from None
+        if cursor.description is None:
+            return [], []
+        return [column[0] for column in cursor.description], cursor.fetchall()
+
+
+def write_rows(columns: list[str], rows: list[tuple[Any, ...]], output_format: str) -> None:
+    if output_format == "json":
+        print(
+            json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=json_value, ensure_ascii=False)
+        )
+    elif output_format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows([[csv_value(value) for value in row] for row in rows])
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*columns, show_lines=False)
+        for row in rows:
+            table.add_row(*(display_value(value) for value in row))
+        Console(soft_wrap=False).print(table)
+        print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+
+
+def json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date | datetime) else str(value)
+
+
+def csv_value(value: Any) -> Any:
+    return json_value(value) if isinstance(value, date | datetime) else value
+
+
+def display_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def command_eval(args: argparse.Namespace) -> int:
+    from flows.evaluate import evaluate_dataset
+
+    settings = Settings.from_env(workers=args.workers)
+    count = evaluate_dataset(Path(args.dataset), Path(args.out), settings)
+    print(f"wrote {count} predictions to {args.out}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

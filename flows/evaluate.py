@@ -1,0 +1,62 @@
+"""`newsdag eval`: run the production extraction over a dataset of saved pages and write predictions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from flows.settings import Settings
+from tasks import extract, loaders
+from tasks.dates import local_iso
+from tasks.errors import InputError
+from tasks.models import Article, RawDocument, Reject, WorkItem
+
+
+def dataset_documents(dataset: Path, settings: Settings) -> Iterator[tuple[str, RawDocument | Reject]]:
+    """(page id, document) for every page listed in the dataset's truth.jsonl, read like any local input."""
+    truth = dataset / "truth.jsonl"
+    if not truth.is_file():
+        raise InputError("no truth.jsonl here (expected the layout of shared/eval/dev/*)", subject=str(dataset))
+    with truth.open(encoding="utf-8") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            item = WorkItem(location=str(dataset / record["file"]), source="eval")
+            for result in loaders.load_documents(
+                item,
+                max_file_bytes=settings.max_file_bytes,
+                max_decompressed_bytes=settings.max_decompressed_bytes,
+            ):
+                yield record["id"], result
+
+
+def prediction(page_id: str, result: Article | Reject) -> dict[str, str | None]:
+    if isinstance(result, Reject):
+        return {"id": page_id, "text": None, "title": None, "date": None, "author": None}
+    return {
+        "id": page_id,
+        "text": result.text,
+        "title": result.title,
+        "date": local_iso(result.published) if result.published else None,
+        "author": ", ".join(result.authors) or None,
+    }
+
+
+def evaluate_dataset(dataset: Path, out: Path, settings: Settings) -> int:
+    """Write one prediction line per page; returns how many were written."""
+    pairs = list(dataset_documents(dataset, settings))
+    documents = [doc for _, doc in pairs if isinstance(doc, RawDocument)]
+    extracted = iter(
+        extract.extract_batch(documents, workers=settings.workers, parallel_min_docs=settings.parallel_min_docs)
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with out.open("w", encoding="utf-8") as handle:
+            for page_id, document in pairs:
+                result = next(extracted) if isinstance(document, RawDocument) else document
+                handle.write(json.dumps(prediction(page_id, result), ensure_ascii=False) + "\n")
+    finally:
+        extract.shutdown_pools()
+    return len(pairs)

@@ -1,0 +1,197 @@
+"""Extraction: RawDocument -> Article (trafilatura for HTML, the dump parser for text) or Reject."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import re
+from collections.abc import Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import replace
+from functools import cache
+
+import lxml.html
+import py3langid
+import trafilatura
+from lxml.etree import ParserError
+
+from tasks.dates import parse_iso_date
+from tasks.errors import ExtractError
+from tasks.htmlmeta import read_page_metadata
+from tasks.loaders import decode_content
+from tasks.models import Article, ArticleDate, ExtractedFields, RawDocument, Reject
+from tasks.textdump import parse_text_dump
+
+WORD = re.compile(r"\w+")
+BLANK_LINES = re.compile(r"\n\s*\n+")
+INLINE_SPACE = re.compile(r"[ \t\u00a0]+")
+# py3langid is unreliable on a few words; below this many characters the page's declared language wins.
+MIN_CHARS_FOR_LANGUAGE_DETECTION = 200
+# Extraction settings chosen for news pages (see docs/quality.md for how they score).
+TRAFILATURA_OPTIONS = {
+    "with_metadata": True,
+    "include_comments": False,
+    "include_tables": True,
+    "favor_precision": False,
+    "deduplicate": False,
+}
+
+
+def extract_document(document: RawDocument) -> Article | Reject:
+    """One document as an Article, or a Reject naming why not; never raises for bad content."""
+    try:
+        fields = extract_fields(document)
+    except ExtractError as error:
+        return Reject(document.input, "extract", error.rule, str(error), document.doc_id, document.url)
+    except (ValueError, TypeError, RecursionError, MemoryError, ParserError) as error:
+        # trafilatura and lxml raise these on pathological markup; one bad page must not stop a run.
+        detail = f"{type(error).__name__}: {error}"[:300]
+        return Reject(document.input, "extract", "extractor-error", detail, document.doc_id, document.url)
+    return build_article(document, fields)
+
+
+def extract_fields(document: RawDocument) -> ExtractedFields:
+    decoded = decode_content(document.content, document.encoding or document.encoding_declared)
+    if decoded is None:
+        raise ExtractError("the bytes are not text in any detectable encoding", rule="undecodable")
+    text = decoded[0].replace("\x00", "")
+    fields = parse_text_dump(text) if document.kind == "text" else extract_html(text, document.url)
+    return apply_hints(document, fields)
+
+
+def extract_html(html: str, url: str | None) -> ExtractedFields:
+    """Main text with trafilatura; title, dates, authors with our own metadata rules first."""
+    try:
+        tree = lxml.html.fromstring(html)
+    except (ParserError, ValueError) as error:
+        raise ExtractError(f"not parseable as HTML: {error}", rule="unparseable-html") from None
+    page_url = url if url and url.startswith("http") else None
+    metadata = read_page_metadata(tree, url=page_url)
+    document = trafilatura.bare_extraction(tree, url=page_url, **TRAFILATURA_OPTIONS)
+    if document is None or not (document.text or "").strip():
+        raise ExtractError("no main text found in the page", rule="no-text")
+    published = metadata.published or trafilatura_date(document.date)
+    return ExtractedFields(
+        text=normalize_text(document.text),
+        title=metadata.title or clean_or_none(document.title),
+        description=metadata.description or clean_or_none(document.description),
+        authors=metadata.authors or split_authors(document.author),
+        site_name=metadata.site_name or clean_or_none(document.sitename),
+        language=metadata.language,
+        tags=tuple(dict.fromkeys(tag for tag in (document.tags or []) + (document.categories or []) if tag)),
+        url=metadata.canonical_url or page_url,
+        canonical_url=metadata.canonical_url,
+        published=published,
+        modified=metadata.modified,
+    )
+
+
+def trafilatura_date(value: str | None) -> ArticleDate | None:
+    """trafilatura's date is day-only (YYYY-MM-DD): kept as a day, never given a time or zone."""
+    if not value:
+        return None
+    parsed = parse_iso_date(value[:10], source="trafilatura")
+    return parsed if parsed and parsed.precision == "day" else None
+
+
+def apply_hints(document: RawDocument, fields: ExtractedFields) -> ExtractedFields:
+    """Fill what extraction missed from hints given with the input (a JSONL record's url, title, date)."""
+    hints = document.hints
+    published = fields.published
+    if published is None and hints.date:
+        published = parse_iso_date(hints.date, source="hint")
+    return replace(
+        fields,
+        url=fields.url or hints.url,
+        title=fields.title or hints.title,
+        published=published,
+    )
+
+
+def build_article(document: RawDocument, fields: ExtractedFields) -> Article:
+    text = normalize_text(fields.text)
+    url = fields.url or document.hints.url or document.url
+    identity = fields.canonical_url or url
+    text_sha256 = hashlib.sha256(" ".join(text.split()).encode("utf-8")).hexdigest()
+    return Article(
+        article_id=hashlib.sha256(f"url:{identity}".encode()).hexdigest()[:32],
+        doc_id=document.doc_id,
+        input=document.input,
+        url=url,
+        canonical_url=fields.canonical_url,
+        source=document.source,
+        title=fields.title,
+        description=fields.description,
+        text=text,
+        text_sha256=text_sha256,
+        word_count=len(WORD.findall(text)),
+        authors=fields.authors,
+        site_name=fields.site_name,
+        language=detect_language(text, fields.language),
+        tags=fields.tags,
+        published=fields.published,
+        modified=fields.modified,
+    )
+
+
+def detect_language(text: str, declared: str | None) -> str | None:
+    """py3langid on the text when there is enough of it, else the page's declared language."""
+    if len(text) < MIN_CHARS_FOR_LANGUAGE_DETECTION:
+        return declared
+    language, _score = language_identifier().classify(text)
+    return language
+
+
+@cache
+def language_identifier() -> py3langid.langid.LanguageIdentifier:
+    return py3langid.langid.LanguageIdentifier.from_pickled_model(
+        py3langid.langid.MODEL_FILE, norm_probs=True
+    )
+
+
+def normalize_text(text: str) -> str:
+    """Paragraphs separated by one blank line; runs of spaces folded; no leading/trailing space."""
+    paragraphs = (INLINE_SPACE.sub(" ", part).strip() for part in BLANK_LINES.split(text.replace("\r", "")))
+    lines = ("\n".join(line.strip() for line in part.split("\n")) for part in paragraphs if part)
+    return "\n\n".join(lines)
+
+
+def clean_or_none(value: str | None) -> str | None:
+    return " ".join(value.split()) or None if value else None
+
+
+def split_authors(value: str | None) -> tuple[str, ...]:
+    """trafilatura joins authors with '; '."""
+    if not value:
+        return ()
+    return tuple(dict.fromkeys(name.strip() for name in value.split(";") if name.strip()))
+
+
+def extract_batch(
+    documents: Sequence[RawDocument], *, workers: int, parallel_min_docs: int
+) -> list[Article | Reject]:
+    """Extract a batch, in worker processes when it is large enough to pay for them."""
+    if workers <= 1 or len(documents) < parallel_min_docs:
+        return [extract_document(document) for document in documents]
+    chunk = max(1, len(documents) // (workers * 4))
+    return list(extraction_pool(workers).map(extract_document, documents, chunksize=chunk))
+
+
+# Worker pools by size, kept for the life of the process (see extraction_pool).
+POOLS: dict[int, Executor] = {}
+
+
+def extraction_pool(workers: int) -> Executor:
+    """A pool of `workers` processes, reused across batches; workers fork from a server that has
+    already imported trafilatura, so a new worker costs milliseconds, not a fresh import."""
+    if workers not in POOLS:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["tasks.extract"])
+        POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    return POOLS[workers]
+
+
+def shutdown_pools() -> None:
+    """Stop the worker processes (called when a run ends)."""
+    while POOLS:
+        POOLS.popitem()[1].shutdown(cancel_futures=True)

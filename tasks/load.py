@@ -1,0 +1,324 @@
+"""Load: Arrow batches -> DuckDB in one transaction per batch (merge on article_id), plus the raw archive."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from tasks.dates import local_iso
+from tasks.models import Article, ArticleDate, BatchCounts, RawDocument, Reject
+from warehouse.db import named_queries
+
+UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+ARTICLE_SCHEMA = pa.schema(
+    [
+        ("article_id", pa.string()),
+        ("doc_id", pa.string()),
+        ("input", pa.string()),
+        ("url", pa.string()),
+        ("canonical_url", pa.string()),
+        ("source", pa.string()),
+        ("site_name", pa.string()),
+        ("title", pa.string()),
+        ("description", pa.string()),
+        ("text", pa.string()),
+        ("author", pa.string()),
+        ("authors", pa.list_(pa.string())),
+        ("language", pa.string()),
+        ("published_at", UTC_TIMESTAMP),
+        ("published_local", pa.string()),
+        ("published_date", pa.date32()),
+        ("modified_at", UTC_TIMESTAMP),
+        ("modified_local", pa.string()),
+        ("date_source", pa.string()),
+        ("date_precision", pa.string()),
+        ("tags", pa.list_(pa.string())),
+        ("word_count", pa.int32()),
+        ("text_sha256", pa.string()),
+        ("first_seen_run", pa.string()),
+        ("last_seen_run", pa.string()),
+        ("version", pa.int32()),
+        ("updated_at", UTC_TIMESTAMP),
+    ]
+)
+
+DOCUMENT_SCHEMA = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("url", pa.string()),
+        ("input", pa.string()),
+        ("final_url", pa.string()),
+        ("http_status", pa.int32()),
+        ("content_type", pa.string()),
+        ("encoding_declared", pa.string()),
+        ("encoding_detected", pa.string()),
+        ("etag", pa.string()),
+        ("last_modified", pa.string()),
+        ("bytes", pa.int64()),
+        ("fetched_at", UTC_TIMESTAMP),
+        ("run_id", pa.string()),
+    ]
+)
+
+REJECT_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("input", pa.string()),
+        ("url", pa.string()),
+        ("stage", pa.string()),
+        ("rule", pa.string()),
+        ("detail", pa.string()),
+        ("doc_id", pa.string()),
+        ("rejected_at", UTC_TIMESTAMP),
+    ]
+)
+
+KEY_SCHEMA = pa.schema([("doc_id", pa.string()), ("url", pa.string())])
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """The identity of a run as stored in the `runs` table."""
+
+    run_id: str
+    trigger: str
+    source: str | None
+    inputs: tuple[str, ...]
+    started_at: datetime
+    flow_run_id: str | None = None
+
+
+def instant(article_date: ArticleDate | None) -> datetime | None:
+    """The UTC instant of a date, only when the page gave a time with an offset."""
+    if article_date is None or article_date.value is None or article_date.value.tzinfo is None:
+        return None
+    return article_date.value.astimezone(UTC)
+
+
+def articles_table(articles: Sequence[Article], run_id: str, now: datetime) -> pa.Table:
+    """Articles as an Arrow table in the `articles` column layout (last one wins per article_id)."""
+    unique = {article.article_id: article for article in articles}
+    rows = []
+    for article in unique.values():
+        published, modified = article.published, article.modified
+        rows.append(
+            {
+                "article_id": article.article_id,
+                "doc_id": article.doc_id,
+                "input": article.input,
+                "url": article.url,
+                "canonical_url": article.canonical_url,
+                "source": article.source,
+                "site_name": article.site_name,
+                "title": article.title,
+                "description": article.description,
+                "text": article.text,
+                "author": ", ".join(article.authors) or None,
+                "authors": list(article.authors),
+                "language": article.language,
+                "published_at": instant(published),
+                "published_local": local_iso(published) if published else None,
+                "published_date": published.day if published else None,
+                "modified_at": instant(modified),
+                "modified_local": local_iso(modified) if modified else None,
+                "date_source": published.source if published else None,
+                "date_precision": published.precision if published else None,
+                "tags": list(article.tags),
+                "word_count": article.word_count,
+                "text_sha256": article.text_sha256,
+                "first_seen_run": run_id,
+                "last_seen_run": run_id,
+                "version": 1,
+                "updated_at": now,
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=ARTICLE_SCHEMA)
+
+
+def documents_table(documents: Sequence[RawDocument], run_id: str) -> pa.Table:
+    rows = [
+        {
+            "doc_id": document.doc_id,
+            "url": document.url,
+            "input": document.input,
+            "final_url": document.final_url,
+            "http_status": document.http_status,
+            "content_type": document.content_type,
+            "encoding_declared": document.encoding_declared,
+            "encoding_detected": document.encoding,
+            "etag": document.etag,
+            "last_modified": document.last_modified,
+            "bytes": len(document.content),
+            "fetched_at": document.fetched_at,
+            "run_id": run_id,
+        }
+        for document in {(d.doc_id, d.url): d for d in documents}.values()
+    ]
+    return pa.Table.from_pylist(rows, schema=DOCUMENT_SCHEMA)
+
+
+def rejects_table(rejects: Sequence[Reject], run_id: str, now: datetime) -> pa.Table:
+    rows = [
+        {
+            "run_id": run_id,
+            "input": reject.input,
+            "url": reject.url,
+            "stage": reject.stage,
+            "rule": reject.rule,
+            "detail": reject.detail,
+            "doc_id": reject.doc_id,
+            "rejected_at": now,
+        }
+        for reject in rejects
+    ]
+    return pa.Table.from_pylist(rows, schema=REJECT_SCHEMA)
+
+
+def keys_table(documents: Sequence[RawDocument]) -> pa.Table:
+    return pa.Table.from_pylist([{"doc_id": d.doc_id, "url": d.url} for d in documents], schema=KEY_SCHEMA)
+
+
+def find_unchanged(
+    connection: duckdb.DuckDBPyConnection, documents: Sequence[RawDocument]
+) -> set[tuple[str, str]]:
+    """(doc_id, url) of documents already loaded as articles: same bytes at the same address."""
+    connection.register("batch_keys", keys_table(documents))
+    try:
+        rows = connection.execute(named_queries()["known_documents"]).fetchall()
+    finally:
+        connection.unregister("batch_keys")
+    return {(doc_id, url) for doc_id, url in rows}
+
+
+def write_batch(
+    connection: duckdb.DuckDBPyConnection,
+    run_id: str,
+    *,
+    documents: Sequence[RawDocument],
+    articles: Sequence[Article],
+    rejects: Sequence[Reject],
+    unchanged: Sequence[RawDocument] = (),
+    now: datetime | None = None,
+) -> BatchCounts:
+    """Merge one batch in a single transaction: all of it lands, or (on any error) none of it."""
+    now = now or datetime.now(UTC)
+    queries = named_queries()
+    relations = {
+        "batch_articles": articles_table(articles, run_id, now),
+        "batch_documents": documents_table(documents, run_id),
+        "batch_rejects": rejects_table(rejects, run_id, now),
+        "batch_keys": keys_table(unchanged),
+    }
+    for name, table in relations.items():
+        connection.register(name, table)
+    try:
+        connection.execute("BEGIN TRANSACTION")
+        new, changed, same = connection.execute(queries["classify_articles"]).fetchall()[0]
+        connection.execute(queries["keep_old_versions"])
+        connection.execute(queries["merge_articles"])
+        connection.execute(queries["insert_documents"])
+        connection.execute(queries["insert_rejects"])
+        if unchanged:
+            connection.execute(queries["touch_unchanged"], {"run_id": run_id})
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    finally:
+        for name in relations:
+            connection.unregister(name)
+    return BatchCounts(
+        loaded=int(new or 0),
+        updated=int(changed or 0),
+        unchanged=int(same or 0) + len(unchanged),
+        rejected=len(rejects),
+    )
+
+
+def process_is_alive(host: str | None, pid: int | None) -> bool:
+    """Whether a run's process still exists; a run from another host is assumed alive."""
+    if host != socket.gethostname() or pid is None:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def mark_crashed_runs(connection: duckdb.DuckDBPyConnection, found_by: str, now: datetime) -> list[str]:
+    """Runs left 'running' by a process that no longer exists are marked crashed; their ids."""
+    queries = named_queries()
+    crashed = [
+        run_id
+        for run_id, host, pid in connection.execute(queries["running_runs"]).fetchall()
+        if run_id != found_by and not process_is_alive(host, pid)
+    ]
+    for run_id in crashed:
+        connection.execute(queries["mark_crashed"], {"run_id": run_id, "found_at": now, "found_by": found_by})
+    return crashed
+
+
+def start_run(connection: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
+    """Record a run as running, after marking runs that a crash left 'running' as crashed."""
+    queries = named_queries()
+    mark_crashed_runs(connection, run.run_id, run.started_at)
+    connection.execute(
+        queries["start_run"],
+        {
+            "run_id": run.run_id,
+            "flow_run_id": run.flow_run_id,
+            "trigger": run.trigger,
+            "source": run.source,
+            "inputs": list(run.inputs),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": run.started_at,
+        },
+    )
+
+
+def finish_run(
+    connection: duckdb.DuckDBPyConnection,
+    run_id: str,
+    *,
+    status: str,
+    counts: dict[str, int],
+    error: str | None,
+) -> None:
+    connection.execute(
+        named_queries()["finish_run"],
+        {"run_id": run_id, "finished_at": datetime.now(UTC), "status": status, "error": error, **counts},
+    )
+
+
+def archive_documents(documents: Sequence[RawDocument], archive_dir: Path) -> None:
+    """Keep each document's bytes under archive_dir/<2 hex>/<sha256>, written atomically.
+
+    The name is the content hash, never anything from the URL or path, so input cannot
+    choose where a file lands; a crash leaves at most a temp file, never a half archive entry.
+    """
+    for document in documents:
+        target = archive_dir / document.doc_id[:2] / document.doc_id
+        if target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
+        try:
+            with os.fdopen(handle, "wb") as temp_file:
+                temp_file.write(document.content)
+            os.replace(temp_name, target)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise

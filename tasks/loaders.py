@@ -1,0 +1,203 @@
+"""Loaders: read local inputs (.html/.htm(.gz), .txt dumps, .jsonl) into RawDocuments, or Rejects."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from charset_normalizer import from_bytes
+
+from tasks.discover import is_supported
+from tasks.models import DocumentHints, RawDocument, Reject, WorkItem
+
+GZIP_CHUNK_BYTES = 64 * 1024
+# How much of a file is inspected for NUL bytes when deciding whether it is binary.
+BINARY_SNIFF_BYTES = 8192
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+# Detected encodings below this coherence are treated as undecodable (binary noise decodes to something).
+MIN_DETECTION_COHERENCE = 0.2
+
+
+def sha256_hex(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def load_documents(
+    item: WorkItem, *, max_file_bytes: int, max_decompressed_bytes: int, now: datetime | None = None
+) -> Iterator[RawDocument | Reject]:
+    """The documents in one local file (many for a JSONL file), or a Reject saying why there are none."""
+    path = Path(item.location)
+    read_at = now or datetime.now(UTC)
+    name = path.name.lower()
+    if not is_supported(path):
+        yield Reject(
+            item.location, "discover", "unsupported-type", f"not a supported input type: {path.name}"
+        )
+        return
+    content_or_reject = read_file(item.location, path, max_file_bytes, max_decompressed_bytes)
+    if isinstance(content_or_reject, Reject):
+        yield content_or_reject
+        return
+    content = content_or_reject
+    if name.endswith((".jsonl", ".jsonl.gz")):
+        yield from jsonl_documents(item, path, content, read_at)
+        return
+    kind = "text" if name.endswith(".txt") else "html"
+    yield make_document(item, path.resolve().as_uri(), content, kind, read_at, input_name=item.location)
+
+
+def read_file(label: str, path: Path, max_file_bytes: int, max_decompressed_bytes: int) -> bytes | Reject:
+    """The file's bytes (decompressed for .gz), or a Reject: missing, unreadable, empty, too large, binary."""
+    try:
+        size = path.stat().st_size
+        if size > max_file_bytes:
+            return Reject(label, "fetch", "too-large", f"{size} bytes; the limit is {max_file_bytes}")
+        with path.open("rb") as handle:
+            content = handle.read(max_file_bytes + 1)
+    except OSError as error:
+        return Reject(label, "fetch", "unreadable", f"cannot read the file: {error.strerror or error}")
+    if path.name.lower().endswith(".gz"):
+        content_or_reject = gunzip_bounded(label, content, max_decompressed_bytes)
+        if isinstance(content_or_reject, Reject):
+            return content_or_reject
+        content = content_or_reject
+    if not content.strip():
+        return Reject(label, "fetch", "empty", "the file is empty")
+    if looks_binary(content):
+        return Reject(label, "fetch", "binary", "the file holds binary data (NUL bytes), not text")
+    return content
+
+
+def gunzip_bounded(label: str, content: bytes, limit: int) -> bytes | Reject:
+    """Decompress gzip without ever holding more than `limit` bytes (a gzip bomb stops at the cap)."""
+    decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    parts: list[bytes] = []
+    total = 0
+    try:
+        view = memoryview(content)
+        for start in range(0, len(content), GZIP_CHUNK_BYTES):
+            chunk = decompressor.decompress(view[start : start + GZIP_CHUNK_BYTES], limit + 1 - total)
+            total += len(chunk)
+            parts.append(chunk)
+            if total > limit or decompressor.unconsumed_tail:
+                return Reject(label, "fetch", "too-large", f"more than {limit} bytes after decompression")
+        if not decompressor.eof:
+            return Reject(label, "fetch", "bad-gzip", "the gzip data is truncated")
+    except (zlib.error, gzip.BadGzipFile) as error:
+        return Reject(label, "fetch", "bad-gzip", f"not valid gzip data: {error}")
+    return b"".join(parts)
+
+
+def looks_binary(content: bytes) -> bool:
+    head = content[:BINARY_SNIFF_BYTES]
+    return b"\x00" in head and not head.startswith(UTF16_BOMS)
+
+
+def declared_charset(content: bytes) -> str | None:
+    """The charset a page declares in <meta>, if any."""
+    match = META_CHARSET.search(content[:4096])
+    return match.group(1).decode("ascii", "replace").lower() if match else None
+
+
+def decode_content(content: bytes, declared: str | None = None) -> tuple[str, str] | None:
+    """(text, encoding used), or None when the bytes are no text in any encoding we can detect.
+
+    Valid UTF-8 wins over a declaration: saved pages are often re-encoded to UTF-8 while
+    their <meta charset> still names the original encoding.
+    """
+    if content.startswith(UTF16_BOMS):
+        try:
+            return content.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            return None
+    try:
+        return content.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    if declared:
+        try:
+            return content.decode(declared), declared
+        except (UnicodeDecodeError, LookupError):
+            pass
+    best = from_bytes(content).best()
+    if best is None or best.coherence < MIN_DETECTION_COHERENCE:
+        return None
+    return str(best), best.encoding
+
+
+def make_document(
+    item: WorkItem,
+    url: str,
+    content: bytes,
+    kind: str,
+    read_at: datetime,
+    *,
+    input_name: str,
+    hints: DocumentHints | None = None,
+) -> RawDocument | Reject:
+    declared = declared_charset(content) if kind == "html" else None
+    decoded = decode_content(content, declared)
+    if decoded is None:
+        return Reject(input_name, "fetch", "undecodable", "the bytes are not text in any detectable encoding")
+    return RawDocument(
+        input=input_name,
+        url=url,
+        content=content,
+        kind=kind,  # type: ignore[arg-type]
+        fetched_at=read_at,
+        doc_id=sha256_hex(content),
+        source=item.source,
+        content_type="text/html" if kind == "html" else "text/plain",
+        encoding_declared=declared,
+        encoding=decoded[1],
+        hints=hints or DocumentHints(),
+    )
+
+
+def jsonl_documents(
+    item: WorkItem, path: Path, content: bytes, read_at: datetime
+) -> Iterator[RawDocument | Reject]:
+    """One document per JSONL line with `html` or `text`; a bad line is a Reject for that line only."""
+    file_uri = path.resolve().as_uri()
+    for number, line in enumerate(content.splitlines(), start=1):
+        label = f"{item.location}:{number}"
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            yield Reject(label, "fetch", "bad-json", f"line {number} is not valid JSON: {error}")
+            continue
+        if not isinstance(record, dict):
+            yield Reject(label, "fetch", "bad-json", f"line {number} is not a JSON object")
+            continue
+        body = record.get("html") or record.get("text")
+        if not isinstance(body, str) or not body.strip():
+            yield Reject(label, "fetch", "missing-content", f"line {number} has no 'html' or 'text' string")
+            continue
+        kind = "html" if isinstance(record.get("html"), str) and record.get("html") else "text"
+        hints = DocumentHints(
+            url=string_or_none(record.get("url")),
+            title=string_or_none(record.get("title")),
+            date=string_or_none(record.get("date")),
+        )
+        yield make_document(
+            item,
+            hints.url or f"{file_uri}#line={number}",
+            body.encode("utf-8"),
+            kind,
+            read_at,
+            input_name=label,
+            hints=hints,
+        )
+
+
+def string_or_none(value: object) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None

@@ -1,0 +1,104 @@
+"""Open the DuckDB warehouse (waiting while another process writes), migrate it, and load named SQL."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+import duckdb
+
+from tasks.errors import WarehouseBusy, WarehouseError
+
+SQL_DIR = Path(__file__).parent
+# Each migration is a SQL file; its position in this list is the schema version it brings.
+MIGRATIONS = ("schema.sql",)
+SCHEMA_VERSION = len(MIGRATIONS)
+LOCK_RETRY_SECONDS = 0.2
+NAMED_STATEMENT = re.compile(r"^-- name: (\S+)\s*$", re.MULTILINE)
+LOCK_MESSAGES = ("Could not set lock", "Conflicting lock", "database is locked")
+
+
+@cache
+def named_queries(filename: str = "load.sql") -> dict[str, str]:
+    """The statements of a SQL file, by the name in their `-- name:` line."""
+    parts = NAMED_STATEMENT.split((SQL_DIR / filename).read_text(encoding="utf-8"))
+    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+def is_lock_error(error: Exception) -> bool:
+    return any(message in str(error) for message in LOCK_MESSAGES)
+
+
+def open_database(path: Path, *, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyConnection:
+    """A connection, retrying while another process holds the file; WarehouseBusy after `wait_seconds`."""
+    if read_only and not path.exists():
+        raise WarehouseError("no warehouse here yet; run `newsdag ingest` first", subject=str(path))
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            connection = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as error:
+            if not is_lock_error(error):
+                raise WarehouseError(f"cannot open the database: {error}", subject=str(path)) from None
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(
+                    f"another newsdag process is writing; gave up after {wait_seconds:.0f} s",
+                    subject=str(path),
+                ) from None
+            time.sleep(LOCK_RETRY_SECONDS)
+        except duckdb.Error as error:
+            raise WarehouseError(f"cannot open the database: {error}", subject=str(path)) from None
+    connection.execute("SET TimeZone = 'UTC'")
+    return connection
+
+
+@contextmanager
+def connect(
+    path: Path, *, read_only: bool = False, wait_seconds: float = 60.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open (and, for writers, migrate) the warehouse for the span of a `with` block, then release the file.
+
+    Writers hold the file only this long, so other runs and readers get their turn between batches.
+    """
+    connection = open_database(path, read_only=read_only, wait_seconds=wait_seconds)
+    try:
+        if not read_only:
+            migrate(connection)
+        yield connection
+    finally:
+        connection.close()
+
+
+def schema_version(connection: duckdb.DuckDBPyConnection) -> int:
+    connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMPTZ)")
+    rows = connection.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()
+    return int(rows[0][0])
+
+
+def migrate(connection: duckdb.DuckDBPyConnection) -> None:
+    """Apply the migrations this file has not seen, then recreate the views, in one transaction."""
+    if schema_version(connection) >= SCHEMA_VERSION:
+        return
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        current = schema_version(connection)
+        for version, filename in enumerate(MIGRATIONS, start=1):
+            if version > current:
+                connection.execute((SQL_DIR / filename).read_text(encoding="utf-8"))
+                connection.execute(
+                    "INSERT INTO schema_version VALUES ($version, $applied_at)",
+                    {"version": version, "applied_at": datetime.now(UTC)},
+                )
+        connection.execute((SQL_DIR / "views.sql").read_text(encoding="utf-8"))
+        connection.execute("COMMIT")
+    except duckdb.Error:
+        connection.execute("ROLLBACK")
+        raise
