@@ -70,7 +70,7 @@ WHEN MATCHED THEN UPDATE SET
     published_date = s.published_date, modified_at = s.modified_at, modified_local = s.modified_local,
     date_source = s.date_source, date_precision = s.date_precision, tags = s.tags,
     last_seen_run = s.last_seen_run
-WHEN NOT MATCHED THEN INSERT BY NAME (SELECT s.* EXCLUDE (version), 1 AS version);
+WHEN NOT MATCHED THEN INSERT BY NAME;  -- batch rows carry version = 1
 
 -- name: insert_documents
 INSERT INTO documents BY NAME SELECT * FROM batch_documents

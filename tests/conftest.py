@@ -1,0 +1,64 @@
+"""Shared test helpers: article factories and paths to the bundled seeds."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tasks.dates import parse_iso_date
+from tasks.models import Article, RawDocument
+
+PROJECT = Path(__file__).resolve().parent.parent
+SEEDS = PROJECT / "seeds" / "articles"
+FIXTURE_PAGES = Path(__file__).parent / "fixtures" / "pages"
+
+
+def make_article(**changes: Any) -> Article:
+    """A valid article; keyword arguments replace fields (text changes update the hash and count)."""
+    text = changes.pop("text", "A body of text with enough words to pass validation. " * 5).strip()
+    article = Article(
+        article_id="a" * 32,
+        doc_id=hashlib.sha256(text.encode()).hexdigest(),
+        input="/tmp/page.html",
+        url="https://example.com/news/1",
+        canonical_url=None,
+        source="test",
+        title="A headline",
+        description=None,
+        text=text,
+        text_sha256=hashlib.sha256(" ".join(text.split()).encode()).hexdigest(),
+        word_count=len(text.split()),
+        authors=("Jane Doe",),
+        site_name="Example",
+        language="en",
+        tags=(),
+        published=parse_iso_date("2024-05-31T14:05:00+02:00", "json-ld"),
+        modified=None,
+    )
+    return replace(article, **changes)
+
+
+def make_document(content: bytes = b"<html>page</html>", url: str = "file:///tmp/page.html") -> RawDocument:
+    return RawDocument(
+        input=url.removeprefix("file://"),
+        url=url,
+        content=content,
+        kind="html",
+        fetched_at=datetime(2026, 1, 1, tzinfo=UTC),
+        doc_id=hashlib.sha256(content).hexdigest(),
+    )
+
+
+@pytest.fixture
+def seeds_copy(tmp_path: Path) -> Path:
+    """The two seed dumps in a fresh directory."""
+    target = tmp_path / "seeds"
+    target.mkdir()
+    for seed in sorted(SEEDS.glob("*.txt")):
+        (target / seed.name).write_bytes(seed.read_bytes())
+    return target

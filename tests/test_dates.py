@@ -1,0 +1,65 @@
+"""tasks/dates.py: time and offset kept exactly; day-only dates never shifted."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from tasks.dates import is_plausible, local_iso, parse_iso_date
+
+
+@pytest.mark.parametrize(
+    ("raw", "precision", "offset", "utc"),
+    [
+        ("2022-01-07T08:36+0000", "minute", "+00:00", datetime(2022, 1, 7, 8, 36, tzinfo=UTC)),
+        ("2022-01-07T10:38:27.509Z", "second", "+00:00", datetime(2022, 1, 7, 10, 38, 27, 509000, tzinfo=UTC)),
+        ("2025-06-05T12:36:40+02:00", "second", "+02:00", datetime(2025, 6, 5, 10, 36, 40, tzinfo=UTC)),
+        ("2025-06-05 23:30:00-05", "second", "-05:00", datetime(2025, 6, 6, 4, 30, tzinfo=UTC)),
+    ],
+)
+def test_time_and_offset_are_kept(raw: str, precision: str, offset: str, utc: datetime) -> None:
+    parsed = parse_iso_date(raw, "json-ld")
+    assert parsed is not None
+    assert parsed.precision == precision
+    assert parsed.utc_offset == offset
+    assert parsed.value is not None and parsed.value.astimezone(UTC) == utc
+    assert parsed.raw == raw and parsed.source == "json-ld"
+
+
+def test_day_only_stays_a_day() -> None:
+    parsed = parse_iso_date("2025-06-05", "meta")
+    assert parsed is not None
+    assert (parsed.precision, parsed.value, parsed.utc_offset, parsed.day) == ("day", None, None, date(2025, 6, 5))
+    assert local_iso(parsed) == "2025-06-05"
+
+
+def test_local_iso_keeps_the_written_day_and_offset() -> None:
+    parsed = parse_iso_date("2025-06-05T23:30-05:00", "meta")
+    assert parsed is not None
+    # In UTC this is already June 6th; the page's own day and offset must survive.
+    assert local_iso(parsed) == "2025-06-05T23:30-05:00"
+    assert parsed.day == date(2025, 6, 5)
+
+
+def test_time_without_offset_stays_naive() -> None:
+    parsed = parse_iso_date("2025-06-05T12:36:40", "meta")
+    assert parsed is not None and parsed.value is not None
+    assert parsed.value.tzinfo is None and parsed.utc_offset is None
+
+
+@pytest.mark.parametrize("raw", ["", "yesterday", "2025-13-40", "2025-02-30T10:00Z", "12/05/2024", "2025-06-05T25:00"])
+def test_non_dates_are_none(raw: str) -> None:
+    assert parse_iso_date(raw, "meta") is None
+
+
+def test_plausibility_bounds() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    bounds = {"now": now, "earliest": date(1990, 1, 1), "future_skew": timedelta(hours=26)}
+    old = parse_iso_date("1989-12-31", "meta")
+    future = parse_iso_date("2026-01-03T00:00Z", "meta")
+    fine = parse_iso_date("2026-01-02T01:00Z", "meta")
+    assert old and future and fine
+    assert not is_plausible(old, **bounds)
+    assert not is_plausible(future, **bounds)
+    assert is_plausible(fine, **bounds)

@@ -1,0 +1,162 @@
+"""tasks/load.py and warehouse/db.py against a real DuckDB file: merge, versions, atomic batches, locks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tasks import load
+from tasks.errors import WarehouseBusy
+from tasks.models import Reject
+from tests.conftest import make_article, make_document
+from warehouse.db import SCHEMA_VERSION, connect
+
+
+def count(db: Path, table: str) -> int:
+    with connect(db, read_only=True) as con:
+        return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
+
+def write(db: Path, run_id: str, articles: list, rejects: list | None = None, documents: list | None = None):
+    with connect(db) as con:
+        return load.write_batch(con, run_id, documents=documents or [], articles=articles, rejects=rejects or [])
+
+
+def test_migration_creates_tables_views_and_version(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    with connect(db) as con:
+        tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        version = con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0]
+    expected = {"sources", "runs", "documents", "articles", "article_versions", "rejects", "latest_runs"}
+    assert expected <= tables and "reject_reasons" in tables
+    assert version == SCHEMA_VERSION
+    with connect(db) as con:  # a second open does not re-apply anything
+        assert con.execute("SELECT count(*) FROM schema_version").fetchall()[0][0] == SCHEMA_VERSION
+
+
+def test_new_then_unchanged_then_changed(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    first = make_article()
+    assert write(db, "run1", [first]).loaded == 1
+    again = write(db, "run2", [first])
+    assert (again.loaded, again.updated, again.unchanged) == (0, 0, 1)
+    changed = make_article(text="An edited body of text, with different words and enough of them. " * 4)
+    result = write(db, "run3", [changed])
+    assert (result.loaded, result.updated, result.unchanged) == (0, 1, 0)
+    with connect(db, read_only=True) as con:
+        version, text, first_seen, last_seen = con.execute(
+            "SELECT version, text, first_seen_run, last_seen_run FROM articles"
+        ).fetchall()[0]
+        old = con.execute("SELECT version, text, superseded_by_run FROM article_versions").fetchall()
+    assert (version, first_seen, last_seen) == (2, "run1", "run3") and text == changed.text
+    assert old == [(1, first.text, "run3")]
+
+
+def test_dates_are_stored_as_instant_local_text_and_day(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    write(db, "run1", [make_article()])
+    with connect(db, read_only=True) as con:
+        row = con.execute(
+            "SELECT published_at, published_local, published_date::VARCHAR, date_source, date_precision FROM articles"
+        ).fetchall()[0]
+    assert row[0] == datetime(2024, 5, 31, 12, 5, tzinfo=UTC)
+    assert row[1:] == ("2024-05-31T14:05:00+02:00", "2024-05-31", "json-ld", "second")
+
+
+def test_day_only_date_has_no_instant(tmp_path: Path) -> None:
+    from tasks.dates import parse_iso_date
+
+    db = tmp_path / "news.duckdb"
+    write(db, "run1", [make_article(published=parse_iso_date("2024-05-31", "meta"))])
+    with connect(db, read_only=True) as con:
+        row = con.execute("SELECT published_at, published_local, published_date::VARCHAR FROM articles").fetchall()
+    assert row == [(None, "2024-05-31", "2024-05-31")]
+
+
+def test_a_failing_batch_leaves_the_database_as_it_was(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    write(db, "run1", [make_article()])
+    bad_reject = Reject(input="x", stage="extract", rule="r", detail=None)  # type: ignore[arg-type]
+    new_article = make_article(article_id="b" * 32, url="https://example.com/news/2")
+    changed = make_article(text="Changed words in this body, quite a lot of them in fact. " * 4)
+    with pytest.raises(duckdb.ConstraintException):
+        write(db, "run2", [new_article, changed], rejects=[bad_reject], documents=[make_document()])
+    assert (count(db, "articles"), count(db, "article_versions"), count(db, "documents")) == (1, 0, 0)
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT version, last_seen_run FROM articles").fetchall() == [(1, "run1")]
+
+
+def test_duplicate_article_ids_in_a_batch_keep_the_last(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    result = write(db, "run1", [make_article(title="first"), make_article(title="second")])
+    assert result.loaded == 1
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT title FROM articles").fetchall() == [("second",)]
+
+
+def test_unchanged_documents_are_found_by_bytes_and_address(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    document = make_document()
+    article = make_article(doc_id=document.doc_id)
+    with connect(db) as con:
+        load.write_batch(con, "run1", documents=[document], articles=[article], rejects=[])
+        moved = make_document(url="file:///elsewhere/page.html")
+        edited = make_document(content=b"<html>edited</html>")
+        assert load.find_unchanged(con, [document, moved, edited]) == {(document.doc_id, document.url)}
+
+
+def test_archive_is_content_addressed_and_complete(tmp_path: Path) -> None:
+    document = make_document(content=b"<html>archived</html>")
+    load.archive_documents([document, document], tmp_path / "archive")
+    stored = tmp_path / "archive" / document.doc_id[:2] / document.doc_id
+    assert stored.read_bytes() == document.content
+    assert [p.name for p in stored.parent.iterdir()] == [document.doc_id]  # no temp files left
+
+
+def test_crashed_runs_are_marked_and_live_ones_left_alone(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    now = datetime.now(UTC)
+    with connect(db) as con:
+        load.start_run(con, load.RunRecord("live", "cli", None, (), now))
+        con.execute("UPDATE runs SET pid = $pid WHERE run_id = 'live'", {"pid": int(dead.stdout)})
+        load.start_run(con, load.RunRecord("other", "cli", None, (), now))
+        con.execute("UPDATE runs SET run_id = 'dead' WHERE run_id = 'live'")
+        load.start_run(con, load.RunRecord("next", "cli", None, (), now))
+        statuses = dict(con.execute("SELECT run_id, status FROM runs").fetchall())
+    assert statuses == {"dead": "crashed", "other": "running", "next": "running"}
+
+
+def test_a_second_process_waits_for_the_writer_then_gives_up_clearly(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    with connect(db):
+        pass
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb,time; c=duckdb.connect({str(db)!r}); print('held', flush=True); time.sleep(3)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        with (
+            pytest.raises(WarehouseBusy, match="another newsdag process"),
+            connect(db, read_only=True, wait_seconds=0.5),
+        ):
+            pass
+        assert time.monotonic() - started >= 0.5
+        with connect(db, read_only=True, wait_seconds=20) as con:  # waits until the holder exits
+            assert con.execute("SELECT 1").fetchall() == [(1,)]
+    finally:
+        holder.kill()
+        holder.wait()

@@ -1,0 +1,140 @@
+"""tasks/discover.py and tasks/loaders.py: every local input becomes documents or a reject with a reason."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tasks.discover import discover_paths
+from tasks.errors import InputError
+from tasks.loaders import decode_content, load_documents
+from tasks.models import RawDocument, Reject, WorkItem
+
+LIMITS = {"max_file_bytes": 100_000, "max_decompressed_bytes": 200_000}
+PAGE = b"<html><head><title>T</title></head><body><p>Hello world.</p></body></html>"
+
+
+def load(path: Path) -> list[RawDocument | Reject]:
+    return list(load_documents(WorkItem(location=str(path)), **LIMITS))
+
+
+def only_reject(path: Path) -> Reject:
+    results = load(path)
+    assert len(results) == 1 and isinstance(results[0], Reject), results
+    return results[0]
+
+
+def test_directory_is_walked_recursively_in_order_and_hidden_files_skipped(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "2.html").write_bytes(PAGE)
+    (tmp_path / "1.txt").write_text("x")
+    (tmp_path / ".hidden.html").write_bytes(PAGE)
+    found = [Path(item.location).relative_to(tmp_path).as_posix() for item in discover_paths([str(tmp_path)])]
+    assert found == ["1.txt", "b/2.html"]
+
+
+def test_glob_and_duplicates(tmp_path: Path) -> None:
+    for name in ("a.html", "b.html", "c.txt"):
+        (tmp_path / name).write_bytes(PAGE)
+    items = list(discover_paths([str(tmp_path / "*.html"), str(tmp_path / "a.html")]))
+    assert [Path(item.location).name for item in items] == ["a.html", "b.html"]
+
+
+def test_missing_path_and_empty_glob_are_input_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        list(discover_paths([str(tmp_path / "nope")]))
+    with pytest.raises(InputError, match="matches no file"):
+        list(discover_paths([str(tmp_path / "*.html")]))
+
+
+def test_symlink_loop_does_not_hang(tmp_path: Path) -> None:
+    (tmp_path / "a.html").write_bytes(PAGE)
+    os.symlink(tmp_path, tmp_path / "loop")
+    assert [Path(item.location).name for item in discover_paths([str(tmp_path)])] == [
+        "a.html"
+    ]  # a linked directory is not followed
+
+
+def test_html_file_becomes_a_document(tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    page.write_bytes(PAGE)
+    [document] = load(page)
+    assert isinstance(document, RawDocument)
+    assert document.kind == "html" and document.url == page.resolve().as_uri()
+    assert document.encoding == "utf-8" and len(document.doc_id) == 64
+
+
+def test_gzipped_html(tmp_path: Path) -> None:
+    page = tmp_path / "page.html.gz"
+    page.write_bytes(gzip.compress(PAGE))
+    [document] = load(page)
+    assert isinstance(document, RawDocument) and document.content == PAGE
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "rule"),
+    [
+        ("empty.html", b"", "empty"),
+        ("blank.txt", b"  \n\n ", "empty"),
+        ("binary.html", b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR" + bytes(range(256)), "binary"),
+        ("big.html", b"<p>" + b"x" * 200_000, "too-large"),
+        ("truncated.html.gz", gzip.compress(PAGE)[:-12], "bad-gzip"),
+        ("notgzip.html.gz", b"plain text, not gzip", "bad-gzip"),
+        ("bomb.html.gz", gzip.compress(b"a" * 5_000_000), "too-large"),
+        ("photo.jpg", b"\xff\xd8\xff", "unsupported-type"),
+    ],
+)
+def test_bad_files_become_rejects(tmp_path: Path, name: str, content: bytes, rule: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    reject = only_reject(path)
+    assert reject.rule == rule
+    assert reject.input == str(path) and "\n" not in reject.detail and reject.detail
+
+
+def test_unreadable_file_is_a_reject(tmp_path: Path) -> None:
+    # A dangling link cannot be read by anyone, root included (CI runs as root, so chmod would not do).
+    path = tmp_path / "gone.html"
+    path.symlink_to(tmp_path / "deleted.html")
+    [item] = discover_paths([str(tmp_path)])
+    reject = only_reject(Path(item.location))
+    assert reject.rule == "unreadable" and "No such file" in reject.detail
+
+
+def test_legacy_encoding_is_detected_and_recorded(tmp_path: Path) -> None:
+    page = tmp_path / "latin.html"
+    page.write_bytes('<html><meta charset="iso-8859-1"><p>Übermäßig schön, déjà vu.</p></html>'.encode("latin-1"))
+    [document] = load(page)
+    assert isinstance(document, RawDocument)
+    assert document.encoding_declared == "iso-8859-1" and document.encoding == "iso-8859-1"
+
+
+def test_utf8_wins_over_a_wrong_declaration() -> None:
+    content = '<meta charset="windows-1252"><p>Zürich – naïve</p>'.encode()
+    assert decode_content(content, "windows-1252") == (content.decode(), "utf-8")
+
+
+def test_jsonl_lines_become_documents_and_bad_lines_rejects(tmp_path: Path) -> None:
+    path = tmp_path / "items.jsonl"
+    lines = [
+        json.dumps({"html": PAGE.decode(), "url": "https://example.com/a", "title": "A", "date": "2024-01-02"}),
+        json.dumps({"text": "plain text body", "title": "B"}),
+        "{not json",
+        json.dumps({"url": "https://example.com/no-body"}),
+        json.dumps(["a", "list"]),
+        "",
+    ]
+    path.write_text("\n".join(lines))
+    results = load(path)
+    documents = [r for r in results if isinstance(r, RawDocument)]
+    rejects = {r.input.rsplit(":", 1)[1]: r.rule for r in results if isinstance(r, Reject)}
+    assert [(d.kind, d.url, d.hints.title) for d in documents] == [
+        ("html", "https://example.com/a", "A"),
+        ("text", f"{path.resolve().as_uri()}#line=2", "B"),
+    ]
+    assert documents[0].hints.date == "2024-01-02"
+    assert rejects == {"3": "bad-json", "4": "missing-content", "5": "bad-json"}
