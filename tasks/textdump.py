@@ -1,0 +1,683 @@
+"""Parse a plain-text dump of a news page (one block per line) into ExtractedFields."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from enum import Enum
+from itertools import pairwise
+from typing import NamedTuple
+
+from tasks.dates import parse_iso_date
+from tasks.errors import ExtractError
+from tasks.models import ArticleDate, ExtractedFields
+
+# --- Line shape thresholds -------------------------------------------------------------------------
+
+# A line with at least this many words that ends a sentence reads as a paragraph.
+PROSE_MIN_WORDS = 8
+# A line this long is a paragraph even without closing punctuation (standfirsts, glued teasers).
+LONG_PROSE_MIN_WORDS = 25
+# A "Label: value" line longer than this is a sentence that happens to contain a colon.
+LABEL_MAX_WORDS = 6
+# Keyword (tag) lines are short: "kassym-jomart tokayev", "collective security treaty organization (csto)".
+TAG_MAX_WORDS = 6
+TAG_MAX_CHARS = 60
+# Personal names in author lines and bylines: "Evgeny Mikhaylov", "Mary Ann de Souza".
+NAME_MAX_WORDS = 4
+# A byline ("By Jane Doe and John Roe") longer than this is prose that starts with "By".
+BYLINE_MAX_WORDS = 12
+# A site or outlet name in a header or contact line: "The Limited Times", "Sputnik International".
+SITE_NAME_MAX_WORDS = 4
+# A copyright line is a short footer line; a longer one mentioning copyright is prose.
+COPYRIGHT_MAX_WORDS = 20
+# A photo credit is a few words ("AFP", "Example News/John Doe"); more is a sentence.
+CREDIT_MAX_WORDS = 5
+# Captions end with their credit, so only the line's tail is searched (keeps huge lines linear).
+CAPTION_TAIL_CHARS = 160
+# Longer lines cannot be a bare ISO timestamp; skip parsing them.
+TIMESTAMP_MAX_CHARS = 40
+# A line with this many separator tokens ("Home | World | Sport") is a navigation bar.
+NAV_MIN_SEPARATORS = 2
+# More than this share of a line's tokens being URLs makes it a link line, not prose.
+URL_DENSITY_MAX = 0.5
+
+# --- Structure thresholds --------------------------------------------------------------------------
+
+# Consecutive non-body lines (ads, "Read more", nav) tolerated inside one body run.
+MAX_GAP_LINES = 3
+# Only the first lines can hold the `date YYYY-MM-DD URL` header or the site-name line.
+HEADER_SCAN_LINES = 3
+
+# --- Title rules -----------------------------------------------------------------------------------
+
+# Headlines have a few words; one word is a label or section, more than this is a paragraph.
+TITLE_MIN_WORDS = 2
+TITLE_MAX_WORDS = 30
+# At least this share of the URL slug's words must be in a line for the slug to pick it as title.
+SLUG_MATCH_MIN = 0.5
+# A URL slug with fewer words than this (an id, "index") says nothing about the title.
+SLUG_MIN_WORDS = 2
+# A trailing title phrase naming the outlet has at most this many words ("Israel today").
+OUTLET_MAX_WORDS = 4
+# The phrase (lowercased, words concatenated) and the outlet's slug or site name must share a
+# prefix at least this long: "israeltoday" vs "israelhayom" share "israel" (6), a translated name.
+OUTLET_PREFIX_MIN_CHARS = 5
+# Stripping an outlet phrase must leave at least this many words of title.
+TITLE_MIN_KEEP_WORDS = 3
+# Separators between a title and a site name suffix: "Title | Site", "Title - Site", "Title — Site".
+TITLE_SEPARATORS = (" | ", " - ", " — ", " – ")
+
+# A standfirst/description is at least this long; shorter header lines are labels or nav.
+DESCRIPTION_MIN_WORDS = 8
+
+# --- Vocabulary (shapes, not sentences) ------------------------------------------------------------
+
+# Label words that attribute an article to another outlet: "Source: israelhayom", "Via: Reuters".
+SOURCE_LABELS = frozenset({"source", "via"})
+# Tokens that separate items in navigation bars and breadcrumbs.
+NAV_SEPARATORS = frozenset({"|", "•", "›", "»", "·", ">", "/"})
+# URL path endings of pictures (avatars, lead images); such lines are neutral, not text.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".svg", ".avif", ".bmp")
+# Characters that may close a sentence after its punctuation: quotes and brackets.
+SENTENCE_CLOSERS = "\"'”’»)]"
+# Short lowercase words allowed inside Title Case names: "Times of India", "Jean de la Fontaine".
+NAME_CONNECTORS = frozenset({"of", "the", "and", "de", "la", "van", "von", "der", "du", "da", "al", "bin"})
+
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+DATE_HEADER = re.compile(r"date\s+(?P<day>\d{4}-\d{2}-\d{2})(?:\s+(?P<url>\S+))?", re.IGNORECASE)
+LOCALE = re.compile(r"(?P<language>[a-z]{2,3})[_-][A-Z]{2}")
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+PHONE = re.compile(r"\+\d[\d().-]{6,18}")
+LABEL = re.compile(r"(?P<label>[A-Z][\w'’-]*(?: [\w'’-]+){0,2})\s*:\s*(?P<value>\S.*)")
+BYLINE = re.compile(r"by\s+(?P<names>\S.*)", re.IGNORECASE)
+NAME_LIST_SEPARATOR = re.compile(r"\s*,\s*|\s+and\s+|\s*&\s*")
+NAME_WORD = re.compile(r"[^\W\d_][\w.'’-]*")
+COPYRIGHT_START = re.compile(r"(?:©|\(c\)|copyright\b)", re.IGNORECASE)
+YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
+CAPTION_CREDIT = re.compile(
+    r"(?:^|[\s,;(\[|–—-])(?:photo|image|picture|pic|credit|illustration|video|foto)s?"
+    r"\s*(?:by\s+|:\s*)(?P<credit>[^\s:][^:]*?)\)?\.?$",
+    re.IGNORECASE,
+)
+# Paragraphs glued by the dump: "without warning.According to" (not "U.S." or "Node.js").
+GLUED_PARAGRAPH = re.compile(r"(?<=[^\W_A-Z]|[\"”’])[.!?][\"”’)]?(?=[A-Z][a-z])")
+WORD_CHARS = re.compile(r"[^\W_]+")
+DIGIT = re.compile(r"\d")
+
+
+class Shape(Enum):
+    """What a line looks like from the line alone (plus whether it repeats in the dump)."""
+
+    DATE_HEADER = "date-header"
+    TIMESTAMP = "timestamp"
+    XPATH = "xpath"
+    IMAGE = "image"
+    URL = "url"
+    AUTHOR = "author"
+    BYLINE = "byline"
+    CONTACT = "contact"
+    LOCALE = "locale"
+    COPYRIGHT = "copyright"
+    CAPTION = "caption"
+    LABEL = "label"
+    NAV = "nav"
+    DATA = "data"
+    TAG = "tag"
+    REPEATED = "repeated"
+    PROSE = "prose"
+    SHORT = "short"
+    FOOTER = "footer"
+
+
+# Lines that neither extend nor break a body run: pictures and their captions sit inside articles.
+NEUTRAL_SHAPES = frozenset({Shape.IMAGE, Shape.CAPTION})
+# Lines that may be a headline (a repeated line is metadata, and a headline is metadata).
+TITLE_SHAPES = frozenset({Shape.SHORT, Shape.REPEATED, Shape.PROSE})
+# Lines that may be a standfirst in the header.
+DESCRIPTION_SHAPES = frozenset({Shape.SHORT, Shape.PROSE})
+
+
+class Line(NamedTuple):
+    """One non-blank block of the dump (a NamedTuple: dumps can have millions of lines)."""
+
+    position: int
+    text: str
+    blanks_before: int
+    word_count: int
+    shape: Shape
+
+
+def parse_text_dump(text: str) -> ExtractedFields:
+    """Extract the article fields from a text dump; ExtractError(rule="no-body") if there is no body."""
+    lines = mark_footer(classify_lines(split_blocks(text)))
+    run = main_body_run(lines)
+    if not run:
+        raise ExtractError("no body text found in the text dump", rule="no-body")
+    standfirst, run = detach_standfirst(run)
+    header = lines[: (standfirst or run[0]).position]
+
+    date_header = find_date_header(lines)
+    url = date_header.group("url") if date_header else None
+    candidates = title_candidates(header)
+    site_line = top_site_name_line(lines, candidates)
+    if site_line is not None:
+        candidates = [line for line in candidates if line is not site_line]
+    site_name = site_line.text if site_line else contact_site_name(lines)
+    title_line = pick_title(candidates, slug_words(url))
+    description = standfirst.text if standfirst else find_description(header, title_line)
+    title = clean_title(title_line.text, site_name, source_slug(lines)) if title_line else None
+    published, modified = header_dates(header, date_header)
+    return ExtractedFields(
+        text="\n\n".join(split_glued_paragraphs(line.text) for line in run),
+        title=title,
+        description=description,
+        authors=find_authors(lines),
+        site_name=site_name,
+        language=find_language(lines),
+        tags=find_tags(header, lines),
+        url=url,
+        published=published,
+        modified=modified,
+    )
+
+
+# --- Splitting and classifying lines ---------------------------------------------------------------
+
+
+def split_blocks(text: str) -> list[tuple[str, int]]:
+    """Non-blank stripped lines, each with the number of blank lines before it."""
+    cleaned = CONTROL_CHARS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    blocks: list[tuple[str, int]] = []
+    blanks = 0
+    for raw in cleaned.split("\n"):
+        stripped = raw.strip()
+        if not stripped:
+            blanks += 1
+            continue
+        blocks.append((stripped, blanks))
+        blanks = 0
+    return blocks
+
+
+def classify_lines(blocks: Sequence[tuple[str, int]]) -> list[Line]:
+    """Each block as a Line with its shape; lines occurring more than once count as repeated."""
+    counts = Counter(text for text, _ in blocks)
+    # Repeated lines share a shape; caching it keeps dumps of many identical lines cheap.
+    shapes: dict[str, tuple[int, Shape]] = {}
+    lines = []
+    for position, (text, blanks) in enumerate(blocks):
+        if text not in shapes:
+            words = text.split()
+            shapes[text] = (len(words), line_shape(text, words, counts[text] > 1))
+        word_count, shape = shapes[text]
+        lines.append(Line(position, text, blanks, word_count, shape))
+    return lines
+
+
+def line_shape(text: str, words: list[str], repeated: bool) -> Shape:
+    """The shape of one line; metadata shapes are tested before prose so they win."""
+    count = len(words)
+    if DATE_HEADER.fullmatch(text):
+        return Shape.DATE_HEADER
+    if len(text) <= TIMESTAMP_MAX_CHARS and parse_iso_date(text, source="text") is not None:
+        return Shape.TIMESTAMP
+    if all(word.startswith("/") and len(word) > 1 for word in words):
+        return Shape.XPATH
+    # Cheap substring checks first keep per-token work off ordinary (and huge) prose lines.
+    urls = [word for word in words if is_url(word)] if has_url_marker(text) else []
+    if urls and len(urls) == count and all(is_image_url(word) for word in urls):
+        return Shape.IMAGE
+    if author_line_name(words) is not None:
+        return Shape.AUTHOR
+    if urls and len(urls) > URL_DENSITY_MAX * count:
+        return Shape.URL
+    if has_contact_marker(text) and any(is_contact_token(w) for w in words) and not is_prose(text, count):
+        return Shape.CONTACT
+    if LOCALE.fullmatch(text):
+        return Shape.LOCALE
+    if is_copyright(text, count):
+        return Shape.COPYRIGHT
+    if is_caption(text):
+        return Shape.CAPTION
+    if count <= LABEL_MAX_WORDS and LABEL.fullmatch(text):
+        return Shape.LABEL
+    if count <= BYLINE_MAX_WORDS and byline_names(text):
+        return Shape.BYLINE
+    if sum(word in NAV_SEPARATORS for word in words) >= NAV_MIN_SEPARATORS and not is_prose(text, count):
+        return Shape.NAV
+    if is_data_line(text, words):
+        return Shape.DATA
+    if is_tag_line(text, count):
+        return Shape.TAG
+    if repeated:
+        return Shape.REPEATED
+    return Shape.PROSE if is_prose(text, count) else Shape.SHORT
+
+
+def has_url_marker(text: str) -> bool:
+    """True when the line may hold a URL (a fast pre-check before looking at each token)."""
+    return "://" in text or "www." in text.lower()
+
+
+def has_contact_marker(text: str) -> bool:
+    """True when the line may hold an email or a phone number (a fast pre-check)."""
+    return "@" in text or "+" in text
+
+
+def is_url(token: str) -> bool:
+    """A token that is a web address."""
+    return token[:8].lower().startswith(("http://", "https://", "www."))
+
+
+def is_image_url(token: str) -> bool:
+    """A URL whose path names an image file (avatars, lead pictures)."""
+    path = token.split("?", 1)[0].split("#", 1)[0].lower()
+    return path.endswith(IMAGE_EXTENSIONS)
+
+
+def is_contact_token(token: str) -> bool:
+    """An email address or an international phone number."""
+    bare = token.strip("<>()[],;")
+    return ("@" in bare and EMAIL.fullmatch(bare) is not None) or PHONE.fullmatch(bare) is not None
+
+
+def ends_sentence(text: str) -> bool:
+    """True when the line ends with sentence punctuation, possibly followed by a closing quote."""
+    return text.rstrip(SENTENCE_CLOSERS).endswith((".", "!", "?", "…"))
+
+
+def is_teaser(text: str) -> bool:
+    """A line cut off with an ellipsis: a link teaser, not a headline."""
+    return text.endswith(("...", "…"))
+
+
+def is_prose(text: str, word_count: int) -> bool:
+    """Paragraph-shaped: a long-enough sentence, or a very long line."""
+    return word_count >= LONG_PROSE_MIN_WORDS or (word_count >= PROSE_MIN_WORDS and ends_sentence(text))
+
+
+def is_copyright(text: str, word_count: int) -> bool:
+    """A short copyright line with a year or a rights notice (a bare "© Reuters" is a credit)."""
+    if word_count > COPYRIGHT_MAX_WORDS:
+        return False
+    if not (COPYRIGHT_START.match(text) or "©" in text):
+        return False
+    return YEAR.search(text) is not None or "rights reserved" in text.lower()
+
+
+def is_caption(text: str) -> bool:
+    """A photo caption: ends with a short credit such as ", Photo: AFP" or "(Photo: Reuters)"."""
+    match = CAPTION_CREDIT.search(text[-CAPTION_TAIL_CHARS:])
+    return match is not None and len(match["credit"].split()) <= CREDIT_MAX_WORDS
+
+
+def is_data_line(text: str, words: Sequence[str]) -> bool:
+    """Numbers with at most one real word: years, image sizes ("1920 1080 true"), "Trends 24h"."""
+    if DIGIT.search(text) is None:
+        return False
+    real_words = 0
+    for word in words:
+        if DIGIT.search(word) is None and WORD_CHARS.search(word) is not None:
+            real_words += 1
+            if real_words >= 2:  # stop early: long lines are decided after two words
+                return False
+    return True
+
+
+def is_tag_line(text: str, word_count: int) -> bool:
+    """A short all-lowercase keyword line: "kazakhstan", "kassym-jomart tokayev"."""
+    return (
+        word_count <= TAG_MAX_WORDS
+        and len(text) <= TAG_MAX_CHARS
+        and text == text.lower()
+        and any(char.isalpha() for char in text)
+        and not ends_sentence(text)
+        and not any(char in text for char in ":@/")
+    )
+
+
+def is_name(words: Sequence[str], min_words: int = 2) -> bool:
+    """Title Case words of a personal or outlet name; small connectors ("of", "de") allowed inside."""
+    if not min_words <= len(words) <= NAME_MAX_WORDS:
+        return False
+    if not (words[0][:1].isupper() and words[-1][:1].isupper()):
+        return False
+    return all(NAME_WORD.fullmatch(word) and (word[:1].isupper() or word in NAME_CONNECTORS) for word in words)
+
+
+def author_line_name(words: Sequence[str]) -> str | None:
+    """The name in an author line: a personal name followed by an avatar image URL."""
+    if len(words) < 2 or len(words) > NAME_MAX_WORDS + 1:
+        return None
+    *name, last = words
+    if is_url(last) and is_image_url(last) and is_name(name):
+        return " ".join(name)
+    return None
+
+
+def byline_names(text: str) -> tuple[str, ...]:
+    """The names in "By Jane Doe and John Roe" (empty if any part is not a personal name)."""
+    match = BYLINE.fullmatch(text)
+    if not match:
+        return ()
+    names = [part for part in NAME_LIST_SEPARATOR.split(match["names"].rstrip(".")) if part]
+    if not names or not all(is_name(name.split()) for name in names):
+        return ()
+    return tuple(names)
+
+
+def mark_footer(lines: list[Line]) -> list[Line]:
+    """Lines after the first copyright line that follows some prose are footer (disclaimers, links).
+
+    The prose condition keeps a copyright notice above the article (a picture credit) from
+    swallowing the whole page.
+    """
+    seen_prose = False
+    for index, line in enumerate(lines):
+        seen_prose = seen_prose or line.shape is Shape.PROSE
+        if seen_prose and line.shape is Shape.COPYRIGHT:
+            return lines[: index + 1] + [after._replace(shape=Shape.FOOTER) for after in lines[index + 1 :]]
+    return lines
+
+
+# --- Body ------------------------------------------------------------------------------------------
+
+
+def body_flags(lines: Sequence[Line]) -> list[bool]:
+    """Which lines are body: prose, plus short sentences whose nearest non-neutral neighbours are prose.
+
+    This is jusText's context rule: "Said Tokaev." between two paragraphs is body, while "Were we
+    wrong?" next to other boilerplate is not. Neighbours skip captions and pictures.
+    """
+    previous = nearest_text_shapes(lines)
+    following = list(reversed(nearest_text_shapes(list(reversed(lines)))))
+    flags = []
+    for line, before, after in zip(lines, previous, following, strict=True):
+        if line.shape is Shape.PROSE:
+            flags.append(True)
+        else:
+            flags.append(
+                line.shape is Shape.SHORT
+                and ends_sentence(line.text)
+                and before is Shape.PROSE
+                and after is Shape.PROSE
+            )
+    return flags
+
+
+def nearest_text_shapes(lines: Sequence[Line]) -> list[Shape | None]:
+    """For each line, the shape of the closest earlier line that is not neutral (None at the start)."""
+    result: list[Shape | None] = []
+    last: Shape | None = None
+    for line in lines:
+        result.append(last)
+        if line.shape not in NEUTRAL_SHAPES:
+            last = line.shape
+    return result
+
+
+def main_body_run(lines: Sequence[Line]) -> list[Line]:
+    """The body lines of the largest run (by characters) of body lines, footer excluded.
+
+    A run tolerates up to MAX_GAP_LINES consecutive non-body lines (an ad, a "Read more" link),
+    which are dropped from the text; neutral lines (pictures, captions) do not count as a gap.
+    """
+    runs: list[list[Line]] = []
+    current: list[Line] = []
+    gap = 0
+    for line, is_body in zip(lines, body_flags(lines), strict=True):
+        if line.shape is Shape.FOOTER:
+            break
+        if is_body:
+            current.append(line)
+            gap = 0
+        elif line.shape not in NEUTRAL_SHAPES:
+            gap += 1
+            if gap > MAX_GAP_LINES and current:
+                runs.append(current)
+                current = []
+    if current:
+        runs.append(current)
+    return max(runs, key=lambda run: sum(len(line.text) for line in run), default=[])
+
+
+def detach_standfirst(run: list[Line]) -> tuple[Line | None, list[Line]]:
+    """Split off a leading standfirst: a first line set apart by a wider blank gap or left unfinished.
+
+    Paragraphs end with sentence punctuation; a standfirst glued from teaser bullets often does
+    not, and dumps tend to leave more blank lines after it than between paragraphs.
+    """
+    if len(run) < 2:
+        return None, run
+    first, second = run[0], run[1]
+    adjacent_gaps = [line.blanks_before for prev, line in pairwise(run[1:]) if line.position == prev.position + 1]
+    wider_gap = (
+        second.position == first.position + 1 and bool(adjacent_gaps) and second.blanks_before > min(adjacent_gaps)
+    )
+    if wider_gap or not ends_sentence(first.text):
+        return first, run[1:]
+    return None, run
+
+
+def split_glued_paragraphs(text: str) -> str:
+    """Restore paragraph breaks the dump lost: "warning.According" -> "warning.\\n\\nAccording"."""
+    return GLUED_PARAGRAPH.sub(lambda match: match.group(0) + "\n\n", text)
+
+
+# --- Header fields ---------------------------------------------------------------------------------
+
+
+def find_date_header(lines: Sequence[Line]) -> re.Match[str] | None:
+    """The `date YYYY-MM-DD URL` line among the first lines, if any."""
+    for line in lines[:HEADER_SCAN_LINES]:
+        if line.shape is Shape.DATE_HEADER:
+            return DATE_HEADER.fullmatch(line.text)
+    return None
+
+
+def slug_words(url: str | None) -> set[str]:
+    """The words of the URL's last path segment ("kazakh-president-...-1092086667.html"), ids dropped."""
+    if not url:
+        return set()
+    path = url.split("?", 1)[0].split("#", 1)[0].rstrip("/")
+    segment = path.rsplit("/", 1)[-1].rsplit(".", 1)[0] if "/" in path else ""
+    words = {word for word in re.split(r"[-_+]", segment.lower()) if word and not word.isdigit()}
+    return words if len(words) >= SLUG_MIN_WORDS else set()
+
+
+def title_candidates(header: Sequence[Line]) -> list[Line]:
+    """Header lines shaped like a headline: a few words, not a sentence, not a cut-off teaser."""
+    return [
+        line
+        for line in header
+        if line.shape in TITLE_SHAPES
+        and TITLE_MIN_WORDS <= line.word_count <= TITLE_MAX_WORDS
+        and not is_teaser(line.text)
+        and not (line.word_count >= PROSE_MIN_WORDS and line.text.rstrip(SENTENCE_CLOSERS).endswith("."))
+    ]
+
+
+def top_site_name_line(lines: Sequence[Line], candidates: Sequence[Line]) -> Line | None:
+    """The first line when it is a short Title Case name and a longer headline follows it."""
+    top = next((line for line in lines[:HEADER_SCAN_LINES] if line.shape is not Shape.DATE_HEADER), None)
+    if top is None or top.shape not in (Shape.SHORT, Shape.REPEATED):
+        return None
+    words = top.text.split()
+    if len(words) > SITE_NAME_MAX_WORDS or any(char.isdigit() for char in top.text):
+        return None
+    if ends_sentence(top.text) or not is_name(words, min_words=1):
+        return None
+    if not any(line is not top and line.word_count > top.word_count for line in candidates):
+        return None
+    return top
+
+
+def contact_site_name(lines: Sequence[Line]) -> str | None:
+    """The name leading a publisher/contact line ("Sputnik International feedback@... +7495...")."""
+    for line in lines:
+        if line.shape is not Shape.CONTACT:
+            continue
+        name: list[str] = []
+        for word in line.text.split():
+            if is_contact_token(word) or is_url(word):
+                break
+            name.append(word)
+        if 1 <= len(name) <= SITE_NAME_MAX_WORDS and is_name(name, min_words=1):
+            return " ".join(name)
+    return None
+
+
+def pick_title(candidates: Sequence[Line], slug: set[str]) -> Line | None:
+    """The candidate sharing most words with the URL slug, else the longest (first on ties)."""
+    if not candidates:
+        return None
+    if slug:
+        best = max(candidates, key=lambda line: slug_overlap(line.text, slug))
+        if slug_overlap(best.text, slug) >= SLUG_MATCH_MIN:
+            return best
+    return max(candidates, key=lambda line: line.word_count)
+
+
+def slug_overlap(text: str, slug: set[str]) -> float:
+    """Share of the slug's words that occur in the text."""
+    words = set(WORD_CHARS.findall(text.lower()))
+    return len(slug & words) / len(slug)
+
+
+def find_description(header: Sequence[Line], title_line: Line | None) -> str | None:
+    """The first long-enough text line after the title in the header (the standfirst)."""
+    start = title_line.position + 1 if title_line else 0
+    for line in header[start:]:
+        if title_line and line.text == title_line.text:
+            continue
+        if line.shape in DESCRIPTION_SHAPES and line.word_count >= DESCRIPTION_MIN_WORDS:
+            return line.text
+    return None
+
+
+def source_slug(lines: Sequence[Line]) -> str | None:
+    """The outlet an article is attributed to, from a "Source: X" line."""
+    for line in lines:
+        if line.shape is not Shape.LABEL:
+            continue
+        match = LABEL.fullmatch(line.text)
+        if match and match["label"].strip().lower() in SOURCE_LABELS:
+            return match["value"]
+    return None
+
+
+def compact(text: str) -> str:
+    """Lowercased letters and digits only: "Israel today" -> "israeltoday"."""
+    return "".join(WORD_CHARS.findall(text.lower()))
+
+
+def shared_prefix_length(left: str, right: str) -> int:
+    """How many leading characters two strings have in common."""
+    length = 0
+    for a, b in zip(left, right, strict=False):
+        if a != b:
+            break
+        length += 1
+    return length
+
+
+def outlet_match(phrase: str, outlet: str) -> int:
+    """How strongly a title phrase names the outlet (shared prefix length), 0 when it does not.
+
+    Equal names match. Otherwise the names must share OUTLET_PREFIX_MIN_CHARS and the phrase must
+    not be a mere beginning of the outlet's name: "Israel" ends many headlines and is not
+    "israelhayom", while "Israel today" (its translation) diverges after the shared part.
+    """
+    if not phrase or not outlet:
+        return 0
+    if phrase == outlet:
+        return len(phrase)
+    shared = shared_prefix_length(phrase, outlet)
+    if shared < OUTLET_PREFIX_MIN_CHARS or outlet.startswith(phrase):
+        return 0
+    return shared
+
+
+def clean_title(title: str, site_name: str | None, source: str | None) -> str:
+    """The title without a trailing site/outlet name (" | Site", " - Site", " Israel today")."""
+    outlets = [compact(name) for name in (site_name, source) if name]
+    if not outlets:
+        return title
+    for separator in TITLE_SEPARATORS:
+        head, found, tail = title.rpartition(separator)
+        if found and head.strip() and any(outlet_match(compact(tail), outlet) for outlet in outlets):
+            return head.strip()
+    return strip_outlet_phrase(title, outlets)
+
+
+def strip_outlet_phrase(title: str, outlets: Sequence[str]) -> str:
+    """Drop the trailing 1-4 word phrase that best matches an outlet name, keeping enough title."""
+    words = title.split()
+    best_words, best_score = 0, 0
+    for size in range(1, min(OUTLET_MAX_WORDS, len(words) - TITLE_MIN_KEEP_WORDS) + 1):
+        phrase = compact(" ".join(words[-size:]))
+        score = max(outlet_match(phrase, outlet) for outlet in outlets)
+        if score > best_score:
+            best_words, best_score = size, score
+    if not best_words:
+        return title
+    return " ".join(words[:-best_words]).rstrip(" -|—–:,")
+
+
+def header_dates(
+    header: Sequence[Line], date_header: re.Match[str] | None
+) -> tuple[ArticleDate | None, ArticleDate | None]:
+    """Published = first header timestamp, modified = a later different one; else the header's day."""
+    stamps = [
+        parsed
+        for line in header
+        if line.shape is Shape.TIMESTAMP and (parsed := parse_iso_date(line.text, source="text")) is not None
+    ]
+    if stamps:
+        published = stamps[0]
+        modified = next((stamp for stamp in stamps[1:] if stamp.raw != published.raw), None)
+        return published, modified
+    if date_header:
+        return parse_iso_date(date_header.group("day"), source="header"), None
+    return None, None
+
+
+def find_authors(lines: Sequence[Line]) -> tuple[str, ...]:
+    """Names from author lines (name + avatar URL) and bylines, deduplicated in order."""
+    names: list[str] = []
+    for line in lines:
+        if line.shape is Shape.AUTHOR:
+            name = author_line_name(line.text.split())
+            names.extend([name] if name else [])
+        elif line.shape is Shape.BYLINE:
+            names.extend(byline_names(line.text))
+    return tuple(dict.fromkeys(names))
+
+
+def find_language(lines: Sequence[Line]) -> str | None:
+    """The language of the first locale line ("en_EN", "en-US"), lowercased."""
+    for line in lines:
+        if line.shape is Shape.LOCALE:
+            match = LOCALE.fullmatch(line.text)
+            return match["language"].lower() if match else None
+    return None
+
+
+def find_tags(header: Sequence[Line], lines: Sequence[Line]) -> tuple[str, ...]:
+    """Keyword lines in the header, then the items of a final comma-separated keyword line."""
+    tags = [line.text for line in header if line.shape is Shape.TAG]
+    if lines:
+        tags.extend(comma_keywords(lines[-1]))
+    return tuple(dict.fromkeys(tags))
+
+
+def comma_keywords(line: Line) -> list[str]:
+    """The items of a lowercase comma-separated keyword line (empty if it is anything else)."""
+    if line.shape not in (Shape.SHORT, Shape.REPEATED, Shape.FOOTER) or "," not in line.text:
+        return []
+    items = [item.strip() for item in line.text.split(",")]
+    if len(items) < 2 or not all(item and is_tag_line(item, len(item.split())) for item in items):
+        return []
+    return items
