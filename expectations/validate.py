@@ -1,0 +1,370 @@
+"""Validate a batch of extracted articles with the Great Expectations suite `articles.json`.
+
+The suite lives in `articles.json` (GX 1.x ExpectationSuite form). Settings-derived thresholds are
+GX expectation parameters: kwargs written as `{"$PARAMETER": "min_words"}` in the JSON and resolved
+from `expectation_parameters=` on every `validate` call, so one suite serves any settings.
+
+Rule names are `<expectation type>:<column>` (`:<column_A>,<column_B>` for column pairs), e.g.
+`expect_column_values_to_be_between:word_count`. Each expectation's `meta.detail` is the one-line
+reject message, formatted with the failing row's values.
+
+Great Expectations is imported only here (it costs seconds); other modules import this module lazily.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from tasks.dates import local_iso
+from tasks.errors import ValidationFailed
+from tasks.models import Article, ArticleDate, Reject
+
+if TYPE_CHECKING:
+    from great_expectations.core.batch_definition import BatchDefinition
+    from great_expectations.core.expectation_suite import ExpectationSuite
+    from great_expectations.core.expectation_validation_result import ExpectationValidationResult
+
+SUITE_PATH = Path(__file__).with_name("articles.json")
+SUITE_NAME = "articles"
+# The frame's positional row number; GX reports failing rows by this column.
+ROW_COLUMN = "row"
+COLUMNS = (
+    ROW_COLUMN,
+    "article_id",
+    "url",
+    "title",
+    "text",
+    "word_count",
+    "language",
+    "published_at",
+    "published_epoch",
+    "modified_epoch",
+)
+UNIQUE_TYPE = "expect_column_values_to_be_unique"
+RESULT_FORMAT: Mapping[str, Any] = {
+    "result_format": "COMPLETE",
+    "unexpected_index_column_names": [ROW_COLUMN],
+}
+DATASOURCE_NAME = "newsdag"
+ASSET_NAME = "articles"
+BATCH_DEFINITION_NAME = "batch"
+# Longest string value quoted in a reject detail; keeps the detail one readable line.
+DETAIL_VALUE_CHARS = 80
+# The GX context and its data asset are shared mutable state; batches from concurrent tasks take turns.
+GX_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One expectation a row failed: its stable rule name and the formatted one-line detail."""
+
+    rule: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Validator:
+    """What every batch reuses: the ephemeral context's batch definition and the loaded suite."""
+
+    batch_definition: BatchDefinition
+    suite: ExpectationSuite
+
+
+def validate_articles(
+    articles: Sequence[Article], *, min_words: int, earliest: date, latest: datetime
+) -> tuple[list[Article], list[Reject]]:
+    """Passed articles in input order and one validate-stage Reject per failing article.
+
+    Raises ValidationFailed only when the suite cannot run (bad suite file, GX error, frame schema).
+    """
+    if not articles:
+        return [], []
+    frame = articles_frame(articles)
+    parameters = {
+        "min_words": min_words,
+        "earliest_epoch": midnight_epoch(earliest),
+        "latest_epoch": instant_epoch(latest),
+    }
+    context = {"min_words": min_words, "earliest": earliest.isoformat(), "latest": latest.isoformat()}
+    failures = frame_failures(frame, articles, parameters, context)
+    passed = [article for row, article in enumerate(articles) if row not in failures]
+    rejects = [reject_for(articles[row], failures[row]) for row in sorted(failures)]
+    return passed, rejects
+
+
+def articles_frame(articles: Sequence[Article]) -> pd.DataFrame:
+    """One row per article with the suite's columns; dates as ISO strings and float epoch seconds.
+
+    Datetime columns are avoided on purpose: GX 1.x mis-checks tz-aware timestamp columns.
+    """
+    rows = [
+        {
+            ROW_COLUMN: row,
+            "article_id": article.article_id,
+            "url": article.url,
+            "title": article.title,
+            "text": article.text,
+            "word_count": article.word_count,
+            "language": article.language,
+            "published_at": local_iso(article.published) if article.published else None,
+            "published_epoch": date_epoch(article.published) if article.published else None,
+            "modified_epoch": comparable_modified_epoch(article.published, article.modified),
+        }
+        for row, article in enumerate(articles)
+    ]
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    return frame.astype({"word_count": "int64", "published_epoch": "float64", "modified_epoch": "float64"})
+
+
+def date_epoch(article_date: ArticleDate) -> float:
+    """Seconds since the epoch: a day is its midnight UTC, a time without offset is read as UTC."""
+    if article_date.value is None:
+        return midnight_epoch(article_date.day)
+    return instant_epoch(article_date.value)
+
+
+def comparable_modified_epoch(published: ArticleDate | None, modified: ArticleDate | None) -> float | None:
+    """The modified date on published_epoch's scale: modified_epoch >= published_epoch means "not earlier".
+
+    When either date is day-only, the two are compared as calendar days: the modified day is placed at
+    the published date's offset into its own day (a timed page modified "that day" is not earlier).
+    """
+    if modified is None:
+        return None
+    if published is None or (published.value is not None and modified.value is not None):
+        return date_epoch(modified)
+    offset_into_day = date_epoch(published) - midnight_epoch(published.day)
+    return midnight_epoch(modified.day) + offset_into_day
+
+
+def midnight_epoch(day: date) -> float:
+    return datetime.combine(day, time(), tzinfo=UTC).timestamp()
+
+
+def instant_epoch(value: datetime) -> float:
+    return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).timestamp()
+
+
+def frame_failures(
+    frame: pd.DataFrame,
+    articles: Sequence[Article],
+    parameters: Mapping[str, Any],
+    context: Mapping[str, Any],
+) -> dict[int, list[Failure]]:
+    """Each failing row's failures in suite order; `context` adds display values for the detail templates."""
+    try:
+        with GX_LOCK:
+            validator = cached_validator()
+            batch = validator.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+            result = batch.validate(
+                validator.suite, result_format=dict(RESULT_FORMAT), expectation_parameters=dict(parameters)
+            )
+    except ValidationFailed:
+        raise
+    except Exception as error:  # any GX failure here means the suite did not run, not that rows are bad
+        raise ValidationFailed(f"Great Expectations could not run: {error}", subject=SUITE_NAME) from error
+
+    failed: list[tuple[str, str, Mapping[str, Any], list[int]]] = []  # (type, rule, meta, rows)
+    # Suite order, so a missing column is reported by the table check, not by a column check's error.
+    for rule, outcome in in_suite_order(result.results):
+        check_ran(outcome)
+        if outcome.success:
+            continue
+        config = outcome.expectation_config
+        rows = unexpected_rows(outcome)
+        if rows is None:
+            details = (outcome.result or {}).get("details", outcome.result)
+            raise ValidationFailed(f"the batch frame does not fit the suite: {details}", subject=rule)
+        failed.append((config.type, rule, config.meta or {}, rows))
+
+    failures: dict[int, list[Failure]] = {}
+    for expectation_type, rule, meta, rows in failed:
+        if expectation_type == UNIQUE_TYPE:
+            continue
+        for row in rows:
+            detail = detail_line(meta, frame, articles, row, context)
+            failures.setdefault(row, []).append(Failure(rule, detail))
+    # GX flags every row sharing a value; the first row with no other failure is kept, later ones rejected.
+    for _type, rule, meta, rows in (entry for entry in failed if entry[0] == UNIQUE_TYPE):
+        for row, first in later_duplicates(frame, rows, failures, rule):
+            extra = {**context, "first_input": articles[first].input}
+            failures.setdefault(row, []).append(Failure(rule, detail_line(meta, frame, articles, row, extra)))
+    for row_failures in failures.values():
+        row_failures.sort(key=lambda failure: rule_order()[failure.rule])
+    return failures
+
+
+def in_suite_order(
+    outcomes: Sequence[ExpectationValidationResult],
+) -> list[tuple[str, ExpectationValidationResult]]:
+    """Each expectation result with its rule name, in the suite file's order."""
+    named = []
+    for outcome in outcomes:
+        config = outcome.expectation_config
+        named.append((rule_name(config.type, config.kwargs), outcome))
+    return sorted(named, key=lambda pair: rule_order().get(pair[0], 0))
+
+
+def later_duplicates(
+    frame: pd.DataFrame, rows: Sequence[int], failures: Mapping[int, list[Failure]], rule: str
+) -> Iterator[tuple[int, int]]:
+    """(duplicate row, kept row) pairs: per value, the first row that fails nothing else is kept.
+
+    Rows before the kept one already fail another rule, so only rows after it are reported as duplicates.
+    """
+    column = rule.split(":", 1)[1]
+    groups: dict[Any, list[int]] = {}
+    for row in sorted(rows):
+        groups.setdefault(frame.at[row, column], []).append(row)
+    for group in groups.values():
+        kept = next((row for row in group if row not in failures), group[0])
+        yield from ((row, kept) for row in group if row > kept)
+
+
+def check_ran(outcome: ExpectationValidationResult) -> None:
+    """Raise ValidationFailed if GX raised inside the expectation (its result says nothing about rows)."""
+    info = outcome.exception_info or {}
+    # exception_info is either one {"raised_exception": ...} dict or such dicts keyed by metric.
+    per_metric = [item for item in info.values() if isinstance(item, dict)]
+    details = [info] if "raised_exception" in info else per_metric
+    for detail in details:
+        if detail.get("raised_exception"):
+            config = outcome.expectation_config
+            rule = rule_name(config.type, config.kwargs)
+            raise ValidationFailed(str(detail.get("exception_message")), subject=rule)
+
+
+def unexpected_rows(outcome: ExpectationValidationResult) -> list[int] | None:
+    """Row numbers GX reported as failing; None for table-level expectations that report no rows."""
+    index_list = (outcome.result or {}).get("unexpected_index_list")
+    if index_list is None:
+        return None
+    return sorted({int(entry[ROW_COLUMN]) for entry in index_list})
+
+
+def rule_name(expectation_type: str, kwargs: Mapping[str, Any]) -> str:
+    """`type:column`, `type:column_A,column_B` for pairs, or just `type` for table-level expectations."""
+    if "column" in kwargs:
+        return f"{expectation_type}:{kwargs['column']}"
+    if "column_A" in kwargs:
+        return f"{expectation_type}:{kwargs['column_A']},{kwargs['column_B']}"
+    return expectation_type
+
+
+def detail_line(
+    meta: Mapping[str, Any],
+    frame: pd.DataFrame,
+    articles: Sequence[Article],
+    row: int,
+    context: Mapping[str, Any],
+) -> str:
+    """The expectation's meta.detail template filled with the row's (shortened) values, on one line."""
+    article = articles[row]
+    values: dict[str, Any] = {column: display(frame.at[row, column]) for column in COLUMNS}
+    values["published_raw"] = display(article.published.raw if article.published else None)
+    values["modified_raw"] = display(article.modified.raw if article.modified else None)
+    values.update(context)
+    template = str(meta.get("detail", "{column} fails the expectation"))
+    try:
+        line = template.format_map(values)
+    except (KeyError, IndexError, ValueError):  # a template naming an unknown field must not lose the reject
+        line = template
+    return " ".join(line.split())
+
+
+def display(value: Any) -> Any:
+    """A frame value fit for a one-line message: NaN as None, long strings cut, numpy scalars as Python."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if isinstance(value, str):
+        return value if len(value) <= DETAIL_VALUE_CHARS else value[: DETAIL_VALUE_CHARS - 1] + "…"
+    return value.item() if hasattr(value, "item") else value
+
+
+def reject_for(article: Article, failures: Sequence[Failure]) -> Reject:
+    """One reject per article: the first failed expectation is the rule; the detail names the others."""
+    first, others = failures[0], failures[1:]
+    detail = first.detail
+    if others:
+        detail += f" (also fails: {', '.join(failure.rule for failure in others)})"
+    return Reject(
+        input=article.input,
+        stage="validate",
+        rule=first.rule,
+        detail=detail,
+        doc_id=article.doc_id,
+        url=article.url,
+    )
+
+
+@functools.cache
+def suite_definition() -> dict[str, Any]:
+    """The suite file as JSON; ValidationFailed if it cannot be read."""
+    try:
+        return json.loads(SUITE_PATH.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValidationFailed(f"cannot read the suite: {error}", subject=str(SUITE_PATH)) from error
+
+
+@functools.cache
+def rule_order() -> dict[str, int]:
+    """Rule name -> position in the suite (the precedence when a row fails several)."""
+    return {
+        rule_name(expectation["type"], expectation.get("kwargs", {})): position
+        for position, expectation in enumerate(suite_definition()["expectations"])
+    }
+
+
+@functools.cache
+def cached_validator() -> Validator:
+    """Build the ephemeral GX context, pandas batch definition and suite once per process."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    definition = suite_definition()
+    try:
+        config = DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(),
+            analytics_enabled=False,  # no usage events leave the machine
+            # Without this GX draws "Calculating Metrics" bars on stderr for every batch.
+            progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+        )
+        context = gx.get_context(mode="ephemeral", project_config=config)
+        batch_definition = (
+            context.data_sources.add_pandas(DATASOURCE_NAME)
+            .add_dataframe_asset(ASSET_NAME)
+            .add_batch_definition_whole_dataframe(BATCH_DEFINITION_NAME)
+        )
+        suite = gx.ExpectationSuite(
+            name=definition["name"],
+            expectations=definition["expectations"],
+            meta=definition.get("meta"),
+            notes=definition.get("notes"),
+        )
+    except Exception as error:  # any GX setup error means validation cannot run at all
+        raise ValidationFailed(f"cannot build the suite: {error}", subject=str(SUITE_PATH)) from error
+    # GX logs and drops expectations it cannot build; a silently shorter suite would pass bad rows.
+    if len(suite.expectations) != len(definition["expectations"]):
+        raise ValidationFailed(
+            f"only {len(suite.expectations)} of {len(definition['expectations'])} expectations are valid",
+            subject=str(SUITE_PATH),
+        )
+    return Validator(batch_definition=batch_definition, suite=suite)
+
+
+def warm_up() -> None:
+    """Import GX and build the context now (about 2 s) instead of during the first batch."""
+    cached_validator()
