@@ -18,10 +18,11 @@ from tasks.errors import ConfigError, InputError, NewsdagError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_RUNS_SHOWN = 10
+# Table cells longer than this are cut (use --format csv/json for whole values).
+MAX_CELL_CHARS = 80
 # Shown in `newsdag runs`, in this order.
 RUN_COLUMNS = (
-    "run_id, trigger, source, status, started_at, seconds, discovered, extracted, loaded, updated, "
-    "unchanged, rejected, error"
+    "run_id, trigger, status, started_at, seconds, discovered, extracted, loaded, updated, unchanged, rejected, error"
 )
 
 
@@ -228,14 +229,19 @@ def write_rows(columns: list[str], rows: list[tuple[Any, ...]], output_format: s
         writer.writerow(columns)
         writer.writerows([[csv_value(value) for value in row] for row in rows])
     else:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(*columns, show_lines=False)
-        for row in rows:
-            table.add_row(*(display_value(value) for value in row))
-        Console(soft_wrap=False).print(table)
+        print(format_table(columns, [[display_value(value) for value in row] for row in rows]))
         print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+
+
+def format_table(columns: list[str], rows: list[list[str]]) -> str:
+    """Aligned plain-text columns: readable in a terminal, in a pipe and in a log alike."""
+    widths = [max([len(column), *(len(row[i]) for row in rows)]) for i, column in enumerate(columns)]
+    lines = [
+        " | ".join(column.ljust(width) for column, width in zip(columns, widths, strict=True)).rstrip(),
+        "-+-".join("-" * width for width in widths),
+    ]
+    lines += [" | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return "\n".join(lines)
 
 
 def json_value(value: Any) -> Any:
@@ -247,12 +253,15 @@ def csv_value(value: Any) -> Any:
 
 
 def display_value(value: Any) -> str:
+    """One cell: timestamps to the second (milliseconds when present), long text cut, newlines folded."""
     if value is None:
         return ""
-    if isinstance(value, date | datetime):
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="milliseconds" if value.microsecond else "seconds")
+    if isinstance(value, date):
         return value.isoformat()
-    text = str(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    text = " ".join(str(value).split())
+    return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 3] + "..."
 
 
 def command_eval(args: argparse.Namespace) -> int:

@@ -8,7 +8,6 @@ import re
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import replace
-from functools import cache
 
 import lxml.html
 import py3langid
@@ -138,15 +137,8 @@ def detect_language(text: str, declared: str | None) -> str | None:
     """py3langid on the text when there is enough of it, else the page's declared language."""
     if len(text) < MIN_CHARS_FOR_LANGUAGE_DETECTION:
         return declared
-    language, _score = language_identifier().classify(text)
+    language, _score = py3langid.classify(text)
     return language
-
-
-@cache
-def language_identifier() -> py3langid.langid.LanguageIdentifier:
-    return py3langid.langid.LanguageIdentifier.from_pickled_model(
-        py3langid.langid.MODEL_FILE, norm_probs=True
-    )
 
 
 def normalize_text(text: str) -> str:

@@ -1,0 +1,262 @@
+"""End to end: `newsdag ingest` on the seeds into a real DuckDB file, re-runs, versions, rejects, the CLI."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from flows.cli import main
+from tests.conftest import PROJECT
+from warehouse.db import connect
+
+SPUTNIK_TITLE = "Kazakh President Tokayev Orders to Open Fire on Terrorists Without Any Warning"
+LIMITED_TITLE = "Kazakhstan: President approved use of deadly force against rebels"
+BOILERPLATE = (
+    "feedback@sputniknews.com",
+    "/html/head/meta",
+    "https://",
+    "Trends 24h",
+    "Were we wrong",
+    "Source: israelhayom",
+    "© Communities",
+    "Now you can see non-English news",
+    "Photo: AFP",
+    "The information on this site is from external sources",
+)
+
+
+def ingest_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
+    assert main(["ingest", *args, "--json", "--prefect", "never"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def query(db: Path, sql: str) -> list[tuple]:
+    with connect(db, read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_seeds_load_with_exact_titles_dates_and_clean_bodies(
+    seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "news.duckdb"
+    summary = ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    assert {k: summary[k] for k in ("status", "discovered", "extracted", "loaded", "rejected")} == {
+        "status": "completed",
+        "discovered": 2,
+        "extracted": 2,
+        "loaded": 2,
+        "rejected": 0,
+    }
+    rows = query(
+        db,
+        "SELECT title, url, site_name, published_at, published_local, modified_at, modified_local, "
+        "date_source, date_precision, text, language FROM articles ORDER BY title",
+    )
+    by_title = {row[0]: row for row in rows}
+    assert set(by_title) == {SPUTNIK_TITLE, LIMITED_TITLE}
+
+    sputnik = by_title[SPUTNIK_TITLE]
+    assert sputnik[1].startswith("https://sputniknews.com/20220107/kazakh-president-tokayev")
+    assert sputnik[3] == datetime(2022, 1, 7, 8, 36, tzinfo=UTC)
+    assert sputnik[4] == "2022-01-07T08:36+00:00"
+    assert sputnik[5] == datetime(2022, 1, 7, 9, 6, tzinfo=UTC)
+    assert (sputnik[7], sputnik[8], sputnik[10]) == ("text", "minute", "en")
+    assert sputnik[9].startswith("Kazakh President Kassym-Jomart Tokayev stated on Friday")
+    assert sputnik[9].endswith("to stop the violence and restore order.")
+
+    limited = by_title[LIMITED_TITLE]
+    assert limited[2] == "The Limited Times"
+    assert limited[3] == datetime(2022, 1, 7, 10, 38, 27, 509000, tzinfo=UTC)
+    assert limited[4] == "2022-01-07T10:38:27.509+00:00"
+    assert (limited[5], limited[6], limited[8]) == (None, None, "second")
+    assert limited[9].startswith("Kazakh President Qassem-Jumert Tokayev said today (Friday)")
+    assert "Said Tokaev." in limited[9]
+    assert limited[9].endswith("where hundreds marched in protest on the city’s main streets.")
+    for text in (sputnik[9], limited[9]):
+        for boilerplate in BOILERPLATE:
+            assert boilerplate not in text
+    assert query(db, "SELECT count(*), min(status) FROM runs") == [(1, "completed")]
+    assert query(db, "SELECT count(*) FROM documents") == [(2,)]
+
+
+def test_second_run_adds_nothing_and_reports_unchanged(
+    seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "news.duckdb"
+    ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    before = query(db, "SELECT article_id, version, text_sha256 FROM articles ORDER BY 1")
+    second = ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    assert (second["loaded"], second["updated"], second["unchanged"], second["extracted"]) == (0, 0, 2, 0)
+    assert query(db, "SELECT article_id, version, text_sha256 FROM articles ORDER BY 1") == before
+    assert query(db, "SELECT count(*) FROM documents") == [(2,)]
+    assert query(db, "SELECT count(DISTINCT last_seen_run) FROM articles") == [(1,)]
+    assert query(db, "SELECT last_seen_run FROM articles LIMIT 1") == [(second["run_id"],)]
+
+
+def test_a_changed_page_gets_a_new_version_and_keeps_the_old_text(
+    seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "news.duckdb"
+    ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    dump = next(seeds_copy.glob("003_*.txt"))
+    original = dump.read_text(encoding="utf-8")
+    dump.write_text(
+        original.replace("Said Tokaev.", "Said Tokaev, in a second televised address later that day."),
+        encoding="utf-8",
+    )
+    summary = ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    assert (summary["updated"], summary["unchanged"], summary["loaded"]) == (1, 1, 0)
+    [(version, text)] = query(db, f"SELECT version, text FROM articles WHERE title = '{LIMITED_TITLE}'")
+    [(old_version, old_text)] = query(db, "SELECT version, text FROM article_versions")
+    assert version == 2 and "second televised address" in text
+    assert old_version == 1 and "Said Tokaev." in old_text and "second televised" not in old_text
+    assert query(db, "SELECT count(*) FROM articles") == [(2,)]
+
+
+def test_bad_files_become_rejects_and_the_rest_loads(
+    seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (seeds_copy / "empty.html").write_bytes(b"")
+    (seeds_copy / "binary.html").write_bytes(b"\x00\x01\x02PNG" * 100)
+    (seeds_copy / "broken.html.gz").write_bytes(gzip.compress(b"<html>" * 100)[:-10])
+    (seeds_copy / "nav-only.html").write_text("<html><body><nav><a href='/'>Home</a></nav></body></html>")
+    (seeds_copy / "short.txt").write_text("Site\n\nJust a few words here.\n")
+    db = tmp_path / "news.duckdb"
+    summary = ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    assert (summary["status"], summary["discovered"], summary["loaded"], summary["rejected"]) == (
+        "completed",
+        7,
+        2,
+        5,
+    )
+    rejects = dict(query(db, "SELECT regexp_extract(input, '[^/]+$'), stage || '/' || rule FROM rejects"))
+    assert rejects["empty.html"] == "fetch/empty"
+    assert rejects["binary.html"] == "fetch/binary"
+    assert rejects["broken.html.gz"] == "fetch/bad-gzip"
+    assert rejects["nav-only.html"].startswith(("extract/", "validate/"))
+    assert rejects["short.txt"].startswith(("extract/", "validate/"))
+    assert all(detail and "\n" not in detail for (detail,) in query(db, "SELECT detail FROM rejects"))
+
+
+def test_sql_formats_runs_and_the_readme_commands(
+    seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "news.duckdb"
+    ingest_json(capsys, str(seeds_copy), "--db", str(db))
+
+    assert main(["sql", "select title, published_date from articles order by title", "--db", str(db)]) == 0
+    table = capsys.readouterr().out
+    assert LIMITED_TITLE[:40] in table and "(2 rows)" in table
+
+    assert main(["sql", "select title from articles order by title", "--db", str(db), "--format", "csv"]) == 0
+    assert list(csv.reader(io.StringIO(capsys.readouterr().out))) == [["title"], [SPUTNIK_TITLE], [LIMITED_TITLE]]
+
+    assert main(["sql", "select published_at from articles order by 1", "--db", str(db), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {"published_at": "2022-01-07T08:36:00+00:00"},
+        {"published_at": "2022-01-07T10:38:27.509000+00:00"},
+    ]
+
+    assert main(["runs", "--db", str(db)]) == 0
+    assert "completed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "delete from articles",
+        "copy articles to '/tmp/newsdag-leak.csv'",
+        "attach '/tmp/other.duckdb'",
+        "install httpfs",
+        "set enable_external_access = true",
+        "select * from read_csv('/etc/passwd')",
+    ],
+)
+def test_sql_refuses_writes_files_and_settings(
+    statement: str, seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "news.duckdb"
+    ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    assert main(["sql", statement, "--db", str(db)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("newsdag: error: SQL error:") and error.count("\n") == 1
+    assert query(db, "SELECT count(*) FROM articles") == [(2,)]
+
+
+def test_usage_errors_are_one_line_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ingest", str(tmp_path / "missing"), "--db", str(tmp_path / "x.duckdb")]) == 2
+    error = capsys.readouterr().err
+    assert error == f"newsdag: error: {tmp_path / 'missing'}: no such file or directory\n"
+    assert not (tmp_path / "x.duckdb").exists()
+    assert main(["sql", "select", "--db", str(tmp_path / "none.duckdb")]) == 1
+    assert "no warehouse here yet" in capsys.readouterr().err
+
+
+def test_the_installed_command_prints_a_summary_and_no_traceback(seeds_copy: Path, tmp_path: Path) -> None:
+    newsdag = Path(sys.executable).parent / "newsdag"
+    db = tmp_path / "news.duckdb"
+    done = subprocess.run(
+        [str(newsdag), "ingest", str(seeds_copy), "--db", str(db)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "2 discovered, 2 extracted, 2 loaded, 0 updated, 0 unchanged, 0 rejected" in done.stdout
+    locked = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb,time; c=duckdb.connect({str(db)!r}); print(1, flush=True); time.sleep(5)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert locked.stdout is not None and locked.stdout.readline()
+        busy = subprocess.run(
+            [str(newsdag), "runs", "--db", str(db)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**__import__("os").environ, "NEWSDAG_LOCK_TIMEOUT": "1"},
+        )
+    finally:
+        locked.kill()
+        locked.wait()
+    assert busy.returncode == 1
+    assert "another newsdag process is writing" in busy.stderr and "Traceback" not in busy.stderr
+
+
+def test_readme_documents_every_command_and_option() -> None:
+    from flows.cli import build_parser
+
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command")
+    for name, subparser in subparsers.choices.items():  # type: ignore[attr-defined]
+        assert f"newsdag {name}" in readme, name
+        for action in subparser._actions:
+            for option in action.option_strings:
+                if option not in ("-h", "--help"):
+                    assert option in readme, f"{name} {option}"
+    assert "--debug" in readme
+
+
+@pytest.mark.slow
+def test_ingest_runs_as_a_prefect_flow_run(seeds_copy: Path, tmp_path: Path) -> None:
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.ingest import ingest_flow
+
+    db = tmp_path / "news.duckdb"
+    with prefect_test_harness():
+        summary = ingest_flow(inputs=[str(seeds_copy)], db=str(db), workers=1, trigger="manual")
+    assert (summary["status"], summary["loaded"]) == ("completed", 2)
+    [(trigger, flow_run_id)] = query(db, "SELECT trigger, flow_run_id FROM runs")
+    assert trigger == "manual" and flow_run_id and len(flow_run_id) == 36
