@@ -1,0 +1,811 @@
+"""Page metadata (title, site, authors, dates, canonical URL, language) read from a parsed HTML tree."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from functools import partial
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import lxml.html
+
+from tasks.dates import format_offset, is_plausible, parse_iso_date
+from tasks.models import ArticleDate
+
+JsonNode = dict[str, Any]
+
+EARLIEST_DATE = date(1990, 1, 1)
+FUTURE_SKEW = timedelta(days=2)
+# Bounds the work on pages with huge JSON-LD (product lists, full live blogs).
+MAX_JSON_LD_NODES = 1000
+# The article is a top-level node; deeper ones (a live blog's updates, related items) only cost time.
+MAX_MAIN_CANDIDATES = 50
+MAX_DATE_LENGTH = 64
+MAX_AUTHOR_WORDS = 6
+MAX_BYLINE_CHARS = 200
+# An <h1> counts as the headline when this share of its words also appear in <title>.
+H1_TITLE_OVERLAP = 0.6
+
+ARTICLE_TYPE_SUFFIXES = ("article", "posting", "report")
+PAGE_TYPE_SUFFIXES = ("page",)
+SITE_TYPES = {"website", "newsmediaorganization", "organization"}
+# Media embedded in an article have their own author and dates (the photographer's, the upload's).
+MEDIA_TYPES = {"imageobject", "videoobject", "audioobject", "mediaobject", "clip"}
+
+PUBLISHED_META = (
+    "article:published_time",
+    "og:article:published_time",
+    "og:published_time",
+    "article:published",
+    "datepublished",
+    "pubdate",
+    "publishdate",
+    "publish-date",
+    "publish_date",
+    "publication_date",
+    "article.published",
+    "date",
+    "dc.date",
+    "dc.date.issued",
+    "dcterms.date",
+    "dcterms.issued",
+    "dcterms.created",
+    "sailthru.date",
+    "parsely-pub-date",
+    "cxenseparse:recs:publishtime",
+)
+MODIFIED_META = (
+    "article:modified_time",
+    "og:article:modified_time",
+    "og:updated_time",
+    "datemodified",
+    "dc.date.modified",
+    "dcterms.modified",
+    "last-modified",
+)
+AUTHOR_META = (
+    "author",
+    "article:author",
+    "og:article:author",
+    "parsely-author",
+    "sailthru.author",
+    "dc.creator",
+    "dcterms.creator",
+    "twitter:misc:written by",  # Yoast's label for the post author
+)
+DESCRIPTION_META = ("description", "og:description", "twitter:description")
+
+URL_DATE_SLASHED = re.compile(r"/((?:19|20)\d{2})/(\d{1,2})/(\d{1,2})(?:/|$)")
+URL_DATE_DASHED = re.compile(r"/((?:19|20)\d{2})-(\d{2})-(\d{2})(?=/|-|$)")
+URL_DATE_COMPACT = re.compile(r"/((?:19|20)\d{2})(\d{2})(\d{2})(?=/|$|[^\d])")
+COMPACT_DAY = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+SLASHED_DAY = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})(?=$|[T ])")
+DOTTED_DAY = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
+# "2024-05-31 14:05:00 +02:00" / "... UTC": a space or zone name where ISO wants the offset glued on.
+SPACED_OFFSET = re.compile(r"^(\S+[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(Z|UTC|GMT|[+-]\d{2}:?\d{2})$", re.I)
+RFC_2822_HINT = re.compile(r"[A-Za-z]{3}.*\d{4}|\d{4}.*[A-Za-z]{3}")
+# Zone abbreviations news sites print (Java's Date.toString writes "Fri Apr 28 19:20:36 CEST 2023");
+# ambiguous ones (IST, CST) are left out, so those dates keep their wall-clock time without an offset.
+ZONE_OFFSETS = {
+    "CET": "+0100",
+    "CEST": "+0200",
+    "MEZ": "+0100",
+    "MESZ": "+0200",
+    "BST": "+0100",
+    "EET": "+0200",
+    "EEST": "+0300",
+    "WET": "+0000",
+    "WEST": "+0100",
+    "EST": "-0500",
+    "EDT": "-0400",
+    "CDT": "-0500",
+    "MST": "-0700",
+    "MDT": "-0600",
+    "PST": "-0800",
+    "PDT": "-0700",
+    "JST": "+0900",
+    "KST": "+0900",
+    "AEST": "+1000",
+    "AEDT": "+1100",
+    "SAST": "+0200",
+}
+ZONE_NAME = re.compile(r"\b(?:" + "|".join(ZONE_OFFSETS) + r")\b")
+HAS_SECONDS = re.compile(r"\d{1,2}:\d{2}:\d{2}")
+TEXT_DAY_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y")
+
+# A trailing title part is the site when it contains a site name this long and is this short.
+MIN_FUZZY_SITE_KEY = 5
+MAX_SITE_WORDS = 5
+TITLE_SEPARATOR = re.compile(r"(\s+[|\-—–·•»/]\s+|\s*\|\s*|:\s+)")
+NON_ALNUM = re.compile(r"[\W_]+")
+# Trailing TLDs and second-level labels dropped when comparing a site name with a host or title part.
+HOST_SUFFIX = re.compile(r"\.(?:co|com|org|net|gov|ac)?\.?[a-z]{2,6}$")
+META_KEY_PUNCTUATION = re.compile(r"[\s:_.\-]+")
+LANGUAGE_CODE = re.compile(r"^([A-Za-z]{2})(?:[-_].*)?$")
+
+BYLINE_PREFIX = re.compile(r"^(by|von|par|por|door|di|from|written by|text|texte)\s*:?\s+", re.I)
+SURNAME_PARTICLES = {"Di", "Von"}
+NAME_TRIM = " \t-–—:·•,.;/"
+PARENTHESIZED = re.compile(r"\([^)]*\)?|\[[^\]]*\]?")
+REL_AUTHOR_XPATH = "//a[contains(concat(' ', normalize-space(@rel), ' '), ' author ')]"
+AUTHOR_LINK_XPATH = "//a[contains(@href, '/author/') or contains(@href, '/autor/') or contains(@href, '/auteur/')]"
+BYLINE_XPATH = (
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' byline ')"
+    " or contains(concat(' ', normalize-space(@class), ' '), ' author ')]"
+)
+# "and" in the languages of the pages we read; only between spaces, so never inside a name.
+CONJUNCTIONS = {"and", "und", "et", "y", "e", "en", "og", "och", "ve", "a", "i", "és"}
+NAME_PARTICLES = {"van", "von", "der", "den", "de", "del", "della", "da", "di", "du", "la", "le", "dos", "das", "ten"}
+# More lower-case words than this (besides particles and conjunctions) make a byline piece prose.
+MAX_LOWERCASE_WORDS = 2
+LIST_SEPARATOR = re.compile(r"\s*[,;]\s*")
+AUTHOR_SPLIT = re.compile(r"\s*&\s*|\s+(?:" + "|".join(CONJUNCTIONS) + r")\s+", re.I)
+EMAIL = re.compile(r"\S+@\S+\.\S+")
+URL_LIKE = re.compile(r"https?://|www\.|\.(?:com|org|net|html?)(?:/|$)", re.I)
+DATE_OR_TIME = re.compile(r"\b\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\b|\b\d{1,2}:\d{2}(?::\d{2})?\s*(?:am|pm|uhr|h)?\b", re.I)
+# Words after which a byline goes on to say when, not who.
+BYLINE_DATE_WORDS = re.compile(r"\b(?:updated|published|veröffentlicht|aktualisiert|posted)\b.*$", re.I)
+ROLE_WORDS = {
+    "staff",
+    "writer",
+    "correspondent",
+    "reporter",
+    "editor",
+    "senior",
+    "chief",
+    "contributor",
+    "contributing",
+    "columnist",
+    "journalist",
+    "political",
+    "foreign",
+    "deputy",
+    "associate",
+    "special",
+    "redakteur",
+    "redakteurin",
+    "korrespondent",
+    "korrespondentin",
+    "기자",
+}
+HAS_LETTER = re.compile(r"[^\W\d_]")
+
+
+@dataclass(frozen=True)
+class PageMetadata:
+    """What a page's markup says about the article it holds."""
+
+    title: str | None
+    site_name: str | None
+    authors: tuple[str, ...]
+    published: ArticleDate | None
+    modified: ArticleDate | None
+    canonical_url: str | None
+    description: str | None
+    language: str | None
+
+
+@dataclass(frozen=True)
+class PageParts:
+    """The markup read once, shared by the field rules."""
+
+    meta: dict[str, list[str]]
+    json_ld: list[JsonNode]
+    ld_ids: dict[str, JsonNode]
+    main_nodes: list[JsonNode]
+    url: str | None
+
+
+def read_page_metadata(tree: lxml.html.HtmlElement, *, url: str | None = None) -> PageMetadata:
+    """The page's metadata; reads the tree without changing it and never raises for odd markup."""
+    try:
+        return read_metadata(tree, url)
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
+        # Markup is arbitrary; a page whose metadata cannot be read still has text worth extracting.
+        return PageMetadata(None, None, (), None, None, None, None, None)
+
+
+def read_metadata(tree: lxml.html.HtmlElement, url: str | None) -> PageMetadata:
+    nodes = list(json_ld_nodes(tree))
+    ld_ids = {node["@id"]: node for node in nodes if isinstance(node.get("@id"), str) and len(node) > 1}
+    parts = PageParts(collect_meta(tree), nodes, ld_ids, rank_main_nodes(nodes, url), url)
+    sites = site_names(parts)
+    site_keys = {key for key in map(site_key, [*sites, host_label(url)]) if key}
+    html_title = clean_text(first_text(tree, "title"))
+    og_title = clean_text(first_meta(parts, "og:title"))
+    site_keys |= title_suffix_keys(html_title, og_title)
+    published, modified = read_dates(tree, parts)
+    return PageMetadata(
+        title=read_title(tree, parts, html_title, og_title, site_keys),
+        site_name=sites[0] if sites else None,
+        authors=read_authors(tree, parts, site_keys),
+        published=published,
+        modified=modified,
+        canonical_url=read_canonical(tree, parts),
+        description=read_description(parts),
+        language=read_language(tree, parts),
+    )
+
+
+# --- markup readers -------------------------------------------------------------------------------
+
+
+def collect_meta(tree: lxml.html.HtmlElement) -> dict[str, list[str]]:
+    """<meta> contents by lower-cased name, property, itemprop or http-equiv, in document order."""
+    meta: dict[str, list[str]] = {}
+    for element in tree.iter("meta"):
+        content = (element.get("content") or "").strip()
+        if not content:
+            continue
+        for attribute in ("property", "name", "itemprop", "http-equiv"):
+            key = meta_key(element.get(attribute) or "")
+            if key:
+                meta.setdefault(key, []).append(content)
+    return meta
+
+
+def meta_key(name: str) -> str:
+    """Sites spell the same key article:published_time, article:published:time, article_published_time."""
+    return META_KEY_PUNCTUATION.sub("", name.strip().lower())
+
+
+def meta_values(parts: PageParts, key: str) -> list[str]:
+    return parts.meta.get(meta_key(key), [])
+
+
+def first_meta(parts: PageParts, *keys: str) -> str | None:
+    for key in keys:
+        for value in meta_values(parts, key):
+            if value.strip():
+                return value
+    return None
+
+
+def first_text(tree: lxml.html.HtmlElement, tag: str) -> str | None:
+    for element in tree.iter(tag):
+        text = element.text_content()
+        if text and text.strip():
+            return text
+    return None
+
+
+def clean_text(value: object) -> str | None:
+    """Entities decoded (JSON-LD and some meta carry them escaped) and whitespace collapsed."""
+    if not isinstance(value, str):
+        return None
+    return " ".join(html.unescape(value).split()) or None
+
+
+# --- JSON-LD --------------------------------------------------------------------------------------
+
+
+def json_ld_nodes(tree: lxml.html.HtmlElement) -> Iterator[JsonNode]:
+    """Every object in the page's JSON-LD blocks, top-level ones first (breadth first)."""
+    for script in tree.iter("script"):
+        if (script.get("type") or "").strip().lower() != "application/ld+json":
+            continue
+        data = load_json(script.text or "")
+        if data is not None:
+            yield from walk_json(data)
+
+
+def load_json(text: str) -> Any:
+    """Parsed JSON, tolerating HTML comment and CDATA wrappers and raw control characters; None if bad."""
+    cleaned = text.strip()
+    for wrapper in ("<!--", "-->", "//<![CDATA[", "<![CDATA[", "//]]>", "]]>"):
+        cleaned = cleaned.replace(wrapper, "")
+    cleaned = cleaned.strip().rstrip(";")
+    try:
+        return json.loads(cleaned, strict=False)
+    except (ValueError, RecursionError):
+        return None
+
+
+def walk_json(data: Any) -> Iterator[JsonNode]:
+    queue: deque[Any] = deque([data])
+    seen = 0
+    while queue and seen < MAX_JSON_LD_NODES:
+        item = queue.popleft()
+        if isinstance(item, list):
+            queue.extend(item)
+        elif isinstance(item, dict):
+            seen += 1
+            yield item
+            queue.extend(value for value in item.values() if isinstance(value, dict | list))
+
+
+def node_types(node: JsonNode) -> set[str]:
+    raw = node.get("@type")
+    values = raw if isinstance(raw, list) else [raw]
+    return {value.rsplit("/", 1)[-1].rsplit(":", 1)[-1].lower() for value in values if isinstance(value, str)}
+
+
+def type_rank(node: JsonNode) -> int:
+    types = node_types(node)
+    if any(kind.endswith(ARTICLE_TYPE_SUFFIXES) for kind in types):
+        return 0
+    if any(kind.endswith(PAGE_TYPE_SUFFIXES) for kind in types):
+        return 1
+    return 2
+
+
+def rank_main_nodes(nodes: list[JsonNode], url: str | None) -> list[JsonNode]:
+    """Nodes that may describe the article: articles before pages before anything else; within a kind,
+    one whose url is this page's, then document order (top level first)."""
+    page_path = url_path(url)
+    candidates = [
+        node
+        for node in nodes
+        if any(key in node for key in ("datePublished", "headline", "author"))
+        and not (SITE_TYPES | MEDIA_TYPES) & node_types(node)
+    ][:MAX_MAIN_CANDIDATES]
+
+    def rank(indexed: tuple[int, JsonNode]) -> tuple[int, int, int]:
+        index, node = indexed
+        node_url = node.get("url") or node.get("mainEntityOfPage") or node.get("@id")
+        if isinstance(node_url, dict):
+            node_url = node_url.get("@id") or node_url.get("url")
+        same_page = bool(page_path) and isinstance(node_url, str) and url_path(node_url) == page_path
+        return type_rank(node), 0 if same_page else 1, index
+
+    return [node for _, node in sorted(enumerate(candidates), key=rank)]
+
+
+def url_path(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        path = urlsplit(url).path.rstrip("/")
+    except ValueError:
+        return None
+    return path or None
+
+
+def resolve(value: Any, parts: PageParts) -> Any:
+    """A {"@id": ...} reference replaced by the @graph node it names."""
+    if isinstance(value, dict) and isinstance(value.get("@id"), str) and len(value) <= 2:
+        return parts.ld_ids.get(value["@id"], value)
+    return value
+
+
+def main_values(parts: PageParts, key: str) -> Iterator[Any]:
+    """`key` from the best-ranked JSON-LD nodes that have it."""
+    for node in parts.main_nodes:
+        value = node.get(key)
+        if value not in (None, "", []):
+            yield value
+
+
+def names_in(value: Any, parts: PageParts) -> list[str]:
+    """Names from a JSON-LD person/organisation value: a string, an object, an @id ref or a list of those."""
+    value = resolve(value, parts)
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [name for item in value for name in names_in(item, parts)]
+    if not isinstance(value, dict):
+        return []
+    name = value.get("name")
+    if isinstance(name, list):
+        name = next((item for item in name if isinstance(item, str)), None)
+    if isinstance(name, str):
+        return [name]
+    given, family = value.get("givenName"), value.get("familyName")
+    if isinstance(given, str) and isinstance(family, str):
+        return [f"{given} {family}"]
+    return []
+
+
+# --- dates ----------------------------------------------------------------------------------------
+
+
+def read_dates(tree: lxml.html.HtmlElement, parts: PageParts) -> tuple[ArticleDate | None, ArticleDate | None]:
+    now = datetime.now(UTC)
+    itemprops = itemprop_dates(tree)
+    modified_sources: list[Callable[[], Iterable[ArticleDate | None]]] = [
+        lambda: (parse_date(value, "json-ld") for value in main_strings(parts, "dateModified")),
+        lambda: meta_dates(parts, MODIFIED_META),
+        lambda: (parse_date(value, "meta") for value in itemprops.get("datemodified", ())),
+    ]
+    published_sources: list[Callable[[], Iterable[ArticleDate | None]]] = [
+        lambda: (parse_date(value, "json-ld") for value in main_strings(parts, "datePublished")),
+        lambda: (parse_date(value, "json-ld") for value in main_strings(parts, "dateCreated")),
+        lambda: meta_dates(parts, PUBLISHED_META),
+        lambda: (parse_date(value, "meta") for value in itemprops.get("datepublished", ())),
+        lambda: time_element_dates(tree),
+        lambda: [url_date(parts.url)],
+    ]
+    published = pick_date(plausible(published_sources + modified_sources, now))
+    modified = pick_date(plausible(modified_sources, now))
+    return published, modified
+
+
+def plausible(sources: list[Callable[[], Iterable[ArticleDate | None]]], now: datetime) -> Iterator[ArticleDate]:
+    for source in sources:
+        for candidate in source():
+            if candidate and is_plausible(candidate, now=now, earliest=EARLIEST_DATE, future_skew=FUTURE_SKEW):
+                yield candidate
+
+
+def pick_date(candidates: Iterator[ArticleDate]) -> ArticleDate | None:
+    """The first candidate, unless a later source says more about the same moment: a time for a
+    day-only date, or an offset for the same wall-clock time."""
+    best = next(candidates, None)
+    if best is None or best.utc_offset is not None:
+        return best
+    return next((other for other in candidates if adds_detail(best, other)), best)
+
+
+def adds_detail(best: ArticleDate, other: ArticleDate) -> bool:
+    if other.day != best.day or other.value is None:
+        return False
+    if best.value is None:
+        return True
+    same_minute = best.value.replace(second=0, microsecond=0)
+    return other.utc_offset is not None and other.value.replace(tzinfo=None, second=0, microsecond=0) == same_minute
+
+
+def main_strings(parts: PageParts, key: str) -> Iterator[str]:
+    for value in main_values(parts, key):
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                yield item
+
+
+def meta_dates(parts: PageParts, keys: tuple[str, ...]) -> Iterator[ArticleDate | None]:
+    for key in keys:
+        for value in meta_values(parts, key):
+            yield parse_date(value, "meta")
+
+
+def itemprop_dates(tree: lxml.html.HtmlElement) -> dict[str, list[str]]:
+    """datePublished / dateModified given by itemprop on non-meta elements (meta ones are in `meta`)."""
+    found: dict[str, list[str]] = {}
+    for element in tree.xpath("//*[@itemprop='datePublished' or @itemprop='dateModified']"):
+        if element.tag == "meta":
+            continue
+        value = element.get("datetime") or element.get("content")
+        if value:
+            found.setdefault(element.get("itemprop").lower(), []).append(value)
+    return found
+
+
+def time_element_dates(tree: lxml.html.HtmlElement) -> list[ArticleDate | None]:
+    """<time datetime> values: ones marked pubdate first, then ones in an article or header, then any."""
+    elements = [element for element in tree.iter("time") if element.get("datetime")]
+    marked = [element for element in elements if element.get("pubdate") is not None]
+    in_article = [
+        element
+        for element in elements
+        if any(ancestor.tag in ("article", "header") for ancestor in element.iterancestors())
+    ]
+    ordered = dict.fromkeys([*marked, *in_article, *elements])
+    return [parse_date(element.get("datetime") or "", "time") for element in ordered]
+
+
+def url_date(url: str | None) -> ArticleDate | None:
+    """A /2024/05/31/ or /20240531/ date in the URL path, as a day."""
+    path = url_path(url)
+    if not path:
+        return None
+    match = URL_DATE_SLASHED.search(path) or URL_DATE_DASHED.search(path) or URL_DATE_COMPACT.search(path)
+    if not match:
+        return None
+    try:
+        day = date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return None
+    return ArticleDate(day=day, precision="day", source="url", raw=match[0].strip("/"))
+
+
+def parse_date(raw: str, source: str) -> ArticleDate | None:
+    """An ArticleDate from an ISO string or a common non-ISO form; `raw` stays as found."""
+    text = " ".join(raw.split())
+    if not text or len(text) > MAX_DATE_LENGTH:
+        return None
+    parsed = parse_iso_date(text, source) or parse_iso_date(normalize_iso_like(text), source)
+    if parsed is None:
+        parsed = parse_rfc_2822(text, source) or parse_text_day(text, source)
+    return replace(parsed, raw=raw.strip()) if parsed else None
+
+
+def normalize_iso_like(text: str) -> str:
+    """Near-ISO forms rewritten as ISO: 2024/05/31, 20240531, 31.05.2024, a spaced or named UTC offset."""
+    if match := COMPACT_DAY.match(text):
+        return f"{match[1]}-{match[2]}-{match[3]}"
+    if match := DOTTED_DAY.match(text):
+        return f"{match[3]}-{int(match[2]):02d}-{int(match[1]):02d}"
+    if match := SLASHED_DAY.match(text):
+        text = f"{match[1]}-{int(match[2]):02d}-{int(match[3]):02d}{text[match.end() :]}"
+    if match := SPACED_OFFSET.match(text):
+        offset = "Z" if match[2].upper() in ("UTC", "GMT") else match[2]
+        text = f"{match[1]}{offset}"
+    return text
+
+
+def parse_rfc_2822(text: str, source: str) -> ArticleDate | None:
+    """'Fri, 31 May 2024 14:05:00 GMT': kept at its own offset; naive when the zone is unknown (-0000)."""
+    if not RFC_2822_HINT.search(text) or ":" not in text:
+        return None
+    try:
+        value = parsedate_to_datetime(ZONE_NAME.sub(lambda match: ZONE_OFFSETS[match[0]], text))
+    except (TypeError, ValueError, IndexError):
+        return None
+    offset = value.utcoffset()
+    return ArticleDate(
+        day=value.date(),
+        precision="second" if HAS_SECONDS.search(text) else "minute",
+        source=source,
+        raw=text,
+        value=value,
+        utc_offset=format_offset(offset) if offset is not None else None,
+    )
+
+
+def parse_text_day(text: str, source: str) -> ArticleDate | None:
+    """'May 31, 2024' or '31 May 2024' as a day (English month names only)."""
+    for pattern in TEXT_DAY_FORMATS:
+        try:
+            day = datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+        return ArticleDate(day=day, precision="day", source=source, raw=text)
+    return None
+
+
+# --- title and site -------------------------------------------------------------------------------
+
+
+def site_names(parts: PageParts) -> list[str]:
+    """og:site_name, the article's JSON-LD publisher, a JSON-LD WebSite, application-name: in that order."""
+    names: list[str | None] = [clean_text(first_meta(parts, "og:site_name"))]
+    names += [clean_text(name) for value in main_values(parts, "publisher") for name in names_in(value, parts)]
+    names += [clean_text(node.get("name")) for node in parts.json_ld if "website" in node_types(node)]
+    names.append(clean_text(first_meta(parts, "application-name")))
+    return list(dict.fromkeys(name for name in names if name))
+
+
+def site_key(name: str | None) -> str | None:
+    """A site name or host reduced for comparison: 'www.DerStandard.at' and 'derStandard' -> 'derstandard'."""
+    if not name:
+        return None
+    lowered = name.casefold().strip().removeprefix("https://").removeprefix("http://").removeprefix("www.")
+    lowered = HOST_SUFFIX.sub("", lowered) if " " not in lowered else lowered
+    return NON_ALNUM.sub("", lowered) or None
+
+
+def host_label(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
+def title_suffix_keys(html_title: str | None, og_title: str | None) -> set[str]:
+    """The part <title> adds around og:title ('Headline | Site') is a site name too."""
+    if not html_title or not og_title or html_title == og_title or og_title not in html_title:
+        return set()
+    before, _, after = html_title.partition(og_title)
+    keys = {site_key(TITLE_SEPARATOR.sub(" ", part).strip(" |-—–:·•»/")) for part in (before, after)}
+    return {key for key in keys if key}
+
+
+def read_title(
+    tree: lxml.html.HtmlElement,
+    parts: PageParts,
+    html_title: str | None,
+    og_title: str | None,
+    site_keys: set[str],
+) -> str | None:
+    headline = next((clean_text(value) for value in main_values(parts, "headline") if clean_text(value)), None)
+    title = headline or og_title or headline_h1(tree, html_title) or html_title
+    return strip_site_name(title, site_keys) if title else None
+
+
+def headline_h1(tree: lxml.html.HtmlElement, html_title: str | None) -> str | None:
+    """The first <h1> when it looks like the page's headline (most of its words are in <title>)."""
+    h1 = clean_text(first_text(tree, "h1"))
+    if not h1 or not html_title:
+        return h1
+    words = set(re.findall(r"\w+", h1.casefold()))
+    title_words = set(re.findall(r"\w+", html_title.casefold()))
+    return h1 if words and len(words & title_words) / len(words) >= H1_TITLE_OVERLAP else None
+
+
+def strip_site_name(title: str, site_keys: set[str]) -> str:
+    """'Headline | Site', 'Site: Headline' and the like without the site part; unchanged if nothing is left."""
+    pieces = TITLE_SEPARATOR.split(title)  # text, separator, text, ...
+    texts = pieces[0::2]
+    start, end = 0, len(texts)
+    while end - start > 1 and is_site_suffix(texts[end - 1], site_keys):
+        end -= 1
+    while end - start > 1 and site_key(texts[start]) in site_keys:
+        start += 1
+    kept = "".join(pieces[2 * start : 2 * end - 1]).strip()
+    return kept or title
+
+
+def is_site_suffix(text: str, site_keys: set[str]) -> bool:
+    """A trailing title part naming the site ('Die Neue Südtiroler Tageszeitung' on tageszeitung.it)
+    or dating the page ('| DW | 28.04.2023'). Leading parts must match exactly: 'Spiegel-Interview: ...'
+    is a headline."""
+    key = site_key(text)
+    if not key:
+        return False
+    if key in site_keys or parse_date(text, "title") is not None:
+        return True
+    return len(text.split()) <= MAX_SITE_WORDS and any(
+        len(site) >= MIN_FUZZY_SITE_KEY and site in key for site in site_keys
+    )
+
+
+# --- authors --------------------------------------------------------------------------------------
+
+
+def read_authors(tree: lxml.html.HtmlElement, parts: PageParts, site_keys: set[str]) -> tuple[str, ...]:
+    """Names from the first source that has a person: JSON-LD, meta, itemprop, rel=author, byline classes.
+
+    A source naming only the site itself ("Reuters" on reuters.com) is kept as a last resort: it is
+    the page's own attribution, but a person named elsewhere says more.
+    """
+    sources: list[Callable[[], list[str]]] = [
+        lambda: json_ld_authors(parts),
+        *(partial(meta_authors, parts, key) for key in AUTHOR_META),
+        lambda: itemprop_authors(tree),
+        lambda: [element.text_content() for element in tree.xpath(REL_AUTHOR_XPATH)],
+        lambda: byline_texts(tree),
+        lambda: author_page_links(tree),
+    ]
+    site_only: tuple[str, ...] = ()
+    for source in sources:
+        names = clean_authors(source())
+        people = tuple(name for name in names if site_key(name) not in site_keys)
+        if people:
+            return people
+        site_only = site_only or names
+    return site_only
+
+
+def json_ld_authors(parts: PageParts) -> list[str]:
+    """Authors of the best-ranked JSON-LD node that has any (other nodes are related articles, images)."""
+    return next((names_in(value, parts) for value in main_values(parts, "author")), [])
+
+
+def meta_authors(parts: PageParts, key: str) -> list[str]:
+    # article:author is meant to be a profile URL; only a plain name there is an author.
+    return [value for value in meta_values(parts, key) if not URL_LIKE.search(value)]
+
+
+def itemprop_authors(tree: lxml.html.HtmlElement) -> list[str]:
+    """itemprop=author names in the same item as the first one (later items are teasers for other articles)."""
+    elements = tree.xpath("//*[@itemprop='author']")
+    if not elements:
+        return []
+    scope = item_scope(elements[0])
+    names = []
+    for element in (element for element in elements if item_scope(element) is scope):
+        named = element.xpath(".//*[@itemprop='name']")
+        target = named[0] if named else element
+        names.append(target.get("content") or target.text_content())
+    return names
+
+
+def item_scope(element: lxml.html.HtmlElement) -> lxml.html.HtmlElement | None:
+    return next((ancestor for ancestor in element.iterancestors() if ancestor.get("itemscope") is not None), None)
+
+
+def byline_texts(tree: lxml.html.HtmlElement) -> list[str]:
+    """Text of the first short element classed 'byline' or 'author' (a last resort: class names vary)."""
+    for element in tree.xpath(BYLINE_XPATH):
+        text = element.text_content()
+        if text and len(text.strip()) <= MAX_BYLINE_CHARS:
+            return [text]
+    return []
+
+
+def author_page_links(tree: lxml.html.HtmlElement) -> list[str]:
+    """Text of the first link to an author archive (/author/name/, WordPress's default), and of links
+    beside it: several authors share one parent; a teaser's author elsewhere on the page does not."""
+    links = tree.xpath(AUTHOR_LINK_XPATH)
+    if not links:
+        return []
+    parent = links[0].getparent()
+    return [link.text_content() for link in links if link.getparent() is parent]
+
+
+def clean_authors(values: Iterable[Any]) -> tuple[str, ...]:
+    """Clean names, deduplicated case-insensitively, in order."""
+    names: dict[str, str] = {}
+    for value in values:
+        for name in split_author(value):
+            names.setdefault(name.casefold(), name)
+    return tuple(names.values())
+
+
+def split_author(value: Any) -> list[str]:
+    """One author field as clean names: no 'By', roles, emails, dates or URLs; 'A and B' -> two names."""
+    text = clean_text(value)
+    if not text or (URL_LIKE.search(text) and " " not in text):
+        return []
+    # "Jane Doe | Reuters", "Jane Doe (jd)": what follows a bar and what is in brackets is not a name.
+    text = PARENTHESIZED.sub(" ", text.split("|")[0])
+    text = DATE_OR_TIME.sub(" ", BYLINE_DATE_WORDS.sub("", EMAIL.sub(" ", text)))
+    pieces = (piece for piece in LIST_SEPARATOR.split(text) if not is_prose(piece))
+    return [name for piece in pieces for name in map(clean_name, AUTHOR_SPLIT.split(piece)) if name]
+
+
+def is_prose(text: str) -> bool:
+    """A sentence, not a list of names: several lower-case words that are not name particles."""
+    words = [word for word in text.split() if word[:1].islower()]
+    return sum(word not in NAME_PARTICLES and word not in CONJUNCTIONS for word in words) > MAX_LOWERCASE_WORDS
+
+
+def clean_name(part: str) -> str | None:
+    name = part.strip(NAME_TRIM)
+    match = BYLINE_PREFIX.match(name)
+    # "Di" and "Von" also begin surnames ("Di Maio"): capitalised and before one word, they stay.
+    if match and not (match[1] in SURNAME_PARTICLES and len(name[match.end() :].split()) < 2):
+        name = name[match.end() :]
+    words = name.split()
+    while words and words[-1].casefold() in ROLE_WORDS:
+        words.pop()
+    while words and words[0].casefold() in ROLE_WORDS:
+        words.pop(0)
+    name = " ".join(words).strip(NAME_TRIM)
+    if name.casefold() in CONJUNCTIONS:
+        return None
+    if not name or len(words) > MAX_AUTHOR_WORDS or not HAS_LETTER.search(name) or URL_LIKE.search(name):
+        return None
+    return name
+
+
+# --- canonical URL, description, language ---------------------------------------------------------
+
+
+def read_canonical(tree: lxml.html.HtmlElement, parts: PageParts) -> str | None:
+    hrefs = [
+        element.get("href")
+        for element in tree.iter("link")
+        if "canonical" in (element.get("rel") or "").lower().split() and element.get("href")
+    ]
+    for href in [*hrefs, first_meta(parts, "og:url")]:
+        absolute = absolute_url(href, parts.url)
+        if absolute:
+            return absolute
+    return None
+
+
+def absolute_url(href: str | None, base: str | None) -> str | None:
+    if not href or not href.strip():
+        return None
+    try:
+        resolved = urljoin(base, href.strip()) if base else href.strip()
+    except ValueError:
+        return None
+    return resolved if resolved.startswith(("http://", "https://")) else None
+
+
+def read_description(parts: PageParts) -> str | None:
+    meta = clean_text(first_meta(parts, *DESCRIPTION_META))
+    return meta or next((clean_text(value) for value in main_values(parts, "description") if clean_text(value)), None)
+
+
+def read_language(tree: lxml.html.HtmlElement, parts: PageParts) -> str | None:
+    root = tree.getroottree().getroot()
+    declared = [root.get("lang"), root.get("{http://www.w3.org/XML/1998/namespace}lang")]
+    declared += [first_meta(parts, "og:locale")]
+    declared += [node.get("inLanguage") for node in parts.json_ld if isinstance(node.get("inLanguage"), str)]
+    for value in declared:
+        match = LANGUAGE_CODE.match((value or "").strip())
+        if match:
+            return match[1].lower()
+    return None
