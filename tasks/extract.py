@@ -159,9 +159,7 @@ def split_authors(value: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name.strip() for name in value.split(";") if name.strip()))
 
 
-def extract_batch(
-    documents: Sequence[RawDocument], *, workers: int, parallel_min_docs: int
-) -> list[Article | Reject]:
+def extract_batch(documents: Sequence[RawDocument], *, workers: int, parallel_min_docs: int) -> list[Article | Reject]:
     """Extract a batch, in worker processes when it is large enough to pay for them."""
     if workers <= 1 or len(documents) < parallel_min_docs:
         return [extract_document(document) for document in documents]

@@ -187,9 +187,7 @@ def keys_table(documents: Sequence[RawDocument]) -> pa.Table:
     return pa.Table.from_pylist([{"doc_id": d.doc_id, "url": d.url} for d in documents], schema=KEY_SCHEMA)
 
 
-def find_unchanged(
-    connection: duckdb.DuckDBPyConnection, documents: Sequence[RawDocument]
-) -> set[tuple[str, str]]:
+def find_unchanged(connection: duckdb.DuckDBPyConnection, documents: Sequence[RawDocument]) -> set[tuple[str, str]]:
     """(doc_id, url) of documents already loaded as articles: same bytes at the same address."""
     connection.register("batch_keys", keys_table(documents))
     try:

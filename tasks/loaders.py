@@ -37,9 +37,7 @@ def load_documents(
     read_at = now or datetime.now(UTC)
     name = path.name.lower()
     if not is_supported(path):
-        yield Reject(
-            item.location, "discover", "unsupported-type", f"not a supported input type: {path.name}"
-        )
+        yield Reject(item.location, "discover", "unsupported-type", f"not a supported input type: {path.name}")
         return
     content_or_reject = read_file(item.location, path, max_file_bytes, max_decompressed_bytes)
     if isinstance(content_or_reject, Reject):
@@ -161,9 +159,7 @@ def make_document(
     )
 
 
-def jsonl_documents(
-    item: WorkItem, path: Path, content: bytes, read_at: datetime
-) -> Iterator[RawDocument | Reject]:
+def jsonl_documents(item: WorkItem, path: Path, content: bytes, read_at: datetime) -> Iterator[RawDocument | Reject]:
     """One document per JSONL line with `html` or `text`; a bad line is a Reject for that line only."""
     file_uri = path.resolve().as_uri()
     for number, line in enumerate(content.splitlines(), start=1):

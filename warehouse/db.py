@@ -61,9 +61,7 @@ def open_database(path: Path, *, read_only: bool, wait_seconds: float) -> duckdb
 
 
 @contextmanager
-def connect(
-    path: Path, *, read_only: bool = False, wait_seconds: float = 60.0
-) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(path: Path, *, read_only: bool = False, wait_seconds: float = 60.0) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open (and, for writers, migrate) the warehouse for the span of a `with` block, then release the file.
 
     Writers hold the file only this long, so other runs and readers get their turn between batches.
