@@ -80,7 +80,7 @@ def split_unchanged(
     """(to extract, unchanged): documents whose bytes were already loaded from the same address skip extraction."""
     if not Path(settings.db_path).exists() or not documents:
         return list(documents), []
-    with connect(Path(settings.db_path), wait_seconds=settings.lock_timeout_seconds) as connection:
+    with connect(Path(settings.db_path), read_only=True, wait_seconds=settings.lock_timeout_seconds) as connection:
         known = load.find_unchanged(connection, documents)
     fresh = [d for d in documents if (d.doc_id, d.url) not in known]
     return fresh, [d for d in documents if (d.doc_id, d.url) in known]
