@@ -76,14 +76,22 @@ def read_batch(items: Sequence[WorkItem], settings: Settings) -> tuple[list[RawD
 
 def split_unchanged(
     documents: Sequence[RawDocument], settings: Settings
-) -> tuple[list[RawDocument], list[RawDocument]]:
-    """(to extract, unchanged): documents whose bytes were already loaded from the same address skip extraction."""
+) -> tuple[list[RawDocument], list[RawDocument], list[Reject]]:
+    """(to extract, unchanged, repeated rejects): bytes an earlier run already read from the same place
+    are not extracted again; they are unchanged articles, or the same reject as last time."""
     if not Path(settings.db_path).exists() or not documents:
-        return list(documents), []
+        return list(documents), [], []
     with connect(Path(settings.db_path), read_only=True, wait_seconds=settings.lock_timeout_seconds) as connection:
-        known = load.find_unchanged(connection, documents)
-    fresh = [d for d in documents if (d.doc_id, d.url) not in known]
-    return fresh, [d for d in documents if (d.doc_id, d.url) in known]
+        seen = load.find_seen(connection, documents)
+    fresh, unchanged, rejects = [], [], []
+    for document in documents:
+        if (document.doc_id, document.url) in seen.loaded:
+            unchanged.append(document)
+        elif (document.doc_id, document.input) in seen.rejects:
+            rejects.append(seen.rejects[(document.doc_id, document.input)])
+        else:
+            fresh.append(document)
+    return fresh, unchanged, rejects
 
 
 def extract_batch(documents: Sequence[RawDocument], settings: Settings) -> tuple[list[Article], list[Reject]]:
@@ -136,7 +144,7 @@ class IngestSteps:
     """The steps of a run; plain functions here, Prefect tasks in flows/ingest.py."""
 
     read: Callable[..., tuple[list[RawDocument], list[Reject]]] = read_batch
-    split_unchanged: Callable[..., tuple[list[RawDocument], list[RawDocument]]] = split_unchanged
+    split_unchanged: Callable[..., tuple[list[RawDocument], list[RawDocument], list[Reject]]] = split_unchanged
     extract: Callable[..., tuple[list[Article], list[Reject]]] = extract_batch
     validate: Callable[..., tuple[list[Article], list[Reject]]] = validate_batch
     write: Callable[..., BatchCounts] = write_batch
@@ -192,10 +200,10 @@ def ingest_batch(
     run_id: str, items: Sequence[WorkItem], settings: Settings, counts: Counter[str], steps: IngestSteps
 ) -> None:
     documents, read_rejects = steps.read(items, settings)
-    fresh, unchanged = steps.split_unchanged(documents, settings)
+    fresh, unchanged, repeated_rejects = steps.split_unchanged(documents, settings)
     articles, extract_rejects = steps.extract(fresh, settings)
     passed, validate_rejects = steps.validate(articles, settings)
-    rejects = read_rejects + extract_rejects + validate_rejects
+    rejects = read_rejects + repeated_rejects + extract_rejects + validate_rejects
     written = steps.write(run_id, settings, documents, passed, rejects, unchanged)
     counts["fetched"] += len(documents)
     counts["extracted"] += len(articles)

@@ -82,7 +82,7 @@ REJECT_SCHEMA = pa.schema(
     ]
 )
 
-KEY_SCHEMA = pa.schema([("doc_id", pa.string()), ("url", pa.string())])
+KEY_SCHEMA = pa.schema([("doc_id", pa.string()), ("url", pa.string()), ("input", pa.string())])
 
 
 @dataclass(frozen=True)
@@ -184,17 +184,36 @@ def rejects_table(rejects: Sequence[Reject], run_id: str, now: datetime) -> pa.T
 
 
 def keys_table(documents: Sequence[RawDocument]) -> pa.Table:
-    return pa.Table.from_pylist([{"doc_id": d.doc_id, "url": d.url} for d in documents], schema=KEY_SCHEMA)
+    rows = [{"doc_id": d.doc_id, "url": d.url, "input": d.input} for d in documents]
+    return pa.Table.from_pylist(rows, schema=KEY_SCHEMA)
 
 
-def find_unchanged(connection: duckdb.DuckDBPyConnection, documents: Sequence[RawDocument]) -> set[tuple[str, str]]:
-    """(doc_id, url) of documents already loaded as articles: same bytes at the same address."""
+@dataclass(frozen=True)
+class SeenDocuments:
+    """What earlier runs made of a batch's documents, by identical bytes from the same place.
+
+    `loaded`: (doc_id, url) already loaded as an article; `rejects`: earlier extract/validate
+    rejects of (doc_id, input), repeated for this run instead of extracting again.
+    """
+
+    loaded: frozenset[tuple[str, str]]
+    rejects: dict[tuple[str, str], Reject]
+
+
+def find_seen(connection: duckdb.DuckDBPyConnection, documents: Sequence[RawDocument]) -> SeenDocuments:
+    """One look-up per batch: which documents need no extraction, and why."""
+    queries = named_queries()
     connection.register("batch_keys", keys_table(documents))
     try:
-        rows = connection.execute(named_queries()["known_documents"]).fetchall()
+        loaded = frozenset((doc_id, url) for doc_id, url in connection.execute(queries["known_documents"]).fetchall())
+        rows = connection.execute(queries["known_rejects"]).fetchall()
     finally:
         connection.unregister("batch_keys")
-    return {(doc_id, url) for doc_id, url in rows}
+    rejects = {
+        (doc_id, input_name): Reject(input_name, stage, rule, detail, doc_id, url)
+        for doc_id, input_name, stage, rule, detail, url in rows
+    }
+    return SeenDocuments(loaded=loaded, rejects=rejects)
 
 
 def write_batch(

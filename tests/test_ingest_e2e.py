@@ -101,6 +101,22 @@ def test_second_run_adds_nothing_and_reports_unchanged(
     assert query(db, "SELECT last_seen_run FROM articles LIMIT 1") == [(second["run_id"],)]
 
 
+def test_a_rerun_repeats_earlier_rejects_without_extracting_again(
+    seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (seeds_copy / "short.txt").write_text("Site\n\nJust a few words here.\n")
+    (seeds_copy / "empty.html").write_bytes(b"")
+    db = tmp_path / "news.duckdb"
+    first = ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    second = ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    assert (first["extracted"], first["rejected"]) == (2, 2)
+    assert (second["extracted"], second["unchanged"], second["rejected"]) == (0, 2, 2)
+    by_run = query(db, "SELECT run_id, input, stage, rule FROM rejects ORDER BY input, run_id")
+    assert [row[1:] for row in by_run if row[0] == first["run_id"]] == [
+        row[1:] for row in by_run if row[0] == second["run_id"]
+    ]
+
+
 def test_a_changed_page_gets_a_new_version_and_keeps_the_old_text(
     seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

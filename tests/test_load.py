@@ -108,7 +108,20 @@ def test_unchanged_documents_are_found_by_bytes_and_address(tmp_path: Path) -> N
         load.write_batch(con, "run1", documents=[document], articles=[article], rejects=[])
         moved = make_document(url="file:///elsewhere/page.html")
         edited = make_document(content=b"<html>edited</html>")
-        assert load.find_unchanged(con, [document, moved, edited]) == {(document.doc_id, document.url)}
+        seen = load.find_seen(con, [document, moved, edited])
+    assert seen.loaded == {(document.doc_id, document.url)} and seen.rejects == {}
+
+
+def test_earlier_rejects_of_the_same_bytes_are_found_for_replay(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    short = make_document(content=b"<html>too short</html>")
+    reject = Reject(short.input, "validate", "expect_column_values_to_be_between:word_count", "2 words", short.doc_id)
+    fetch_reject = Reject("/tmp/empty.html", "fetch", "empty", "the file is empty", None)
+    with connect(db) as con:
+        load.write_batch(con, "run1", documents=[short], articles=[], rejects=[reject, fetch_reject])
+        seen = load.find_seen(con, [short, make_document(content=b"<html>too short, edited</html>")])
+    assert seen.loaded == frozenset()
+    assert seen.rejects == {(short.doc_id, short.input): reject}
 
 
 def test_archive_is_content_addressed_and_complete(tmp_path: Path) -> None:

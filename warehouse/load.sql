@@ -29,6 +29,19 @@ FROM batch_keys AS k
 JOIN documents AS d ON d.doc_id = k.doc_id AND d.url = k.url
 JOIN articles AS a ON a.doc_id = k.doc_id;
 
+-- name: known_rejects
+-- Documents of this batch that an earlier run read from the same input and rejected after reading
+-- (extract or validate): the same bytes get the same verdict, so the latest reject is repeated.
+SELECT k.doc_id, k.input,
+       arg_max(r.stage, r.rejected_at) AS stage,
+       arg_max(r.rule, r.rejected_at) AS rule,
+       arg_max(r.detail, r.rejected_at) AS detail,
+       arg_max(r.url, r.rejected_at) AS url
+FROM batch_keys AS k
+JOIN rejects AS r ON r.doc_id = k.doc_id AND r.input = k.input
+WHERE r.stage IN ('extract', 'validate')
+GROUP BY k.doc_id, k.input;
+
 -- name: touch_unchanged
 UPDATE articles SET last_seen_run = $run_id
 WHERE doc_id IN (SELECT doc_id FROM batch_keys);
