@@ -66,6 +66,8 @@ DOCUMENT_SCHEMA = pa.schema(
         ("bytes", pa.int64()),
         ("fetched_at", UTC_TIMESTAMP),
         ("run_id", pa.string()),
+        ("article_id", pa.string()),
+        ("article_text_sha256", pa.string()),
     ]
 )
 
@@ -144,25 +146,31 @@ def articles_table(articles: Sequence[Article], run_id: str, now: datetime) -> p
     return pa.Table.from_pylist(rows, schema=ARTICLE_SCHEMA)
 
 
-def documents_table(documents: Sequence[RawDocument], run_id: str) -> pa.Table:
-    rows = [
-        {
-            "doc_id": document.doc_id,
-            "url": document.url,
-            "input": document.input,
-            "final_url": document.final_url,
-            "http_status": document.http_status,
-            "content_type": document.content_type,
-            "encoding_declared": document.encoding_declared,
-            "encoding_detected": document.encoding,
-            "etag": document.etag,
-            "last_modified": document.last_modified,
-            "bytes": len(document.content),
-            "fetched_at": document.fetched_at,
-            "run_id": run_id,
-        }
-        for document in {(d.doc_id, d.url): d for d in documents}.values()
-    ]
+def documents_table(documents: Sequence[RawDocument], articles: Sequence[Article], run_id: str) -> pa.Table:
+    """Documents as an Arrow table, each with the article (and text) it produced, if any."""
+    produced = {(article.doc_id, article.input): article for article in articles}
+    rows = []
+    for document in {(d.doc_id, d.url): d for d in documents}.values():
+        article = produced.get((document.doc_id, document.input))
+        rows.append(
+            {
+                "doc_id": document.doc_id,
+                "url": document.url,
+                "input": document.input,
+                "final_url": document.final_url,
+                "http_status": document.http_status,
+                "content_type": document.content_type,
+                "encoding_declared": document.encoding_declared,
+                "encoding_detected": document.encoding,
+                "etag": document.etag,
+                "last_modified": document.last_modified,
+                "bytes": len(document.content),
+                "fetched_at": document.fetched_at,
+                "run_id": run_id,
+                "article_id": article.article_id if article else None,
+                "article_text_sha256": article.text_sha256 if article else None,
+            }
+        )
     return pa.Table.from_pylist(rows, schema=DOCUMENT_SCHEMA)
 
 
@@ -231,7 +239,7 @@ def write_batch(
     queries = named_queries()
     relations = {
         "batch_articles": articles_table(articles, run_id, now),
-        "batch_documents": documents_table(documents, run_id),
+        "batch_documents": documents_table(documents, articles, run_id),
         "batch_rejects": rejects_table(rejects, run_id, now),
         "batch_keys": keys_table(unchanged),
     }

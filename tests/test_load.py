@@ -112,6 +112,29 @@ def test_unchanged_documents_are_found_by_bytes_and_address(tmp_path: Path) -> N
     assert seen.loaded == {(document.doc_id, document.url)} and seen.rejects == {}
 
 
+def test_copies_under_several_addresses_are_all_unchanged(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    amp = make_document(content=b"<html>amp copy</html>", url="file:///tmp/amp.html")
+    main = make_document(content=b"<html>main copy</html>", url="file:///tmp/main.html")
+    # Both copies name the same canonical article, so the article row keeps only one doc_id.
+    articles = [make_article(doc_id=amp.doc_id, input=amp.input), make_article(doc_id=main.doc_id, input=main.input)]
+    with connect(db) as con:
+        load.write_batch(con, "run1", documents=[amp, main], articles=articles, rejects=[])
+        assert load.find_seen(con, [amp, main]).loaded == {(amp.doc_id, amp.url), (main.doc_id, main.url)}
+
+
+def test_a_page_reverted_to_old_bytes_is_not_unchanged(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    old = make_document(content=b"<html>old</html>")
+    new = make_document(content=b"<html>new</html>")
+    old_article = make_article(doc_id=old.doc_id)
+    new_article = make_article(doc_id=new.doc_id, text="Entirely new words make up this revised body text. " * 5)
+    with connect(db) as con:
+        load.write_batch(con, "run1", documents=[old], articles=[old_article], rejects=[])
+        load.write_batch(con, "run2", documents=[new], articles=[new_article], rejects=[])
+        assert load.find_seen(con, [old, new]).loaded == {(new.doc_id, new.url)}
+
+
 def test_earlier_rejects_of_the_same_bytes_are_found_for_replay(tmp_path: Path) -> None:
     db = tmp_path / "news.duckdb"
     short = make_document(content=b"<html>too short</html>")

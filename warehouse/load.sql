@@ -23,11 +23,13 @@ UPDATE runs SET status = 'crashed', finished_at = $found_at,
 WHERE run_id = $run_id AND status = 'running';
 
 -- name: known_documents
--- Documents of this batch already loaded as an article from the same address: unchanged, skip extraction.
+-- Documents of this batch whose bytes, read from the same address, produced an article that still
+-- has the text they produced: unchanged, so they skip extraction. (Copies of one article under
+-- several addresses each count; a page reverted to old bytes does not, since the text moved on.)
 SELECT DISTINCT k.doc_id, k.url
 FROM batch_keys AS k
 JOIN documents AS d ON d.doc_id = k.doc_id AND d.url = k.url
-JOIN articles AS a ON a.doc_id = k.doc_id;
+JOIN articles AS a ON a.article_id = d.article_id AND a.text_sha256 = d.article_text_sha256;
 
 -- name: known_rejects
 -- Documents of this batch that an earlier run read from the same input and rejected after reading
@@ -44,7 +46,9 @@ GROUP BY k.doc_id, k.input;
 
 -- name: touch_unchanged
 UPDATE articles SET last_seen_run = $run_id
-WHERE doc_id IN (SELECT doc_id FROM batch_keys);
+WHERE article_id IN (
+    SELECT d.article_id FROM batch_keys AS k JOIN documents AS d ON d.doc_id = k.doc_id AND d.url = k.url
+);
 
 -- name: classify_articles
 SELECT
@@ -86,8 +90,11 @@ WHEN MATCHED THEN UPDATE SET
 WHEN NOT MATCHED THEN INSERT BY NAME;  -- batch rows carry version = 1
 
 -- name: insert_documents
+-- A document seen again keeps its row; it gains the article it produced if it did not have one.
 INSERT INTO documents BY NAME SELECT * FROM batch_documents
-ON CONFLICT DO NOTHING;
+ON CONFLICT (doc_id, url) DO UPDATE SET
+    article_id = coalesce(EXCLUDED.article_id, documents.article_id),
+    article_text_sha256 = coalesce(EXCLUDED.article_text_sha256, documents.article_text_sha256);
 
 -- name: insert_rejects
 INSERT INTO rejects BY NAME SELECT * FROM batch_rejects;

@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS documents (
     bytes              BIGINT NOT NULL,
     fetched_at         TIMESTAMPTZ NOT NULL,
     run_id             VARCHAR NOT NULL,
+    article_id         VARCHAR,            -- the article these bytes produced (NULL: rejected)
+    article_text_sha256 VARCHAR,           -- and its text: unchanged only while the article still has it
     PRIMARY KEY (doc_id, url)
 );
 
