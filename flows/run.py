@@ -7,6 +7,7 @@ flows/ingest.py wraps each step as a Prefect task; `newsdag ingest` without a Pr
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +23,7 @@ from tasks.models import Article, BatchCounts, RawDocument, Reject, WorkItem
 from warehouse.db import connect
 
 logger = logging.getLogger("newsdag")
+VALIDATION_WARM_UP_THREAD = "newsdag-validation-warm-up"
 T = TypeVar("T")
 
 COUNT_NAMES = (
@@ -95,9 +97,27 @@ def split_unchanged(
 
 
 def extract_batch(documents: Sequence[RawDocument], settings: Settings) -> tuple[list[Article], list[Reject]]:
+    if settings.workers > 1 and len(documents) >= settings.parallel_min_docs:
+        start_validation_warm_up()
     results = extract.extract_batch(documents, workers=settings.workers, parallel_min_docs=settings.parallel_min_docs)
     articles = [result for result in results if isinstance(result, Article)]
     return articles, [result for result in results if isinstance(result, Reject)]
+
+
+def start_validation_warm_up() -> None:
+    """Import Great Expectations (~3 s of one core) on a thread while worker processes extract.
+
+    The main process only waits for the workers then, so the import costs no wall time; with
+    in-process extraction the two would just take turns, so it is not started for small batches.
+    """
+    if not any(thread.name == VALIDATION_WARM_UP_THREAD for thread in threading.enumerate()):
+        threading.Thread(target=warm_up_validation, name=VALIDATION_WARM_UP_THREAD, daemon=True).start()
+
+
+def warm_up_validation() -> None:
+    from expectations.validate import warm_up
+
+    warm_up()
 
 
 def validate_batch(articles: Sequence[Article], settings: Settings) -> tuple[list[Article], list[Reject]]:
