@@ -216,6 +216,17 @@ def test_usage_errors_are_one_line_with_exit_2(tmp_path: Path, capsys: pytest.Ca
     assert "no warehouse here yet" in capsys.readouterr().err
 
 
+def test_a_file_that_is_not_a_database_is_one_line_and_exit_1(
+    seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "notes.duckdb"
+    db.write_text("not a database")
+    assert main(["ingest", str(seeds_copy), "--db", str(db), "--prefect", "never"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"newsdag: error: {db}: cannot open the database") and error.count("\n") == 1
+    assert db.read_text() == "not a database"
+
+
 def test_the_installed_command_prints_a_summary_and_no_traceback(seeds_copy: Path, tmp_path: Path) -> None:
     newsdag = Path(sys.executable).parent / "newsdag"
     db = tmp_path / "news.duckdb"

@@ -96,6 +96,14 @@ def test_bad_files_become_rejects(tmp_path: Path, name: str, content: bytes, rul
     assert reject.input == str(path) and "\n" not in reject.detail and reject.detail
 
 
+def test_undecodable_text_is_a_reject(tmp_path: Path) -> None:
+    path = tmp_path / "noise.txt"
+    random_high_bytes = bytes((n * 7919 + 131) % 128 + 128 for n in range(3000))  # no NUL, no valid encoding
+    path.write_bytes(random_high_bytes)
+    reject = only_reject(path)
+    assert (reject.stage, reject.rule) == ("fetch", "undecodable")
+
+
 def test_unreadable_file_is_a_reject(tmp_path: Path) -> None:
     # A dangling link cannot be read by anyone, root included (CI runs as root, so chmod would not do).
     path = tmp_path / "gone.html"
