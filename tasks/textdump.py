@@ -143,6 +143,8 @@ class Shape(Enum):
 NEUTRAL_SHAPES = frozenset({Shape.IMAGE, Shape.CAPTION})
 # Lines that may be a headline (a repeated line is metadata, and a headline is metadata).
 TITLE_SHAPES = frozenset({Shape.SHORT, Shape.REPEATED, Shape.PROSE})
+# Lines that date or sign an article: the headline is above them, a standfirst may be below.
+DATELINE_SHAPES = frozenset({Shape.TIMESTAMP, Shape.AUTHOR, Shape.BYLINE})
 # Lines that may be a standfirst in the header.
 DESCRIPTION_SHAPES = frozenset({Shape.SHORT, Shape.PROSE})
 
@@ -523,15 +525,30 @@ def slug_words(url: str | None) -> set[str]:
 
 
 def title_candidates(header: Sequence[Line]) -> list[Line]:
-    """Header lines shaped like a headline: a few words, not a sentence, not a cut-off teaser."""
-    return [
-        line
-        for line in header
-        if line.shape in TITLE_SHAPES
-        and TITLE_MIN_WORDS <= line.word_count <= TITLE_MAX_WORDS
+    """Header lines shaped like a headline: a few words, not a sentence, not a cut-off teaser.
+
+    A headline sits above its dateline (timestamps, author lines, bylines); a line below it is a
+    standfirst. So when the header has a dateline, only lines above it are candidates, and there a
+    short "Kicker: headline" line (label-shaped) may be the headline too.
+    """
+    dateline = next((line.position for line in header if line.shape in DATELINE_SHAPES), None)
+    shaped = [line for line in header if line.shape in TITLE_SHAPES and is_headline_sized(line)]
+    if dateline is None:
+        return shaped
+    above = [line for line in shaped if line.position < dateline]
+    if above:
+        return above
+    labelled = [line for line in header if line.position < dateline and line.shape is Shape.LABEL]
+    return [line for line in labelled if is_headline_sized(line)] or shaped
+
+
+def is_headline_sized(line: Line) -> bool:
+    """A few words, not a finished long sentence, not a teaser cut off with an ellipsis."""
+    return (
+        TITLE_MIN_WORDS <= line.word_count <= TITLE_MAX_WORDS
         and not is_teaser(line.text)
         and not (line.word_count >= PROSE_MIN_WORDS and line.text.rstrip(SENTENCE_CLOSERS).endswith("."))
-    ]
+    )
 
 
 def top_site_name_line(lines: Sequence[Line], candidates: Sequence[Line]) -> Line | None:

@@ -501,3 +501,44 @@ def test_unspaced_script_paragraphs_are_prose_not_data() -> None:
     assert fields.text.startswith("イオン銀行は14日")
     assert fields.text.endswith("人事も発表した。")
     assert fields.published is not None and fields.published.utc_offset == "+09:00"
+
+
+STANDFIRST_BELOW_BYLINE = """ date 2025-02-04 https://news.example/world/jets-scrambled-over-the-arctic-2432841.html
+
+Jets and radars: what is happening over the Arctic
+
+2025-02-04T13:41:03+00:00
+
+By Marco Pizzorno
+
+Fighter jets scrambled over the Arctic as radar stations tracked russian bombers near the coast
+
+The air defence network scrambled fighter jets from two countries on Tuesday to follow bombers that \
+were flying an exercise route close to the coast, officials said.
+
+The bombers stayed in international airspace throughout the flight, the command said in a statement.
+"""
+
+
+def test_headline_is_taken_above_the_dateline_not_the_standfirst_below() -> None:
+    # The standfirst shares more words with the URL slug and is longer; the headline is above the date.
+    assert parse_text_dump(STANDFIRST_BELOW_BYLINE).title == "Jets and radars: what is happening over the Arctic"
+
+
+KICKER_HEADLINE = """ date 2026-01-05 https://news.example/sport/ski-jumping-row-23711.html
+
+Skisprung: Zoff ums Material
+
+Skisprung: Zoff ums Material
+
+2026-01-05T17:58:06+00:00
+
+Ein zu kurzer Anzug, eine zweite Sohle im Socken und verbotenes Wachs: Im Skispringen gibt es derzeit \
+zahlreiche Disqualifikationen.
+
+Der ehemalige Tournee-Sieger sagte, er habe dafür nur zwei Worte, und die seien nicht freundlich.
+"""
+
+
+def test_label_shaped_kicker_headline_above_the_dateline_is_the_title() -> None:
+    assert parse_text_dump(KICKER_HEADLINE).title == "Skisprung: Zoff ums Material"
