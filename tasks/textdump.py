@@ -38,6 +38,9 @@ CREDIT_MAX_WORDS = 5
 CAPTION_TAIL_CHARS = 160
 # Longer lines cannot be a bare ISO timestamp; skip parsing them.
 TIMESTAMP_MAX_CHARS = 40
+# Chinese and Japanese write words without spaces; a word there averages about this many characters,
+# so a line's word count is its characters of those scripts divided by this (Korean has spaces).
+CHARS_PER_UNSPACED_WORD = 2
 # A line with this many separator tokens ("Home | World | Sport") is a navigation bar.
 NAV_MIN_SEPARATORS = 2
 # More than this share of a line's tokens being URLs makes it a link line, not prose.
@@ -45,6 +48,9 @@ URL_DENSITY_MAX = 0.5
 
 # --- Structure thresholds --------------------------------------------------------------------------
 
+# A short line without closing punctuation between two paragraphs is a sub-headline when it has at
+# least this many words; one or two words between paragraphs are ad labels ("Advertisement", "Read more").
+SUBHEADING_MIN_WORDS = 3
 # Consecutive non-body lines (ads, "Read more", nav) tolerated inside one body run.
 MAX_GAP_LINES = 3
 # Only the first lines can hold the `date YYYY-MM-DD URL` header or the site-name line.
@@ -81,7 +87,7 @@ NAV_SEPARATORS = frozenset({"|", "•", "›", "»", "·", ">", "/"})
 # URL path endings of pictures (avatars, lead images); such lines are neutral, not text.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".svg", ".avif", ".bmp")
 # Characters that may close a sentence after its punctuation: quotes and brackets.
-SENTENCE_CLOSERS = "\"'”’»)]"
+SENTENCE_CLOSERS = "\"'”’»)]」』）"
 # Short lowercase words allowed inside Title Case names: "Times of India", "Jean de la Fontaine".
 NAME_CONNECTORS = frozenset({"of", "the", "and", "de", "la", "van", "von", "der", "du", "da", "al", "bin"})
 
@@ -104,6 +110,8 @@ CAPTION_CREDIT = re.compile(
 # Paragraphs glued by the dump: "without warning.According to" (not "U.S." or "Node.js").
 GLUED_PARAGRAPH = re.compile(r"(?<=[^\W_A-Z]|[\"”’])[.!?][\"”’)]?(?=[A-Z][a-z])")
 WORD_CHARS = re.compile(r"[^\W_]+")
+# Han, kana and CJK punctuation: scripts written without spaces between words.
+UNSPACED_SCRIPT = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 DIGIT = re.compile(r"\d")
 
 
@@ -135,6 +143,8 @@ class Shape(Enum):
 NEUTRAL_SHAPES = frozenset({Shape.IMAGE, Shape.CAPTION})
 # Lines that may be a headline (a repeated line is metadata, and a headline is metadata).
 TITLE_SHAPES = frozenset({Shape.SHORT, Shape.REPEATED, Shape.PROSE})
+# Lines that date or sign an article: the headline is above them, a standfirst may be below.
+DATELINE_SHAPES = frozenset({Shape.TIMESTAMP, Shape.AUTHOR, Shape.BYLINE})
 # Lines that may be a standfirst in the header.
 DESCRIPTION_SHAPES = frozenset({Shape.SHORT, Shape.PROSE})
 
@@ -210,15 +220,26 @@ def classify_lines(blocks: Sequence[tuple[str, int]]) -> list[Line]:
     for position, (text, blanks) in enumerate(blocks):
         if text not in shapes:
             words = text.split()
-            shapes[text] = (len(words), line_shape(text, words, counts[text] > 1))
+            count = count_words(text, words)
+            shapes[text] = (count, line_shape(text, words, counts[text] > 1, count))
         word_count, shape = shapes[text]
         lines.append(Line(position, text, blanks, word_count, shape))
     return lines
 
 
-def line_shape(text: str, words: list[str], repeated: bool) -> Shape:
-    """The shape of one line; metadata shapes are tested before prose so they win."""
-    count = len(words)
+def count_words(text: str, words: Sequence[str]) -> int:
+    """Words in a line: spaced words, or for Chinese/Japanese text its characters per average word."""
+    if not UNSPACED_SCRIPT.search(text[:CAPTION_TAIL_CHARS]):
+        return len(words)
+    return max(len(words), len(UNSPACED_SCRIPT.findall(text)) // CHARS_PER_UNSPACED_WORD)
+
+
+def line_shape(text: str, words: list[str], repeated: bool, count: int | None = None) -> Shape:
+    """The shape of one line; metadata shapes are tested before prose so they win.
+
+    `count` is the line's word count (see count_words); it defaults to its spaced words.
+    """
+    count = len(words) if count is None else count
     if DATE_HEADER.fullmatch(text):
         return Shape.DATE_HEADER
     if len(text) <= TIMESTAMP_MAX_CHARS and parse_iso_date(text, source="text") is not None:
@@ -247,7 +268,8 @@ def line_shape(text: str, words: list[str], repeated: bool) -> Shape:
         return Shape.BYLINE
     if sum(word in NAV_SEPARATORS for word in words) >= NAV_MIN_SEPARATORS and not is_prose(text, count):
         return Shape.NAV
-    if is_data_line(text, words):
+    # Unspaced-script prose is one "word" to split(); it is data only when it is short.
+    if count <= len(words) and is_data_line(text, words):
         return Shape.DATA
     if is_tag_line(text, count):
         return Shape.TAG
@@ -285,7 +307,7 @@ def is_contact_token(token: str) -> bool:
 
 def ends_sentence(text: str) -> bool:
     """True when the line ends with sentence punctuation, possibly followed by a closing quote."""
-    return text.rstrip(SENTENCE_CLOSERS).endswith((".", "!", "?", "…"))
+    return text.rstrip(SENTENCE_CLOSERS).endswith((".", "!", "?", "…", "。", "！", "？"))
 
 
 def is_teaser(text: str) -> bool:
@@ -389,7 +411,9 @@ def body_flags(lines: Sequence[Line]) -> list[bool]:
     """Which lines are body: prose, plus short sentences whose nearest non-neutral neighbours are prose.
 
     This is jusText's context rule: "Said Tokaev." between two paragraphs is body, while "Were we
-    wrong?" next to other boilerplate is not. Neighbours skip captions and pictures.
+    wrong?" next to other boilerplate is not. A short line of a few words between paragraphs is a
+    sub-headline ("A design overhaul rooted in place") and body too, unless it is a "Label: value"
+    prompt. Neighbours skip captions and pictures.
     """
     previous = nearest_text_shapes(lines)
     following = list(reversed(nearest_text_shapes(list(reversed(lines)))))
@@ -400,11 +424,16 @@ def body_flags(lines: Sequence[Line]) -> list[bool]:
         else:
             flags.append(
                 line.shape is Shape.SHORT
-                and ends_sentence(line.text)
+                and (ends_sentence(line.text) or is_subheading(line))
                 and before is Shape.PROSE
                 and after is Shape.PROSE
             )
     return flags
+
+
+def is_subheading(line: Line) -> bool:
+    """A few words that are not a "Label: value" link prompt ("Read more: How sea walls are built")."""
+    return line.word_count >= SUBHEADING_MIN_WORDS and LABEL.fullmatch(line.text) is None
 
 
 def nearest_text_shapes(lines: Sequence[Line]) -> list[Shape | None]:
@@ -423,6 +452,7 @@ def main_body_run(lines: Sequence[Line]) -> list[Line]:
 
     A run tolerates up to MAX_GAP_LINES consecutive non-body lines (an ad, a "Read more" link),
     which are dropped from the text; neutral lines (pictures, captions) do not count as a gap.
+    A timestamp line ends a run.
     """
     runs: list[list[Line]] = []
     current: list[Line] = []
@@ -430,6 +460,13 @@ def main_body_run(lines: Sequence[Line]) -> list[Line]:
     for line, is_body in zip(lines, body_flags(lines), strict=True):
         if line.shape is Shape.FOOTER:
             break
+        if line.shape is Shape.TIMESTAMP:
+            # A bare ISO timestamp belongs to a header (or a teaser's listing), never inside an article:
+            # a standfirst above the dates must not pull them into the body and out of the header.
+            if current:
+                runs.append(current)
+            current, gap = [], 0
+            continue
         if is_body:
             current.append(line)
             gap = 0
@@ -488,15 +525,30 @@ def slug_words(url: str | None) -> set[str]:
 
 
 def title_candidates(header: Sequence[Line]) -> list[Line]:
-    """Header lines shaped like a headline: a few words, not a sentence, not a cut-off teaser."""
-    return [
-        line
-        for line in header
-        if line.shape in TITLE_SHAPES
-        and TITLE_MIN_WORDS <= line.word_count <= TITLE_MAX_WORDS
+    """Header lines shaped like a headline: a few words, not a sentence, not a cut-off teaser.
+
+    A headline sits above its dateline (timestamps, author lines, bylines); a line below it is a
+    standfirst. So when the header has a dateline, only lines above it are candidates, and there a
+    short "Kicker: headline" line (label-shaped) may be the headline too.
+    """
+    dateline = next((line.position for line in header if line.shape in DATELINE_SHAPES), None)
+    shaped = [line for line in header if line.shape in TITLE_SHAPES and is_headline_sized(line)]
+    if dateline is None:
+        return shaped
+    above = [line for line in shaped if line.position < dateline]
+    if above:
+        return above
+    labelled = [line for line in header if line.position < dateline and line.shape is Shape.LABEL]
+    return [line for line in labelled if is_headline_sized(line)] or shaped
+
+
+def is_headline_sized(line: Line) -> bool:
+    """A few words, not a finished long sentence, not a teaser cut off with an ellipsis."""
+    return (
+        TITLE_MIN_WORDS <= line.word_count <= TITLE_MAX_WORDS
         and not is_teaser(line.text)
         and not (line.word_count >= PROSE_MIN_WORDS and line.text.rstrip(SENTENCE_CLOSERS).endswith("."))
-    ]
+    )
 
 
 def top_site_name_line(lines: Sequence[Line], candidates: Sequence[Line]) -> Line | None:

@@ -444,3 +444,101 @@ def test_any_string_gives_fields_or_no_body(dump: str) -> None:
     fields = parse_or_no_body(dump)
     if fields is not None:
         assert fields.text.strip()
+
+
+# --- Rules found by scoring rendered dumps (bench/dumps.py) ------------------------------------------
+
+STANDFIRST_ABOVE_DATES = """Harbor Gazette
+
+Storm Surge Floods Coastal Towns - Harbor Gazette
+
+Residents were evacuated overnight as record tides overwhelmed defences along the whole coast.
+
+2024-03-05T14:20:00+01:00
+
+By Jane Doe
+
+Emergency crews worked through the night to move hundreds of residents from low-lying streets, \
+officials said on Tuesday.
+
+A long night for the coastal towns
+
+"We have never seen water this high," said the town's mayor, Alan Price, standing in the flooded square.
+
+Copyright 2024 Harbor Gazette. All rights reserved.
+"""
+
+
+def test_timestamps_below_a_standfirst_stay_header_dates() -> None:
+    fields = parse_text_dump(STANDFIRST_ABOVE_DATES)
+    assert fields.published is not None
+    assert fields.published.precision == "second"
+    assert fields.published.utc_offset == "+01:00"
+    assert fields.text.startswith("Emergency crews worked through the night")
+
+
+def test_short_line_between_paragraphs_is_a_subheading() -> None:
+    text = parse_text_dump(STANDFIRST_ABOVE_DATES).text
+    assert 'Tuesday.\n\nA long night for the coastal towns\n\n"We have never' in text
+
+
+JAPANESE_DUMP = """日経新聞
+
+イオン銀行社長解任、金融庁処分で　持ち株社長も引責
+
+2025-01-14T20:00:00+09:00
+
+イオン銀行は14日、同日付で小林裕明社長（57）を解任する人事を発表した。イオン銀の持ち株会社にあたるイオンフィナンシャルサービスも藤田健二社長（55）が引責辞任する。
+
+イオンフィナンシャルサービスは「役員体制の早急な見直しが必要と判断した」と説明している。イオン銀はリスク管理本部長の穴田将人氏を解任する人事も発表した。
+
+© 2025 日経新聞
+"""
+
+
+def test_unspaced_script_paragraphs_are_prose_not_data() -> None:
+    fields = parse_text_dump(JAPANESE_DUMP)
+    assert fields.text.startswith("イオン銀行は14日")
+    assert fields.text.endswith("人事も発表した。")
+    assert fields.published is not None and fields.published.utc_offset == "+09:00"
+
+
+STANDFIRST_BELOW_BYLINE = """ date 2025-02-04 https://news.example/world/jets-scrambled-over-the-arctic-2432841.html
+
+Jets and radars: what is happening over the Arctic
+
+2025-02-04T13:41:03+00:00
+
+By Marco Pizzorno
+
+Fighter jets scrambled over the Arctic as radar stations tracked russian bombers near the coast
+
+The air defence network scrambled fighter jets from two countries on Tuesday to follow bombers that \
+were flying an exercise route close to the coast, officials said.
+
+The bombers stayed in international airspace throughout the flight, the command said in a statement.
+"""
+
+
+def test_headline_is_taken_above_the_dateline_not_the_standfirst_below() -> None:
+    # The standfirst shares more words with the URL slug and is longer; the headline is above the date.
+    assert parse_text_dump(STANDFIRST_BELOW_BYLINE).title == "Jets and radars: what is happening over the Arctic"
+
+
+KICKER_HEADLINE = """ date 2026-01-05 https://news.example/sport/ski-jumping-row-23711.html
+
+Skisprung: Zoff ums Material
+
+Skisprung: Zoff ums Material
+
+2026-01-05T17:58:06+00:00
+
+Ein zu kurzer Anzug, eine zweite Sohle im Socken und verbotenes Wachs: Im Skispringen gibt es derzeit \
+zahlreiche Disqualifikationen.
+
+Der ehemalige Tournee-Sieger sagte, er habe dafür nur zwei Worte, und die seien nicht freundlich.
+"""
+
+
+def test_label_shaped_kicker_headline_above_the_dateline_is_the_title() -> None:
+    assert parse_text_dump(KICKER_HEADLINE).title == "Skisprung: Zoff ums Material"
