@@ -331,7 +331,8 @@ class Known:
 
     current_story: dict[str, str]  # chunk article -> its story (changed articles keep theirs)
     exact_original: dict[str, tuple[str, str | None]]  # chunk article -> (original outside chunk, its story)
-    lsh_neighbours: dict[str, list[tuple[str, np.ndarray, str | None]]]  # chunk article -> (other, sig, story)
+    # chunk article -> (other, signature, normalised-text hash, story)
+    lsh_neighbours: dict[str, list[tuple[str, np.ndarray, str, str | None]]]
     story_scores: dict[str, list[tuple[str, float, str | None]]]  # chunk article -> (other, score, story)
 
 
@@ -353,17 +354,18 @@ def decide(chunk: Sequence[Fingerprint], known: Known) -> tuple[list[Decision], 
             original_by_hash[item.norm_sha256] = item.article_id
 
         near: list[tuple[float, str, str | None]] = []
-        for other, signature, other_story in known.lsh_neighbours.get(item.article_id, ()):
-            near.append((estimated_jaccard(item.signature, signature), other, other_story))
+        for other, signature, norm_sha256, other_story in known.lsh_neighbours.get(item.article_id, ()):
+            if norm_sha256 != item.norm_sha256:  # exact copies are linked by duplicate_of, not as pairs
+                near.append((estimated_jaccard(item.signature, signature), other, other_story))
         seen = {other for _, other, _ in near}
         for key in item.band_keys:
             for other_item in buckets[key]:
-                if other_item.article_id not in seen:
+                if other_item.article_id not in seen and other_item.norm_sha256 != item.norm_sha256:
                     seen.add(other_item.article_id)
                     similarity = estimated_jaccard(item.signature, other_item.signature)
                     near.append((similarity, other_item.article_id, story_of.get(other_item.article_id)))
             buckets[key].append(item)
-        near = [entry for entry in near if entry[0] >= NEAR_DUPLICATE_THRESHOLD and entry[1] != duplicate_of]
+        near = [entry for entry in near if entry[0] >= NEAR_DUPLICATE_THRESHOLD]
         for similarity, other, _ in near:
             pairs[tuple(sorted((item.article_id, other)))] = round(similarity, 4)  # type: ignore[index]
 
@@ -492,9 +494,9 @@ def read_known(connection: duckdb.DuckDBPyConnection, chunk: Sequence[Fingerprin
         article_id: (original, story)
         for article_id, original, story in connection.execute(queries["exact_originals"]).fetchall()
     }
-    neighbours: dict[str, list[tuple[str, np.ndarray, str | None]]] = defaultdict(list)
-    for article_id, other_id, blob, story in connection.execute(queries["lsh_candidates"]).fetchall():
-        neighbours[article_id].append((other_id, signature_from_blob(blob), story))
+    neighbours: dict[str, list[tuple[str, np.ndarray, str, str | None]]] = defaultdict(list)
+    for article_id, other_id, blob, norm_sha256, story in connection.execute(queries["lsh_candidates"]).fetchall():
+        neighbours[article_id].append((other_id, signature_from_blob(blob), norm_sha256, story))
     return Known(current, exact, dict(neighbours), {})
 
 

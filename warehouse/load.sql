@@ -107,7 +107,7 @@ GROUP BY b.article_id;
 
 -- name: lsh_candidates
 -- Articles outside the chunk sharing at least one LSH bucket with a chunk article, with their signature.
-SELECT DISTINCT b.article_id, s.article_id AS other_id, s.minhash, sa.story_id
+SELECT DISTINCT b.article_id, s.article_id AS other_id, s.minhash, s.norm_sha256, sa.story_id
 FROM batch_bands AS b
 JOIN minhash_bands AS m ON m.band_key = b.band_key
 JOIN article_signatures AS s ON s.article_id = m.article_id
