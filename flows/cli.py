@@ -18,6 +18,7 @@ from tasks.errors import ConfigError, InputError, NewsdagError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_RUNS_SHOWN = 10
+DEFAULT_STORIES_SHOWN = 20
 # Table cells longer than this are cut (use --format csv/json for whole values).
 MAX_CELL_CHARS = 80
 # Shown in `newsdag runs`, in this order.
@@ -59,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_db_option(runs)
     runs.add_argument("--limit", type=int, default=DEFAULT_RUNS_SHOWN, help="how many runs to show")
 
+    stories = commands.add_parser("stories", help="the latest stories with their outlets")
+    add_db_option(stories)
+    stories.add_argument("--since", type=date.fromisoformat, metavar="DATE", help="stories active on or after DATE")
+    stories.add_argument("--limit", type=int, default=DEFAULT_STORIES_SHOWN, help="how many stories to show")
+
     evaluate = commands.add_parser("eval", help="extract a dataset of saved pages for scoring (no database)")
     evaluate.add_argument("dataset", metavar="DATASET_DIR", help="a directory with truth.jsonl and pages/")
     evaluate.add_argument("--out", required=True, metavar="PREDICTIONS.jsonl", help="where to write predictions")
@@ -73,7 +79,13 @@ def add_db_option(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"ingest": command_ingest, "sql": command_sql, "runs": command_runs, "eval": command_eval}
+    handlers = {
+        "ingest": command_ingest,
+        "sql": command_sql,
+        "runs": command_runs,
+        "stories": command_stories,
+        "eval": command_eval,
+    }
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
@@ -196,6 +208,18 @@ def command_runs(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
     columns, rows = run_query(args, f"SELECT {RUN_COLUMNS} FROM latest_runs LIMIT $limit", {"limit": args.limit})
+    write_rows(columns, rows, "table")
+    return EXIT_OK
+
+
+def command_stories(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    columns, rows = run_query(
+        args,
+        "SELECT * FROM latest_stories WHERE $since IS NULL OR last_day >= $since LIMIT $limit",
+        {"since": args.since, "limit": args.limit},
+    )
     write_rows(columns, rows, "table")
     return EXIT_OK
 

@@ -19,6 +19,7 @@ PREFECT_STEPS = run.IngestSteps(
     extract=task(name="extract", cache_policy=NO_CACHE)(run.extract_batch),
     validate=task(name="validate", cache_policy=NO_CACHE)(run.validate_batch),
     write=task(name="load", cache_policy=NO_CACHE)(run.write_batch),
+    cluster=task(name="cluster", cache_policy=NO_CACHE)(run.cluster_batch),
 )
 
 

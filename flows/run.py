@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from flows.settings import Settings
-from tasks import discover, extract, load, loaders
+from tasks import discover, extract, load, loaders, stories
 from tasks.models import Article, BatchCounts, RawDocument, Reject, WorkItem
 from warehouse.db import connect
 
@@ -148,6 +148,12 @@ def write_batch(
         )
 
 
+def cluster_batch(run_id: str, settings: Settings) -> stories.ClusterCounts:
+    """Duplicates, near-duplicates and stories for the articles the last write added or changed."""
+    with connect(Path(settings.db_path), wait_seconds=settings.lock_timeout_seconds) as connection:
+        return stories.cluster_pending(connection, run_id)
+
+
 def batched(items: Sequence[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
@@ -168,6 +174,7 @@ class IngestSteps:
     extract: Callable[..., tuple[list[Article], list[Reject]]] = extract_batch
     validate: Callable[..., tuple[list[Article], list[Reject]]] = validate_batch
     write: Callable[..., BatchCounts] = write_batch
+    cluster: Callable[..., stories.ClusterCounts] = cluster_batch
 
 
 PLAIN_STEPS = IngestSteps()
@@ -225,6 +232,10 @@ def ingest_batch(
     passed, validate_rejects = steps.validate(articles, settings)
     rejects = read_rejects + repeated_rejects + extract_rejects + validate_rejects
     written = steps.write(run_id, settings, documents, passed, rejects, unchanged)
+    if written.loaded or written.updated:
+        # Its own transaction after the load: a clustering failure leaves the articles pending, and the
+        # next run's cluster step picks them up (pending = not clustered or text changed since).
+        steps.cluster(run_id, settings)
     counts["fetched"] += len(documents)
     counts["extracted"] += len(articles)
     counts["loaded"] += written.loaded

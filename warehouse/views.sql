@@ -2,7 +2,8 @@
 
 -- Articles per source per day, by the day the page wrote (no time-zone shift).
 CREATE OR REPLACE VIEW articles_per_source_day AS
-WITH articles AS (SELECT source, site_name, published_date FROM articles)
+-- Exact duplicates (duplicate_of) are not counted: a syndicated text counts once.
+WITH articles AS (SELECT source, site_name, published_date FROM articles WHERE duplicate_of IS NULL)
 SELECT source, published_date AS day, count(*) AS articles, count(DISTINCT site_name) AS sites
 FROM articles
 GROUP BY ALL
@@ -33,3 +34,37 @@ FROM articles
 GROUP BY text_sha256
 HAVING count(*) > 1
 ORDER BY copies DESC;
+
+-- Stories per day they started: how many, how many articles (duplicates not counted), how many cross-outlet.
+CREATE OR REPLACE VIEW stories_by_day AS
+WITH stories AS (SELECT story_id, first_day, article_count, outlet_count FROM stories)
+SELECT first_day AS day, count(*) AS stories, sum(article_count) AS articles,
+       count(*) FILTER (WHERE outlet_count > 1) AS multi_outlet_stories
+FROM stories
+GROUP BY first_day
+ORDER BY day DESC;
+
+-- Each story's outlets with their articles; syndicated copies (duplicate_of) shown but not counted.
+CREATE OR REPLACE VIEW story_outlets AS
+WITH story_articles AS (SELECT story_id, article_id FROM story_articles),
+     articles AS (SELECT article_id, url, published_at, duplicate_of FROM articles),
+     signatures AS (SELECT article_id, outlet, day FROM article_signatures)
+SELECT sa.story_id, s.outlet, count(*) FILTER (WHERE a.duplicate_of IS NULL) AS articles,
+       count(*) FILTER (WHERE a.duplicate_of IS NOT NULL) AS duplicates,
+       min(a.published_at) AS first_published, min(s.day) AS first_day, list(a.url ORDER BY a.url) AS urls
+FROM story_articles AS sa
+JOIN articles AS a USING (article_id)
+JOIN signatures AS s USING (article_id)
+GROUP BY ALL
+ORDER BY sa.story_id, first_day, s.outlet;
+
+-- Stories, latest first, with their outlets in one cell (`newsdag stories`).
+CREATE OR REPLACE VIEW latest_stories AS
+WITH stories AS (SELECT * FROM stories),
+     outlets AS (SELECT story_id, string_agg(outlet, ', ' ORDER BY first_day, outlet) AS outlets
+                 FROM story_outlets GROUP BY story_id)
+SELECT s.story_id, s.first_day, s.last_day, s.article_count, s.outlet_count,
+       o.outlets, s.title
+FROM stories AS s
+JOIN outlets AS o USING (story_id)
+ORDER BY s.last_day DESC, s.article_count DESC, s.story_id;
