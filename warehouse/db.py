@@ -16,9 +16,8 @@ from tasks.errors import WarehouseBusy, WarehouseError
 
 SQL_DIR = Path(__file__).parent
 # Each migration is a SQL file; its position in this list is the schema version it brings.
-# 003_stories.sql is numbered for the order after merge (002_fetch.sql comes from another branch);
-# here it is version 2. Its statements are idempotent, so reordering at merge is safe.
-MIGRATIONS = ("schema.sql", "003_stories.sql")
+# Add new migrations at the end; never edit one that has landed.
+MIGRATIONS = ("schema.sql", "002_stories.sql")
 SCHEMA_VERSION = len(MIGRATIONS)
 LOCK_RETRY_SECONDS = 0.2
 NAMED_STATEMENT = re.compile(r"^-- name: (\S+)\s*$", re.MULTILINE)

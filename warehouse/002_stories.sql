@@ -1,5 +1,4 @@
--- newsdag warehouse migration: duplicates and stories (issue 9). Idempotent, so the lead can reorder it
--- after 002_fetch.sql at merge time without breaking a database that already applied it.
+-- newsdag warehouse migration 2: duplicates and stories (issue 9). Idempotent statements.
 
 -- The canonical article this one is an exact copy of (same normalised text, another URL); NULL if original.
 ALTER TABLE articles ADD COLUMN IF NOT EXISTS duplicate_of VARCHAR;
