@@ -1,6 +1,8 @@
 """Pair precision/recall of copies (exact + near duplicates) and stories on a labelled set.
 
-Run: .venv/bin/python bench/stories_eval.py [DEV_DIR] [VARIANT_PAGES]
+Run: .venv/bin/python bench/stories_eval.py [DEV_DIR] [VARIANT_PAGES] [--same-day]
+--same-day writes every dev page as a text dump dated 2022-01-07 (the seeds' day), so the time window
+separates nothing and precision rests on similarity alone.
 The set: the two seeds (one story); the fundus dev pages (each its own story, many days and sites); for
 the first VARIANT_PAGES dev pages with a date, three text-dump variants: a syndicated copy under another
 URL, a second syndicated copy (exact duplicate of the first), and an edited copy (new headline, last
@@ -30,7 +32,7 @@ def dump(url: str, day: str, title: str, body: str) -> str:
     return f" date {day} {url}\n\n{title}\n\n{' '.join(body.split())}\n"
 
 
-def build(directory: Path, dev: Path, variant_pages: int) -> dict[str, str]:
+def build(directory: Path, dev: Path, variant_pages: int, same_day: str | None = None) -> dict[str, str]:
     """Write the inputs; return input path -> group label."""
     labels: dict[str, str] = {}
     for seed in sorted((PROJECT / "seeds" / "articles").glob("*.txt")):
@@ -44,6 +46,17 @@ def build(directory: Path, dev: Path, variant_pages: int) -> dict[str, str]:
         labels[str(target)] = path.name
         if made >= variant_pages:
             continue
+        if same_day:  # every page as a dump of the seeds' day: only similarity keeps stories apart
+            [document] = list(
+                loaders.load_documents(WorkItem(str(target)), max_file_bytes=1 << 24, max_decompressed_bytes=1 << 26)
+            )
+            page = extract.extract_document(document)
+            target.unlink()
+            if isinstance(page, Article):
+                target = directory / f"{path.name}.txt"
+                target.write_text(dump(page.url, same_day, page.title or "", page.text), encoding="utf-8")
+                labels[str(target)] = path.name
+            labels.pop(str(directory / path.name), None)
         [document] = list(
             loaders.load_documents(WorkItem(str(target)), max_file_bytes=1 << 24, max_decompressed_bytes=1 << 26)
         )
@@ -51,7 +64,7 @@ def build(directory: Path, dev: Path, variant_pages: int) -> dict[str, str]:
         if not isinstance(article, Article) or article.published is None or not article.title:
             continue
         made += 1
-        day, sentences = article.published.day.isoformat(), article.text.split(". ")
+        day, sentences = same_day or article.published.day.isoformat(), article.text.split(". ")
         for name, url, title, body in (
             ("syndicated", f"https://wire.example.com/{made}", article.title, article.text),
             ("syndicated2", f"https://m.partner.example.org/{made}?utm_source=feed", article.title, article.text),
@@ -80,11 +93,11 @@ def score(predicted: set[frozenset[str]], truth: set[frozenset[str]]) -> tuple[f
     return hits / max(len(predicted), 1), hits / max(len(truth), 1), len(predicted), len(truth)
 
 
-def main(dev: Path, variant_pages: int) -> None:
+def main(dev: Path, variant_pages: int, same_day: str | None) -> None:
     with tempfile.TemporaryDirectory() as name:
         directory = Path(name) / "inputs"
         directory.mkdir()
-        labels = build(directory, dev, variant_pages)
+        labels = build(directory, dev, variant_pages, same_day)
         db = Path(name) / "eval.duckdb"
         run_ingest([str(directory)], Settings.from_env(db_path=db))
         with connect(db, read_only=True) as con:
@@ -113,4 +126,9 @@ def main(dev: Path, variant_pages: int) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else DEV, int(sys.argv[2]) if len(sys.argv) > 2 else 40)
+    arguments = [arg for arg in sys.argv[1:] if arg != "--same-day"]
+    main(
+        Path(arguments[0]) if arguments else DEV,
+        int(arguments[1]) if len(arguments) > 1 else 40,
+        "2022-01-07" if "--same-day" in sys.argv else None,
+    )

