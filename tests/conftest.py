@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +56,26 @@ def make_document(content: bytes = b"<html>page</html>", url: str = "file:///tmp
         fetched_at=datetime(2026, 1, 1, tzinfo=UTC),
         doc_id=hashlib.sha256(content).hexdigest(),
     )
+
+
+@contextmanager
+def another_process_writing(db: Path, seconds: float) -> Iterator[subprocess.Popen[str]]:
+    """A second process holding the database's write lock for `seconds` (or until the block ends)."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(db)!r}); print('held', flush=True); time.sleep({seconds})",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 @pytest.fixture

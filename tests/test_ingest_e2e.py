@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from tests.conftest import PROJECT
+from tests.conftest import PROJECT, another_process_writing
 from warehouse.db import connect
 
 SPUTNIK_TITLE = "Kazakh President Tokayev Orders to Open Fire on Terrorists Without Any Warning"
@@ -235,27 +236,14 @@ def test_the_installed_command_prints_a_summary_and_no_traceback(seeds_copy: Pat
     )
     assert done.returncode == 0, done.stderr
     assert "2 discovered, 2 extracted, 2 loaded, 0 updated, 0 unchanged, 0 rejected" in done.stdout
-    locked = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb,time; c=duckdb.connect({str(db)!r}); print(1, flush=True); time.sleep(5)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert locked.stdout is not None and locked.stdout.readline()
+    with another_process_writing(db, seconds=5):
         busy = subprocess.run(
             [str(newsdag), "runs", "--db", str(db)],
             capture_output=True,
             text=True,
             timeout=60,
-            env={**__import__("os").environ, "NEWSDAG_LOCK_TIMEOUT": "1"},
+            env={**os.environ, "NEWSDAG_LOCK_TIMEOUT": "1"},
         )
-    finally:
-        locked.kill()
-        locked.wait()
     assert busy.returncode == 1
     assert "another newsdag process is writing" in busy.stderr and "Traceback" not in busy.stderr
 

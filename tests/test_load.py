@@ -14,7 +14,7 @@ import pytest
 from tasks import load
 from tasks.errors import WarehouseBusy
 from tasks.models import Reject
-from tests.conftest import make_article, make_document
+from tests.conftest import another_process_writing, make_article, make_document
 from warehouse.db import SCHEMA_VERSION, connect
 
 
@@ -173,17 +173,7 @@ def test_a_second_process_waits_for_the_writer_then_gives_up_clearly(tmp_path: P
     db = tmp_path / "news.duckdb"
     with connect(db):
         pass
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb,time; c=duckdb.connect({str(db)!r}); print('held', flush=True); time.sleep(3)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with another_process_writing(db, seconds=3):
         started = time.monotonic()
         with (
             pytest.raises(WarehouseBusy, match="another newsdag process"),
@@ -193,6 +183,3 @@ def test_a_second_process_waits_for_the_writer_then_gives_up_clearly(tmp_path: P
         assert time.monotonic() - started >= 0.5
         with connect(db, read_only=True, wait_seconds=20) as con:  # waits until the holder exits
             assert con.execute("SELECT 1").fetchall() == [(1,)]
-    finally:
-        holder.kill()
-        holder.wait()
