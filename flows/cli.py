@@ -38,8 +38,38 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    ingest = commands.add_parser("ingest", help="load files, directories or globs into the warehouse")
-    ingest.add_argument("inputs", nargs="+", metavar="PATH", help="a file, a directory (recursive) or a glob")
+    ingest = commands.add_parser(
+        "ingest", help="load files, directories, globs, web pages, feeds, sitemaps or a declared source"
+    )
+    ingest.add_argument(
+        "inputs", nargs="*", metavar="PATH|URL", help="a file, a directory (recursive), a glob, or an http(s) page URL"
+    )
+    ingest.add_argument("--feed", action="append", default=[], metavar="URL", help="an RSS/Atom feed (repeatable)")
+    ingest.add_argument(
+        "--sitemap", action="append", default=[], metavar="URL", help="a sitemap or sitemap index (repeatable)"
+    )
+    ingest.add_argument("--source", metavar="NAME", help="a source declared in the sources file")
+    ingest.add_argument(
+        "--sources",
+        type=Path,
+        metavar="FILE",
+        help="the sources file (default: $NEWSDAG_SOURCES or seeds/sources.toml)",
+    )
+    ingest.add_argument(
+        "--since", type=date.fromisoformat, metavar="DATE", help="only feed/sitemap links dated on or after DATE"
+    )
+    ingest.add_argument(
+        "--until", type=date.fromisoformat, metavar="DATE", help="only feed/sitemap links dated before DATE"
+    )
+    ingest.add_argument("--max-articles", type=int, metavar="N", help="take at most N links from feeds and sitemaps")
+    ingest.add_argument(
+        "--allow-network",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="let fetching reach this non-public network, e.g. 127.0.0.0/8 (repeatable; adds to "
+        "$NEWSDAG_ALLOW_NETWORKS)",
+    )
     add_db_option(ingest)
     ingest.add_argument("--workers", type=int, help="extraction processes (default: CPU cores)")
     ingest.add_argument("--json", action="store_true", help="print one JSON object: run_id, status and counts")
@@ -108,13 +138,31 @@ def error_line(message: str) -> None:
 
 
 def command_ingest(args: argparse.Namespace) -> int:
-    settings = Settings.from_env(db_path=args.db, workers=args.workers)
+    if args.source and (args.inputs or args.feed or args.sitemap):
+        raise UsageError("--source takes its pages from the sources file; give no paths, URLs, feeds or sitemaps")
+    if not (args.source or args.inputs or args.feed or args.sitemap):
+        raise UsageError("nothing to ingest: give paths or URLs, --feed, --sitemap or --source")
+    if args.max_articles is not None and args.max_articles < 1:
+        raise UsageError(f"--max-articles must be at least 1, got {args.max_articles}")
+    allow_networks = (*Settings.from_env().allow_networks, *args.allow_network) if args.allow_network else None
+    settings = Settings.from_env(
+        db_path=args.db, workers=args.workers, sources_file=args.sources, allow_networks=allow_networks
+    )
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     orchestrated = args.prefect == "always" or (args.prefect == "auto" and bool(os.environ.get("PREFECT_API_URL")))
     if orchestrated:
         os.environ.setdefault("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
     from flows import run
 
+    what = {
+        "feeds": args.feed,
+        "sitemaps": args.sitemap,
+        "source": args.source,
+        "since": args.since,
+        "until": args.until,
+        "max_articles": args.max_articles,
+    }
+    request = run.build_request(args.inputs, settings=settings, **what)  # a bad source fails here, before a run
     started = time.monotonic()
     progress = ProgressDisplay(enabled=not args.json)
     run.PROGRESS_LISTENERS.append(progress.update)
@@ -123,10 +171,10 @@ def command_ingest(args: argparse.Namespace) -> int:
             from flows.ingest import ingest_flow  # imports Prefect (~1.2 s): only when a flow run is wanted
 
             summary = ingest_flow(
-                inputs=list(args.inputs), db=str(settings.db_path), workers=settings.workers, trigger="cli"
+                inputs=list(args.inputs), db=str(settings.db_path), workers=settings.workers, trigger="cli", **what
             )
         else:
-            summary = run.run_ingest(args.inputs, settings, trigger="cli")
+            summary = run.run_ingest(request, settings, trigger="cli")
     finally:
         progress.close()
         run.PROGRESS_LISTENERS.remove(progress.update)
@@ -134,7 +182,7 @@ def command_ingest(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         print_summary(summary, settings, time.monotonic() - started)
-    return EXIT_OK
+    return EXIT_OK if summary["status"] == "completed" else EXIT_FAILED
 
 
 class ProgressDisplay:
@@ -180,7 +228,10 @@ def print_summary(summary: dict[str, Any], settings: Settings, seconds: float) -
         f"run {summary['run_id']} {summary['status']} in {seconds:.1f} s: "
         f"{summary['discovered']} discovered, {summary['extracted']} extracted, {summary['loaded']} loaded, "
         f"{summary['updated']} updated, {summary['unchanged']} unchanged, {summary['rejected']} rejected"
+        + (f", {summary['not_modified']} not modified" if summary["not_modified"] else "")
     )
+    if summary.get("error"):
+        print(f"  {summary['error']}")
     if summary["rejected"]:
         for stage, rule, count, example in reject_summary(settings, summary["run_id"]):
             print(f"  rejected {count} x {stage}/{rule}, e.g. {example}")

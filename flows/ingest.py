@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ from flows.settings import Settings
 
 # NO_CACHE: step inputs are large byte strings; hashing them for a cache key would cost more than the work.
 PREFECT_STEPS = run.IngestSteps(
+    discover_links=task(name="discover-links", cache_policy=NO_CACHE)(run.discover_links),
     read=task(name="read-files", cache_policy=NO_CACHE)(run.read_batch),
+    fetch=task(name="fetch", cache_policy=NO_CACHE)(run.fetch_batch),
     split_unchanged=task(name="find-unchanged", cache_policy=NO_CACHE)(run.split_unchanged),
     extract=task(name="extract", cache_policy=NO_CACHE)(run.extract_batch),
     validate=task(name="validate", cache_policy=NO_CACHE)(run.validate_batch),
@@ -25,16 +28,30 @@ PREFECT_STEPS = run.IngestSteps(
 
 @flow(name="ingest", persist_result=False, log_prints=False)
 def ingest_flow(
-    inputs: list[str],
+    inputs: list[str] | None = None,
+    feeds: list[str] | None = None,
+    sitemaps: list[str] | None = None,
+    source: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    max_articles: int | None = None,
     db: str | None = None,
     workers: int | None = None,
-    source: str = "cli",
     trigger: str = "manual",
 ) -> dict[str, Any]:
-    """Ingest local files, directories or globs into the warehouse; returns the run id, status and counts."""
+    """Ingest files, directories, globs, URLs, feeds and sitemaps, or a source of the sources file, into the
+    warehouse; returns the run id, status and counts."""
     settings = Settings.from_env(db_path=Path(db) if db else None, workers=workers)
+    request = run.build_request(
+        inputs or [],
+        feeds=feeds or [],
+        sitemaps=sitemaps or [],
+        source=source,
+        since=since,
+        until=until,
+        max_articles=max_articles,
+        settings=settings,
+    )
     context = FlowRunContext.get()
     flow_run_id = str(context.flow_run.id) if context and context.flow_run else None
-    return run.run_ingest(
-        inputs, settings, source=source, trigger=trigger, flow_run_id=flow_run_id, steps=PREFECT_STEPS
-    )
+    return run.run_ingest(request, settings, trigger=trigger, flow_run_id=flow_run_id, steps=PREFECT_STEPS)

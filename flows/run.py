@@ -1,4 +1,4 @@
-"""The ingest run without Prefect: discover -> read -> extract -> validate -> load, batch by batch.
+"""The ingest run without Prefect: discover -> fetch/read -> extract -> validate -> load, batch by batch.
 
 flows/ingest.py wraps each step as a Prefect task; `newsdag ingest` without a Prefect server calls
 `run_ingest` with the plain steps, so both paths run the same code.
@@ -12,14 +12,26 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flows.settings import Settings
-from tasks import discover, extract, load, loaders, stories
-from tasks.models import Article, BatchCounts, RawDocument, Reject, WorkItem
+from tasks import discover, extract, fetch, load, loaders, stories
+from tasks.errors import FetchError
+from tasks.models import (
+    Article,
+    BatchCounts,
+    FetchBatch,
+    FetchRecord,
+    IngestRequest,
+    NotModified,
+    RawDocument,
+    Reject,
+    WorkItem,
+)
 from warehouse.db import connect
 
 logger = logging.getLogger("newsdag")
@@ -74,6 +86,152 @@ def read_batch(items: Sequence[WorkItem], settings: Settings) -> tuple[list[RawD
         ):
             (rejects if isinstance(result, Reject) else documents).append(result)
     return documents, rejects
+
+
+def build_request(
+    inputs: Sequence[str] = (),
+    *,
+    feeds: Sequence[str] = (),
+    sitemaps: Sequence[str] = (),
+    source: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    max_articles: int | None = None,
+    settings: Settings,
+) -> IngestRequest:
+    """What to ingest: the named source from the sources file, or the given paths, URLs, feeds and sitemaps.
+
+    `since`, `until` and `max_articles` override the source's own values.
+    """
+    limits = {"since": since, "until": until}
+    if source is None:
+        return IngestRequest.from_inputs(
+            inputs, feeds=tuple(feeds), sitemaps=tuple(sitemaps), max_articles=max_articles, **limits
+        )
+    from tasks import sources  # only a named source needs the sources file
+
+    declared = sources.find_source(sources.load_sources(settings.sources_file), source)
+    urls = declared.urls + (
+        tuple(item.location for item in sources.read_url_list(declared)) if declared.urls_file else ()
+    )
+    return IngestRequest(
+        paths=(str(declared.path),) if declared.path else (),
+        urls=urls,
+        feeds=(declared.feed,) if declared.feed else (),
+        sitemaps=(declared.sitemap,) if declared.sitemap else (),
+        source=declared.name,
+        max_articles=max_articles or declared.max_articles,
+        allow_domains=declared.allow_domains,
+        **limits,
+    )
+
+
+def fetch_policy(settings: Settings) -> fetch.FetchPolicy:
+    return fetch.FetchPolicy(
+        user_agent=settings.effective_user_agent,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        retries=settings.fetch_retries,
+        backoff_seconds=settings.backoff_seconds,
+        max_retry_after=settings.max_retry_after,
+        per_host_delay=settings.per_host_delay,
+        max_crawl_delay=settings.max_crawl_delay,
+        threads=settings.fetch_threads,
+        max_bytes=settings.max_fetch_bytes,
+        max_decompressed_bytes=settings.max_decompressed_bytes,
+        allow_networks=settings.allow_networks,
+        max_redirects=settings.max_redirects,
+    )
+
+
+def fetch_batch(run_id: str, items: Sequence[WorkItem], settings: Settings) -> FetchBatch:
+    """Fetch a batch of page URLs; a URL whose last page is loaded is asked for conditionally (304 = unchanged)."""
+    if not items:
+        return FetchBatch()
+    validators = {}
+    if Path(settings.db_path).exists():
+        with connect(Path(settings.db_path), read_only=True, wait_seconds=settings.lock_timeout_seconds) as connection:
+            validators = load.find_validators(connection, [item.location for item in items])
+    return fetch.fetcher_for(run_id, fetch_policy(settings)).fetch_batch(items, validators)
+
+
+def discover_links(run_id: str, request: IngestRequest, settings: Settings) -> tuple[list[WorkItem], list[Reject]]:
+    """The page URLs of a request: its URLs, then the links of its feeds and sitemaps (fetched like pages:
+    robots, politeness, SSRF guard), within its domains, date window and article cap, newest first."""
+    fetcher = fetch.fetcher_for(run_id, fetch_policy(settings))
+    rejects: list[Reject] = []
+    explicit: list[WorkItem] = []
+    for url in request.urls:
+        normalized = discover.normalize_url(url)
+        if normalized is None:
+            rejects.append(Reject(url, "discover", "bad-url", "not an http(s) URL", url=url))
+        else:
+            explicit.append(WorkItem(location=normalized, source=request.source, kind="url"))
+    found: list[WorkItem] = []
+    for feed_url in request.feeds:
+        try:
+            response = fetcher.request(feed_url, accept=fetch.ACCEPT_XML)
+            found.extend(discover.parse_feed(response.content, response.final_url, request.source))
+        except (FetchError, discover.DiscoveryError) as error:
+            rejects.append(Reject(feed_url, "discover", error.rule, str(error), url=feed_url))
+    found.extend(sitemap_links(fetcher, request, settings, rejects))
+    allowed_domains = request.allow_domains or tuple(domain_of(url) for url in (*request.feeds, *request.sitemaps))
+    in_domain: list[WorkItem] = []
+    for item in found:
+        if domain_allowed(item.location, allowed_domains):
+            in_domain.append(item)
+        else:
+            detail = f"outside the source's domains ({', '.join(allowed_domains)})"
+            rejects.append(Reject(item.location, "discover", "off-domain", detail, url=item.location))
+    if request.since or request.until:
+        in_domain = discover.filter_by_date(in_domain, request.since, request.until)
+    if request.max_articles is not None:
+        in_domain = in_domain[: request.max_articles]
+    unique = {item.location: item for item in reversed([*explicit, *in_domain])}  # the first of each URL wins
+    return list(reversed(unique.values())), rejects
+
+
+def sitemap_links(
+    fetcher: fetch.Fetcher, request: IngestRequest, settings: Settings, rejects: list[Reject]
+) -> list[WorkItem]:
+    """Article links of the request's sitemaps, following sitemap indexes breadth-first within the bounds."""
+    queue = [(url, 0) for url in request.sitemaps]
+    seen: set[str] = set()
+    links: list[WorkItem] = []
+    while queue:
+        url, depth = queue.pop(0)
+        if url in seen:
+            continue
+        seen.add(url)
+        if len(seen) > settings.sitemap_max_count:
+            detail = f"more than {settings.sitemap_max_count} sitemaps (NEWSDAG_SITEMAP_MAX_COUNT)"
+            rejects.append(Reject(url, "discover", "too-many-sitemaps", detail, url=url))
+            break
+        try:
+            response = fetcher.request(url, accept=fetch.ACCEPT_XML)
+            page = discover.parse_sitemap(response.content, response.final_url, request.source)
+        except (FetchError, discover.DiscoveryError) as error:
+            rejects.append(Reject(url, "discover", error.rule, str(error), url=url))
+            continue
+        links.extend(page.articles)
+        for child in page.children:
+            if depth + 1 > settings.sitemap_max_depth:
+                detail = f"sitemap index nested deeper than {settings.sitemap_max_depth} (NEWSDAG_SITEMAP_MAX_DEPTH)"
+                rejects.append(Reject(child, "discover", "sitemap-too-deep", detail, url=child))
+            else:
+                queue.append((child, depth + 1))
+    return links
+
+
+def domain_of(url: str) -> str:
+    host = (urlsplit(url).hostname or "").lower()
+    return host.removeprefix("www.")
+
+
+def domain_allowed(url: str, domains: Sequence[str]) -> bool:
+    """True when the URL's host is one of the domains or below one; no domains means any."""
+    host = (urlsplit(url).hostname or "").lower()
+    return not domains or any(host == domain or host.endswith("." + domain) for domain in domains)
 
 
 def split_unchanged(
@@ -140,11 +298,20 @@ def write_batch(
     articles: Sequence[Article],
     rejects: Sequence[Reject],
     unchanged: Sequence[RawDocument],
+    not_modified: Sequence[NotModified] = (),
+    fetches: Sequence[FetchRecord] = (),
 ) -> BatchCounts:
     load.archive_documents(documents, settings.archive_path)
     with connect(Path(settings.db_path), wait_seconds=settings.lock_timeout_seconds) as connection:
         return load.write_batch(
-            connection, run_id, documents=documents, articles=articles, rejects=rejects, unchanged=unchanged
+            connection,
+            run_id,
+            documents=documents,
+            articles=articles,
+            rejects=rejects,
+            unchanged=unchanged,
+            not_modified=not_modified,
+            fetches=fetches,
         )
 
 
@@ -169,7 +336,9 @@ def new_run_id(now: datetime) -> str:
 class IngestSteps:
     """The steps of a run; plain functions here, Prefect tasks in flows/ingest.py."""
 
+    discover_links: Callable[..., tuple[list[WorkItem], list[Reject]]] = discover_links
     read: Callable[..., tuple[list[RawDocument], list[Reject]]] = read_batch
+    fetch: Callable[..., FetchBatch] = fetch_batch
     split_unchanged: Callable[..., tuple[list[RawDocument], list[RawDocument], list[Reject]]] = split_unchanged
     extract: Callable[..., tuple[list[Article], list[Reject]]] = extract_batch
     validate: Callable[..., tuple[list[Article], list[Reject]]] = validate_batch
@@ -181,10 +350,9 @@ PLAIN_STEPS = IngestSteps()
 
 
 def run_ingest(
-    inputs: Sequence[str],
+    request: IngestRequest,
     settings: Settings,
     *,
-    source: str = "cli",
     trigger: str = "cli",
     flow_run_id: str | None = None,
     steps: IngestSteps = PLAIN_STEPS,
@@ -194,49 +362,67 @@ def run_ingest(
     run = load.RunRecord(
         run_id=new_run_id(started_at),
         trigger=trigger,
-        source=source,
-        inputs=tuple(inputs),
+        source=request.source,
+        inputs=request.inputs,
         started_at=started_at,
         flow_run_id=flow_run_id,
     )
-    items = list(discover.discover_paths(inputs, source=source))  # InputError before the run is recorded
+    # Local inputs are checked before the run is recorded: a typo fails the command, not a run.
+    items = list(discover.discover_paths(request.paths, source=request.source))
     db_path = Path(settings.db_path)
     with connect(db_path, wait_seconds=settings.lock_timeout_seconds) as connection:
         load.start_run(connection, run)
     counts: Counter[str] = Counter(dict.fromkeys(COUNT_NAMES, 0))
-    counts["discovered"] = len(items)
-    report(Progress(run.run_id, len(items), 0, dict(counts)))
     status, error = "completed", None
     try:
+        discover_rejects: list[Reject] = []
+        if request.urls or request.feeds or request.sitemaps:
+            links, discover_rejects = steps.discover_links(run.run_id, request, settings)
+            items.extend(links)
+            if discover_rejects:
+                counts["rejected"] += steps.write(run.run_id, settings, [], [], discover_rejects, []).rejected
+        counts["discovered"] = len(items)
+        report(Progress(run.run_id, len(items), 0, dict(counts)))
         done = 0
         for items_batch in batched(items, settings.batch_size):
             ingest_batch(run.run_id, items_batch, settings, counts, steps)
             done += len(items_batch)
             report(Progress(run.run_id, len(items), done, dict(counts)))
+        if items and counts["failed"] == len(items):
+            status, error = "failed", "every URL failed to fetch; see the view fetch_failures_by_host"
+        elif not items and discover_rejects:
+            status, error = "failed", "no page found: every feed or sitemap failed; see the rejects table"
     except BaseException as failure:
         status, error = "failed", f"{type(failure).__name__}: {failure}"
         raise
     finally:
         extract.shutdown_pools()
+        fetch.close_fetcher(run.run_id)
         finish_quietly(db_path, settings, run.run_id, status, dict(counts), error)
     logger.info("run %s %s: %s", run.run_id, status, dict(counts))
-    return {"run_id": run.run_id, "status": status, **counts}
+    return {"run_id": run.run_id, "status": status, "error": error, **counts}
 
 
 def ingest_batch(
     run_id: str, items: Sequence[WorkItem], settings: Settings, counts: Counter[str], steps: IngestSteps
 ) -> None:
-    documents, read_rejects = steps.read(items, settings)
+    documents, read_rejects = steps.read([item for item in items if item.kind == "file"], settings)
+    fetched = steps.fetch(run_id, [item for item in items if item.kind == "url"], settings)
+    documents.extend(fetched.documents)
     fresh, unchanged, repeated_rejects = steps.split_unchanged(documents, settings)
     articles, extract_rejects = steps.extract(fresh, settings)
     passed, validate_rejects = steps.validate(articles, settings)
-    rejects = read_rejects + repeated_rejects + extract_rejects + validate_rejects
-    written = steps.write(run_id, settings, documents, passed, rejects, unchanged)
+    rejects = read_rejects + list(fetched.rejects) + repeated_rejects + extract_rejects + validate_rejects
+    written = steps.write(
+        run_id, settings, documents, passed, rejects, unchanged, fetched.not_modified, fetched.records
+    )
     if written.loaded or written.updated:
         # Its own transaction after the load: a clustering failure leaves the articles pending, and the
         # next run's cluster step picks them up (pending = not clustered or text changed since).
         steps.cluster(run_id, settings)
     counts["fetched"] += len(documents)
+    counts["not_modified"] += len(fetched.not_modified)
+    counts["failed"] += sum(1 for record in fetched.records if record.outcome == "failed")
     counts["extracted"] += len(articles)
     counts["loaded"] += written.loaded
     counts["updated"] += written.updated

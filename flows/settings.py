@@ -12,10 +12,26 @@ Setting (env var, default): meaning
 - earliest_date (NEWSDAG_EARLIEST_DATE, 1990-01-01): older published dates fail validation
 - future_skew_hours (NEWSDAG_FUTURE_SKEW_HOURS, 26): dates later than now + this fail validation
 - lock_timeout_seconds (NEWSDAG_LOCK_TIMEOUT, 60): how long a writer or reader waits for the database
+- sources_file (NEWSDAG_SOURCES, seeds/sources.toml): the declared web sources
+- contact_url (NEWSDAG_CONTACT_URL, the project page): named in the User-Agent so site owners can reach us
+- user_agent (NEWSDAG_USER_AGENT, "newsdag/<version> (+<contact_url>)"): sent with every request
+- connect_timeout (NEWSDAG_CONNECT_TIMEOUT, 5 s) and read_timeout (NEWSDAG_READ_TIMEOUT, 20 s): per request
+- fetch_retries (NEWSDAG_FETCH_RETRIES, 3): retries after connection errors, timeouts, 429 and 5xx (never 4xx)
+- backoff_seconds (NEWSDAG_BACKOFF, 1.0): first retry wait, doubled each time; Retry-After wins when longer
+- max_retry_after (NEWSDAG_MAX_RETRY_AFTER, 120 s): a longer Retry-After gives up instead of waiting
+- per_host_delay (NEWSDAG_PER_HOST_DELAY, 1.0 s): pause between requests to one host (robots Crawl-delay wins if longer)
+- max_crawl_delay (NEWSDAG_MAX_CRAWL_DELAY, 30 s): a robots Crawl-delay is honoured up to this
+- fetch_threads (NEWSDAG_FETCH_THREADS, 8): hosts fetched in parallel (each host one request at a time)
+- max_fetch_bytes (NEWSDAG_MAX_FETCH_BYTES, 10 MiB): larger responses are rejected (too-large) while streaming
+- allow_networks (NEWSDAG_ALLOW_NETWORKS, empty): comma-separated CIDRs exempt from the SSRF guard
+- max_redirects (NEWSDAG_MAX_REDIRECTS, 5): redirects followed per URL
+- sitemap_max_depth (NEWSDAG_SITEMAP_MAX_DEPTH, 3) and sitemap_max_count (NEWSDAG_SITEMAP_MAX_COUNT, 50):
+  how deep and how many sitemap indexes/children are followed
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -26,7 +42,11 @@ from typing import Any
 
 from tasks.errors import ConfigError
 
+NEWSDAG_VERSION = "0.1"
+
 DEFAULT_DB_PATH = Path("warehouse/news.duckdb")
+DEFAULT_SOURCES_FILE = Path("seeds/sources.toml")
+DEFAULT_CONTACT_URL = "https://github.com/newsdag/newsdag"
 
 
 def default_workers() -> int:
@@ -46,6 +66,22 @@ ENV_NAMES: Mapping[str, str] = MappingProxyType(
         "earliest_date": "NEWSDAG_EARLIEST_DATE",
         "future_skew_hours": "NEWSDAG_FUTURE_SKEW_HOURS",
         "lock_timeout_seconds": "NEWSDAG_LOCK_TIMEOUT",
+        "sources_file": "NEWSDAG_SOURCES",
+        "contact_url": "NEWSDAG_CONTACT_URL",
+        "user_agent": "NEWSDAG_USER_AGENT",
+        "connect_timeout": "NEWSDAG_CONNECT_TIMEOUT",
+        "read_timeout": "NEWSDAG_READ_TIMEOUT",
+        "fetch_retries": "NEWSDAG_FETCH_RETRIES",
+        "backoff_seconds": "NEWSDAG_BACKOFF",
+        "max_retry_after": "NEWSDAG_MAX_RETRY_AFTER",
+        "per_host_delay": "NEWSDAG_PER_HOST_DELAY",
+        "max_crawl_delay": "NEWSDAG_MAX_CRAWL_DELAY",
+        "fetch_threads": "NEWSDAG_FETCH_THREADS",
+        "max_fetch_bytes": "NEWSDAG_MAX_FETCH_BYTES",
+        "allow_networks": "NEWSDAG_ALLOW_NETWORKS",
+        "max_redirects": "NEWSDAG_MAX_REDIRECTS",
+        "sitemap_max_depth": "NEWSDAG_SITEMAP_MAX_DEPTH",
+        "sitemap_max_count": "NEWSDAG_SITEMAP_MAX_COUNT",
     }
 )
 
@@ -65,6 +101,22 @@ class Settings:
     earliest_date: date = date(1990, 1, 1)
     future_skew_hours: int = 26
     lock_timeout_seconds: float = 60.0
+    sources_file: Path = DEFAULT_SOURCES_FILE
+    contact_url: str = DEFAULT_CONTACT_URL
+    user_agent: str | None = None  # None: built from the version and contact_url
+    connect_timeout: float = 5.0
+    read_timeout: float = 20.0
+    fetch_retries: int = 3
+    backoff_seconds: float = 1.0
+    max_retry_after: float = 120.0
+    per_host_delay: float = 1.0
+    max_crawl_delay: float = 30.0
+    fetch_threads: int = 8
+    max_fetch_bytes: int = 10 * 1024 * 1024
+    allow_networks: tuple[str, ...] = ()
+    max_redirects: int = 5
+    sitemap_max_depth: int = 3
+    sitemap_max_count: int = 50
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -81,11 +133,35 @@ class Settings:
         return settings
 
     def check(self) -> None:
-        for name in ("workers", "batch_size", "max_file_bytes", "max_decompressed_bytes"):
+        for name in (
+            "workers",
+            "batch_size",
+            "max_file_bytes",
+            "max_decompressed_bytes",
+            "fetch_threads",
+            "max_fetch_bytes",
+            "sitemap_max_count",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"must be at least 1, got {getattr(self, name)}", subject=name)
         if self.min_words < 0:
             raise ConfigError(f"must not be negative, got {self.min_words}", subject="min_words")
+        for name in ("fetch_retries", "backoff_seconds", "per_host_delay", "max_redirects", "sitemap_max_depth"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"must not be negative, got {getattr(self, name)}", subject=name)
+        for name in ("connect_timeout", "read_timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"must be positive, got {getattr(self, name)}", subject=name)
+        for cidr in self.allow_networks:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ConfigError(f"not a network in CIDR notation: {cidr!r}", subject="allow_networks") from None
+
+    @property
+    def effective_user_agent(self) -> str:
+        """Names newsdag and a contact so a site owner can tell who is crawling and reach them."""
+        return self.user_agent or f"newsdag/{NEWSDAG_VERSION} (+{self.contact_url})"
 
     @property
     def archive_path(self) -> Path:
@@ -103,6 +179,8 @@ def convert(raw: str, type_name: str, env_name: str) -> Any:
             return float(raw)
         if type_name == "date":
             return date.fromisoformat(raw)
+        if type_name.startswith("tuple"):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
     except ValueError as error:
         raise ConfigError(f"cannot read {raw!r}: {error}", subject=env_name) from None
     return raw

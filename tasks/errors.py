@@ -40,9 +40,28 @@ class InputError(NewsdagError):
 
 
 class FetchError(NewsdagError):
-    """A network fetch failed."""
+    """A network fetch failed; `rule` names the kind (timeout, client-error, refused-address, ...).
+
+    `status` is the HTTP status when there was one, `retry_after` the server's Retry-After in seconds,
+    `attempts` how many requests were made before giving up.
+    """
 
     transient = False
+
+    def __init__(
+        self,
+        message: str,
+        rule: str,
+        subject: str | None = None,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, subject)
+        self.rule = rule
+        self.status = status
+        self.retry_after = retry_after
+        self.attempts = 1
 
 
 class TransientFetchError(FetchError):

@@ -9,12 +9,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import duckdb
 import pyarrow as pa
 
 from tasks.dates import local_iso
-from tasks.models import Article, ArticleDate, BatchCounts, RawDocument, Reject
+from tasks.models import (
+    Article,
+    ArticleDate,
+    BatchCounts,
+    FetchRecord,
+    NotModified,
+    RawDocument,
+    Reject,
+    Validators,
+)
 from warehouse.db import named_queries
 
 UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -85,6 +95,24 @@ REJECT_SCHEMA = pa.schema(
 )
 
 KEY_SCHEMA = pa.schema([("doc_id", pa.string()), ("url", pa.string()), ("input", pa.string())])
+
+FETCH_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("url", pa.string()),
+        ("host", pa.string()),
+        ("outcome", pa.string()),
+        ("final_url", pa.string()),
+        ("http_status", pa.int32()),
+        ("attempts", pa.int32()),
+        ("conditional", pa.bool_()),
+        ("rule", pa.string()),
+        ("doc_id", pa.string()),
+        ("seconds", pa.float64()),
+        ("fetched_at", UTC_TIMESTAMP),
+    ]
+)
+URL_SCHEMA = pa.schema([("url", pa.string())])
 
 
 @dataclass(frozen=True)
@@ -191,7 +219,41 @@ def rejects_table(rejects: Sequence[Reject], run_id: str, now: datetime) -> pa.T
     return pa.Table.from_pylist(rows, schema=REJECT_SCHEMA)
 
 
-def keys_table(documents: Sequence[RawDocument]) -> pa.Table:
+def fetches_table(records: Sequence[FetchRecord], run_id: str) -> pa.Table:
+    rows = [
+        {
+            "run_id": run_id,
+            "url": record.url,
+            "host": urlsplit(record.url).netloc.lower(),
+            "outcome": record.outcome,
+            "final_url": record.final_url,
+            "http_status": record.http_status,
+            "attempts": record.attempts,
+            "conditional": record.conditional,
+            "rule": record.rule,
+            "doc_id": record.doc_id,
+            "seconds": record.seconds,
+            "fetched_at": record.fetched_at,
+        }
+        for record in records
+    ]
+    return pa.Table.from_pylist(rows, schema=FETCH_SCHEMA)
+
+
+def find_validators(connection: duckdb.DuckDBPyConnection, urls: Sequence[str]) -> dict[str, Validators]:
+    """Per URL, the ETag/Last-Modified of its latest document that is still its article's text.
+
+    Only those: a 304 then means "still that article", so the URL needs neither download nor extraction.
+    """
+    connection.register("batch_urls", pa.Table.from_pylist([{"url": url} for url in urls], schema=URL_SCHEMA))
+    try:
+        rows = connection.execute(named_queries()["url_validators"]).fetchall()
+    finally:
+        connection.unregister("batch_urls")
+    return {url: Validators(doc_id, etag, last_modified) for url, doc_id, etag, last_modified in rows}
+
+
+def keys_table(documents: Sequence[RawDocument | NotModified]) -> pa.Table:
     rows = [{"doc_id": d.doc_id, "url": d.url, "input": d.input} for d in documents]
     return pa.Table.from_pylist(rows, schema=KEY_SCHEMA)
 
@@ -232,16 +294,22 @@ def write_batch(
     articles: Sequence[Article],
     rejects: Sequence[Reject],
     unchanged: Sequence[RawDocument] = (),
+    not_modified: Sequence[NotModified] = (),
+    fetches: Sequence[FetchRecord] = (),
     now: datetime | None = None,
 ) -> BatchCounts:
-    """Merge one batch in a single transaction: all of it lands, or (on any error) none of it."""
+    """Merge one batch in a single transaction: all of it lands, or (on any error) none of it.
+
+    `unchanged` documents and `not_modified` URLs keep their article, which is marked seen by this run.
+    """
     now = now or datetime.now(UTC)
     queries = named_queries()
     relations = {
         "batch_articles": articles_table(articles, run_id, now),
         "batch_documents": documents_table(documents, articles, run_id),
         "batch_rejects": rejects_table(rejects, run_id, now),
-        "batch_keys": keys_table(unchanged),
+        "batch_keys": keys_table([*unchanged, *not_modified]),
+        "batch_fetches": fetches_table(fetches, run_id),
     }
     for name, table in relations.items():
         connection.register(name, table)
@@ -252,7 +320,8 @@ def write_batch(
         connection.execute(queries["merge_articles"])
         connection.execute(queries["insert_documents"])
         connection.execute(queries["insert_rejects"])
-        if unchanged:
+        connection.execute(queries["insert_fetches"])
+        if unchanged or not_modified:
             connection.execute(queries["touch_unchanged"], {"run_id": run_id})
         connection.execute("COMMIT")
     except BaseException:

@@ -1,22 +1,14 @@
-"""Frozen dataclasses that cross stage boundaries (discover -> load -> extract -> validate -> load)."""
+"""Frozen dataclasses that cross stage boundaries (discover -> fetch/read -> extract -> validate -> load)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 DatePrecision = Literal["day", "minute", "second"]
 RejectStage = Literal["discover", "fetch", "extract", "validate", "load"]
-
-
-@dataclass(frozen=True)
-class WorkItem:
-    """One thing to read: a local file (path) or, later, a URL to fetch."""
-
-    location: str
-    source: str = "cli"
-    kind: Literal["file", "url"] = "file"
 
 
 @dataclass(frozen=True)
@@ -26,6 +18,53 @@ class DocumentHints:
     url: str | None = None
     title: str | None = None
     date: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One thing to read: a local file (path) or a URL to fetch, with what discovery knew about it."""
+
+    location: str
+    source: str = "cli"
+    kind: Literal["file", "url"] = "file"
+    hints: DocumentHints = field(default_factory=DocumentHints)
+
+
+@dataclass(frozen=True)
+class Validators:
+    """A URL's last loaded document and what its response said, to make the next GET conditional.
+
+    The server's 304 to If-None-Match (etag) / If-Modified-Since (last_modified) means: still `doc_id`.
+    """
+
+    doc_id: str
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class NotModified:
+    """A URL the server answered 304 for: its document is still `doc_id`, so nothing is extracted."""
+
+    input: str
+    url: str
+    doc_id: str
+
+
+@dataclass(frozen=True)
+class FetchRecord:
+    """One URL's fetch outcome for the `fetch_log` table: fetched, not_modified or failed (with the reject rule)."""
+
+    url: str
+    outcome: Literal["fetched", "not_modified", "failed"]
+    fetched_at: datetime
+    final_url: str | None = None
+    http_status: int | None = None
+    attempts: int = 0
+    conditional: bool = False
+    rule: str | None = None
+    doc_id: str | None = None
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -131,3 +170,47 @@ class BatchCounts:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
+
+
+@dataclass(frozen=True)
+class FetchBatch:
+    """What fetching a batch of URLs gave: documents to extract, 304s, rejects, and one record per URL."""
+
+    documents: tuple[RawDocument, ...] = ()
+    not_modified: tuple[NotModified, ...] = ()
+    rejects: tuple[Reject, ...] = ()
+    records: tuple[FetchRecord, ...] = ()
+
+
+URL_SCHEMES = ("http://", "https://")
+
+
+@dataclass(frozen=True)
+class IngestRequest:
+    """What one run ingests: local paths, page URLs, feeds and sitemaps, within the source's limits.
+
+    `since`/`until` keep discovered links whose feed or sitemap date falls in [since, until);
+    `max_articles` caps the links taken from feeds and sitemaps (newest first);
+    `allow_domains` limits discovered links to these domains and their subdomains (empty: any).
+    """
+
+    paths: tuple[str, ...] = ()
+    urls: tuple[str, ...] = ()
+    feeds: tuple[str, ...] = ()
+    sitemaps: tuple[str, ...] = ()
+    source: str = "cli"
+    since: date | None = None
+    until: date | None = None
+    max_articles: int | None = None
+    allow_domains: tuple[str, ...] = ()
+
+    @classmethod
+    def from_inputs(cls, inputs: Sequence[str], **options: Any) -> IngestRequest:
+        """Command-line inputs: http(s) URLs are pages to fetch, everything else a path, directory or glob."""
+        urls = tuple(value for value in inputs if value.lower().startswith(URL_SCHEMES))
+        paths = tuple(value for value in inputs if not value.lower().startswith(URL_SCHEMES))
+        return cls(paths=paths, urls=urls, **options)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.paths + self.urls + self.feeds + self.sitemaps

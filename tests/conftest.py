@@ -86,3 +86,55 @@ def seeds_copy(tmp_path: Path) -> Path:
     for seed in sorted(SEEDS.glob("*.txt")):
         (target / seed.name).write_bytes(seed.read_bytes())
     return target
+
+
+# --- the loopback web ------------------------------------------------------------------------------
+
+LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
+WORDS = [
+    "council",
+    "budget",
+    "harbour",
+    "transit",
+    "school",
+    "library",
+    "river",
+    "bridge",
+    "election",
+    "market",
+    "housing",
+    "energy",
+    "water",
+    "festival",
+    "museum",
+    "hospital",
+    "rail",
+    "coast",
+    "farm",
+    "court",
+    "police",
+    "fire",
+    "storm",
+    "season",
+    "report",
+    "study",
+    "plan",
+    "vote",
+]
+
+
+def article_page(number: int, *, title: str | None = None, published: str = "2026-11-20T08:30:00+01:00") -> str:
+    """A news page with a unique headline and body (enough words to pass validation), a date and an author."""
+    words = [WORDS[(number * 7 + index * 3) % len(WORDS)] for index in range(60)]
+    body = "".join(
+        f"<p>Article {number} paragraph {part}: the {' '.join(words[part * 12 : part * 12 + 12])} story went on.</p>"
+        for part in range(5)
+    )
+    headline = title or f"Headline number {number} about the {words[0]} and the {words[1]}"
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{headline}</title>"
+        f"<meta property='article:published_time' content='{published}'>"
+        f"<meta name='author' content='Reporter {number}'></head>"
+        f"<body><header><nav><a href='/'>Home</a></nav></header><article><h1>{headline}</h1>{body}</article>"
+        "<footer>Copyright the loopback gazette</footer></body></html>"
+    )

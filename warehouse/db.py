@@ -17,7 +17,7 @@ from tasks.errors import WarehouseBusy, WarehouseError
 SQL_DIR = Path(__file__).parent
 # Each migration is a SQL file; its position in this list is the schema version it brings.
 # Add new migrations at the end; never edit one that has landed.
-MIGRATIONS = ("schema.sql", "002_stories.sql")
+MIGRATIONS = ("schema.sql", "002_stories.sql", "003_fetch.sql")
 SCHEMA_VERSION = len(MIGRATIONS)
 LOCK_RETRY_SECONDS = 0.2
 NAMED_STATEMENT = re.compile(r"^-- name: (\S+)\s*$", re.MULTILINE)

@@ -1,5 +1,5 @@
 -- Named statements used by tasks/load.py and warehouse/db.py. Each starts with "-- name: <name>".
--- Batch relations (batch_articles, batch_documents, batch_rejects, batch_keys) are Arrow tables
+-- Batch relations (batch_articles, batch_documents, batch_rejects, batch_keys, batch_fetches, batch_urls) are Arrow tables
 -- registered by the caller; everything else is a bound parameter.
 
 -- name: start_run
@@ -98,6 +98,21 @@ ON CONFLICT (doc_id, url) DO UPDATE SET
 
 -- name: insert_rejects
 INSERT INTO rejects BY NAME SELECT * FROM batch_rejects;
+
+-- name: insert_fetches
+INSERT INTO fetches BY NAME SELECT * FROM batch_fetches;
+
+-- name: url_validators
+-- Per URL of the batch, the validators of its latest document that is still its article's text.
+SELECT d.url,
+       arg_max(d.doc_id, d.fetched_at) AS doc_id,
+       arg_max(d.etag, d.fetched_at) AS etag,
+       arg_max(d.last_modified, d.fetched_at) AS last_modified
+FROM batch_urls AS u
+JOIN documents AS d ON d.url = u.url
+JOIN articles AS a ON a.article_id = d.article_id AND a.text_sha256 = d.article_text_sha256
+WHERE d.etag IS NOT NULL OR d.last_modified IS NOT NULL
+GROUP BY d.url;
 
 -- Clustering (tasks/stories.py): duplicates, near-duplicates and stories, one transaction per chunk.
 -- Registered relations: batch_signatures, batch_bands, batch_terms (the chunk's fingerprints),

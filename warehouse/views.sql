@@ -68,3 +68,28 @@ SELECT s.story_id, s.first_day, s.last_day, s.article_count, s.outlet_count,
 FROM stories AS s
 JOIN outlets AS o USING (story_id)
 ORDER BY s.last_day DESC, s.article_count DESC, s.story_id;
+
+-- Fetch failures by host and rule (timeouts, 5xx after retries, blocks, robots, ...), most frequent first.
+CREATE OR REPLACE VIEW fetch_failures_by_host AS
+WITH failures AS (
+    SELECT regexp_extract(url, '^[a-z]+://([^/?#]+)', 1) AS host, rule, run_id, url, detail
+    FROM rejects WHERE stage = 'fetch'
+)
+SELECT host, rule, count(*) AS failures, count(DISTINCT run_id) AS runs,
+       any_value(url) AS example_url, any_value(detail) AS example_detail
+FROM failures
+GROUP BY ALL
+ORDER BY failures DESC, host, rule;
+
+-- Per run and host: requests, how many were conditional / not modified / failed, retries and time spent.
+CREATE OR REPLACE VIEW fetch_summary AS
+SELECT run_id, host, count(*) AS requests,
+       count(*) FILTER (WHERE outcome = 'fetched') AS fetched,
+       count(*) FILTER (WHERE outcome = 'not_modified') AS not_modified,
+       count(*) FILTER (WHERE outcome = 'failed') AS failed,
+       count(*) FILTER (WHERE conditional) AS conditional,
+       sum(attempts - 1) AS retries,
+       round(sum(seconds), 2) AS seconds
+FROM fetches
+GROUP BY ALL
+ORDER BY run_id DESC, requests DESC;

@@ -1,0 +1,700 @@
+"""Fetch: URLs -> RawDocuments or Rejects over HTTP; polite (robots, per-host delay), safe (SSRF guard, caps).
+
+One `Fetcher` serves a whole run: it keeps one requests.Session per worker thread, robots.txt per
+host, and the time of the last request per host. `fetch_batch` fetches a batch of URL work items,
+one host at a time per thread, different hosts in parallel.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+import threading
+import time
+import zlib
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+from urllib.parse import urljoin, urlsplit
+from urllib.robotparser import RobotFileParser
+
+import lxml.html
+import requests
+import urllib3
+from lxml.etree import ParserError
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from tasks.errors import FetchError, PermanentFetchError, TransientFetchError
+from tasks.loaders import declared_charset, decode_content, sha256_hex
+from tasks.models import FetchBatch, FetchRecord, NotModified, RawDocument, Reject, Validators, WorkItem
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+ACCEPT_HTML = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
+ACCEPT_XML = "application/rss+xml,application/atom+xml,application/xml;q=0.9,text/xml;q=0.9,*/*;q=0.1"
+# Only encodings we can decompress with a bound; advertising br/zstd would let a server pick an unbounded one.
+ACCEPT_ENCODING = "gzip, deflate"
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+CHUNK_BYTES = 64 * 1024
+# RFC 9309: crawlers must parse at least 500 KiB of robots.txt; more is not read.
+MAX_ROBOTS_BYTES = 500 * 1024
+ROBOTS_AGENT = "newsdag"
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """How to fetch: identity, timeouts, retries, politeness and safety limits (defaults: flows/settings.py)."""
+
+    user_agent: str
+    connect_timeout: float
+    read_timeout: float
+    retries: int
+    backoff_seconds: float
+    max_retry_after: float
+    per_host_delay: float
+    max_crawl_delay: float
+    threads: int
+    max_bytes: int
+    max_decompressed_bytes: int
+    allow_networks: tuple[str, ...]
+    max_redirects: int
+
+
+@dataclass(frozen=True)
+class Response:
+    """A completed fetch: the body (decompressed, within the caps) and what the server said about it."""
+
+    url: str
+    final_url: str
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+    attempts: int
+    conditional: bool = False
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    @property
+    def charset(self) -> str | None:
+        match = re.search(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", self.headers.get("content-type", ""), re.I)
+        return match.group(1).lower() if match else None
+
+
+class RefusedAddress(Exception):
+    """Raised inside a connection when the peer turns out to be a refused address (DNS changed under us)."""
+
+
+# --- SSRF guard -------------------------------------------------------------------------------
+
+
+def parse_networks(cidrs: Sequence[str]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
+
+
+def address_allowed(address: Address, networks: Sequence[Network]) -> bool:
+    """Public unicast addresses, and whatever the allow-list names; nothing else."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
+    if any(address in network for network in networks):
+        return True
+    return address.is_global and not (address.is_multicast or address.is_reserved)
+
+
+def check_url(url: str, networks: Sequence[Network]) -> None:
+    """Refuse non-http(s) URLs and hosts resolving to non-public addresses, before any connection is made.
+
+    Every address the name resolves to must be allowed: a resolver may hand the connection any of them.
+    """
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as error:
+        raise PermanentFetchError(f"not a valid URL: {error}", "bad-url") from None
+    if parts.scheme not in ("http", "https"):
+        scheme = parts.scheme or "no scheme"
+        raise PermanentFetchError(f"only http and https are fetched, not {scheme}", "refused-scheme")
+    if not host:
+        raise PermanentFetchError("the URL names no host", "bad-url")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise PermanentFetchError(f"cannot resolve {host}: {error}", "dns") from None
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address_allowed(address, networks):
+            raise PermanentFetchError(
+                f"{host} resolves to {address}, a non-public address (allow it with --allow-network)",
+                "refused-address",
+            )
+
+
+def guarded_adapter(networks: Sequence[Network], pool_maxsize: int) -> HTTPAdapter:
+    """An adapter whose connections re-check the peer address once connected.
+
+    check_url runs before every request; this second check closes the gap where DNS answers
+    differently at connect time (rebinding), before a single byte of the request is sent.
+    """
+
+    def check_peer(sock: socket.socket, host: str) -> None:
+        peer = ipaddress.ip_address(str(sock.getpeername()[0]).split("%")[0])
+        if not address_allowed(peer, networks):
+            sock.close()
+            raise RefusedAddress(f"{host} connected to {peer}, a non-public address")
+
+    class GuardedHTTPConnection(urllib3.connection.HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            check_peer(sock, self.host)
+            return sock
+
+    class GuardedHTTPSConnection(urllib3.connection.HTTPSConnection):
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            check_peer(sock, self.host)
+            return sock
+
+    class GuardedPool(HTTPConnectionPool):
+        ConnectionCls = GuardedHTTPConnection
+
+    class GuardedHTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = GuardedHTTPSConnection
+
+    class GuardedAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": GuardedPool, "https": GuardedHTTPSPool}
+
+    # Retries are ours (with backoff and Retry-After), never urllib3's behind our back.
+    return GuardedAdapter(pool_connections=pool_maxsize, pool_maxsize=pool_maxsize, max_retries=0)
+
+
+# --- politeness -------------------------------------------------------------------------------
+
+
+class HostGate:
+    """At most one request per host at a time, and at least `delay` seconds between the end of one and the next."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._last: dict[str, float] = {}
+
+    @contextmanager
+    def slot(self, host: str, delay: float) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks[host]
+        with lock:
+            wait = self._last.get(host, float("-inf")) + delay - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            try:
+                yield
+            finally:
+                self._last[host] = time.monotonic()
+
+
+def host_key(url: str) -> str:
+    """scheme://host:port, the unit of politeness and robots.txt (a URL too broken to split is its own key)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+# --- bounded download -------------------------------------------------------------------------
+
+
+class BoundedDecoder:
+    """Decompresses a Content-Encoding stream chunk by chunk without ever producing more than `limit` bytes."""
+
+    def __init__(self, encoding: str, limit: int) -> None:
+        self.limit = limit
+        self.total = 0
+        self.parts: list[bytes] = []
+        if encoding in ("", "identity"):
+            self.decompressor = None
+        elif encoding in ("gzip", "x-gzip", "deflate"):
+            # 32 + MAX_WBITS accepts gzip and zlib headers alike (servers mislabel deflate often).
+            self.decompressor = zlib.decompressobj(32 + zlib.MAX_WBITS)
+        else:
+            raise PermanentFetchError(f"unsupported Content-Encoding {encoding!r}", "bad-encoding")
+
+    def feed(self, chunk: bytes) -> None:
+        if self.decompressor is None:
+            self.add(chunk)
+            return
+        data = chunk
+        try:
+            while data:
+                self.add(self.decompressor.decompress(data, self.limit + 1 - self.total))
+                data = self.decompressor.unconsumed_tail
+        except zlib.error as error:
+            raise PermanentFetchError(f"corrupt compressed body: {error}", "bad-encoding") from None
+
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        if self.total > self.limit:
+            raise PermanentFetchError(f"more than {self.limit} bytes after decompression", "too-large")
+        self.parts.append(data)
+
+    def finish(self) -> bytes:
+        if self.decompressor is not None and not self.decompressor.eof:
+            raise TransientFetchError("the compressed body ends early", "truncated")
+        return b"".join(self.parts)
+
+
+def read_body(response: requests.Response, max_bytes: int, max_decompressed: int) -> bytes:
+    """The body, streamed: stops at `max_bytes` on the wire and `max_decompressed` after decompression."""
+    length = response.headers.get("content-length", "")
+    if length.isdigit() and int(length) > max_bytes:
+        raise PermanentFetchError(f"{length} bytes announced; the limit is {max_bytes}", "too-large")
+    decoder = BoundedDecoder(response.headers.get("content-encoding", "").strip().lower(), max_decompressed)
+    received = 0
+    try:
+        for chunk in response.raw.stream(CHUNK_BYTES, decode_content=False):
+            received += len(chunk)
+            if received > max_bytes:
+                raise PermanentFetchError(f"more than {max_bytes} bytes; the limit", "too-large")
+            decoder.feed(chunk)
+    except urllib3.exceptions.ReadTimeoutError:
+        raise TransientFetchError("the server stopped sending (read timeout)", "timeout") from None
+    except (urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError) as error:
+        raise TransientFetchError(f"the body ends early: {error}", "truncated") from None
+    return decoder.finish()
+
+
+# --- soft blocks ------------------------------------------------------------------------------
+
+# (kind, pattern on the visible text, most words a page may have and still be only this wall).
+# Word limits keep a real article that merely mentions cookies or subscriptions from being rejected;
+# so does asking for two different phrases of a wall unless the page is nearly empty (SHORT_WALL_WORDS).
+SOFT_BLOCKS: tuple[tuple[str, re.Pattern[str], int], ...] = (
+    (
+        "captcha",
+        re.compile(r"captcha|are you a (ro)?bot|verify (that )?you are (a )?human|unusual traffic from your", re.I),
+        300,
+    ),
+    (
+        "access-denied",
+        re.compile(r"access (is )?denied|access to this page has been (denied|blocked)|request (was )?blocked", re.I),
+        300,
+    ),
+    (
+        "consent-wall",
+        re.compile(
+            r"we value your privacy|(cookie|privacy) (consent|settings|preferences|choices)|accept (all )?cookies"
+            r"|consent to (the use of )?cookies|before you continue",
+            re.I,
+        ),
+        150,
+    ),
+    (
+        "paywall",
+        re.compile(
+            r"subscribe (now )?to (continue|keep) reading|(only )?(available )?(for|to) (paying )?subscribers"
+            r"|already a subscriber\?|to continue reading,? (please )?(subscribe|log ?in|sign in)",
+            re.I,
+        ),
+        300,
+    ),
+    (
+        "javascript-required",
+        re.compile(r"(enable|requires?|turn on) javascript|javascript (is )?(required|disabled)", re.I),
+        150,
+    ),
+)
+SHORT_WALL_WORDS = 40
+CHALLENGE_MARKUP = re.compile(rb"g-recaptcha|h-captcha|hcaptcha\.com|cf-chl-|challenge-platform", re.I)
+
+
+def soft_block(html: str) -> str | None:
+    """The kind of wall a 200 page is (captcha, consent-wall, ...) instead of an article, or None."""
+    if CHALLENGE_MARKUP.search(html[:200_000].encode("utf-8", "ignore")):
+        return "captcha"
+    try:
+        tree = lxml.html.fromstring(html)
+    except (ParserError, ValueError):
+        return None
+    for element in tree.xpath("//script|//style|//template"):
+        element.drop_tree()
+    words = tree.text_content().split()
+    text = " ".join(words)
+    for kind, pattern, max_words in SOFT_BLOCKS:
+        if len(words) > max_words:
+            continue
+        phrases = {match.group(0).lower() for match in pattern.finditer(text)}
+        if len(phrases) >= 2 or (phrases and len(words) <= SHORT_WALL_WORDS):
+            return kind
+    return None
+
+
+# --- the fetcher ------------------------------------------------------------------------------
+
+
+class Fetcher:
+    """Fetches URLs for one run: sessions per thread, robots per host, per-host gate, SSRF guard."""
+
+    def __init__(self, policy: FetchPolicy) -> None:
+        self.policy = policy
+        self.networks = parse_networks(policy.allow_networks)
+        self.gate = HostGate()
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+        self._robots: dict[str, RobotFileParser] = {}
+        self._robots_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self.executor = ThreadPoolExecutor(max_workers=policy.threads, thread_name_prefix="newsdag-fetch")
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+        with self._lock:
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
+
+    def session(self) -> requests.Session:
+        """This thread's session: connections to a host are reused across its URLs."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.trust_env = False  # no proxies or .netrc from the environment: they would bypass the guard
+            adapter = guarded_adapter(self.networks, pool_maxsize=2)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers.update({"User-Agent": self.policy.user_agent, "Accept-Encoding": ACCEPT_ENCODING})
+            self._local.session = session
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
+    # robots.txt
+
+    def robots(self, url: str) -> RobotFileParser:
+        """The host's robots rules, fetched once per run (RFC 9309: 4xx = allow all, unreachable = disallow all)."""
+        key = host_key(url)
+        with self._lock:
+            lock = self._robots_locks[key]
+        with lock:
+            if key in self._robots:
+                return self._robots[key]
+            rules = RobotFileParser(key + "/robots.txt")
+            try:
+                response = self.request(key + "/robots.txt", accept="text/plain", check_robots=False)
+            except PermanentFetchError as error:
+                if error.status is not None and 400 <= error.status < 500:
+                    rules.allow_all = True
+                else:
+                    rules.disallow_all = True
+            except FetchError:
+                rules.disallow_all = True
+            else:
+                if response.status == 200:
+                    lines = response.content[:MAX_ROBOTS_BYTES].decode("utf-8", "replace").splitlines()
+                    rules.parse(lines)
+                else:
+                    rules.allow_all = True
+            self._robots[key] = rules
+            return rules
+
+    def host_delay(self, url: str) -> float:
+        delay = self.policy.per_host_delay
+        rules = self._robots.get(host_key(url))
+        if rules is not None:
+            crawl_delay = rules.crawl_delay(ROBOTS_AGENT)
+            if crawl_delay is not None:
+                delay = max(delay, min(float(crawl_delay), self.policy.max_crawl_delay))
+        return delay
+
+    def check_robots(self, url: str) -> None:
+        rules = self.robots(url)
+        if rules.disallow_all and not rules.allow_all and not getattr(rules, "entries", None):
+            message = "robots.txt could not be fetched; RFC 9309 says crawl nothing"
+            raise PermanentFetchError(message, "robots-unreachable")
+        if not rules.can_fetch(ROBOTS_AGENT, url):
+            raise PermanentFetchError("disallowed by robots.txt", "robots-disallowed")
+
+    # requests
+
+    def request(
+        self,
+        url: str,
+        *,
+        accept: str = ACCEPT_HTML,
+        validators: Validators | None = None,
+        check_robots: bool = True,
+    ) -> Response:
+        """GET with the guard, robots, bounded redirects and retries; a Response (200 or 304) or a FetchError."""
+        headers = {"Accept": accept}
+        if validators and validators.etag:
+            headers["If-None-Match"] = validators.etag
+        if validators and validators.last_modified:
+            headers["If-Modified-Since"] = validators.last_modified
+        seen = {url}
+        current = url
+        attempts = 0
+        for _hop in range(self.policy.max_redirects + 1):
+            check_url(current, self.networks)
+            if check_robots:
+                self.check_robots(current)
+            status, response_headers, content, used = self.get_with_retries(current, headers)
+            attempts += used
+            if status in REDIRECT_STATUSES:
+                location = response_headers.get("location")
+                if not location:
+                    raise PermanentFetchError(f"HTTP {status} without a Location", "bad-redirect", status=status)
+                target = urljoin(current, location.strip()).split("#")[0]
+                if target in seen:
+                    raise PermanentFetchError(f"redirect loop back to {target}", "redirect-loop", status=status)
+                seen.add(target)
+                current = target
+                continue
+            return Response(
+                url=url,
+                final_url=current,
+                status=status,
+                headers=response_headers,
+                content=content,
+                attempts=attempts,
+                conditional=len(headers) > 1,
+            )
+        raise PermanentFetchError(f"more than {self.policy.max_redirects} redirects", "too-many-redirects")
+
+    def get_with_retries(self, url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes, int]:
+        """One GET, retried with exponential backoff on connection errors, timeouts, 429 and 5xx (never 4xx)."""
+        policy = self.policy
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return (*self.get_once(url, headers), attempt)
+            except FetchError as error:
+                error.attempts = attempt
+                if not error.transient or attempt > policy.retries:
+                    raise
+                wait = policy.backoff_seconds * 2 ** (attempt - 1)
+                if error.retry_after is not None:
+                    if error.retry_after > policy.max_retry_after:
+                        raise
+                    wait = max(wait, error.retry_after)
+                time.sleep(wait)
+
+    def get_once(self, url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        policy = self.policy
+        with self.gate.slot(host_key(url), self.host_delay(url)):
+            try:
+                response = self.session().get(
+                    url,
+                    headers=headers,
+                    stream=True,
+                    allow_redirects=False,
+                    timeout=(policy.connect_timeout, policy.read_timeout),
+                )
+            except RefusedAddress as error:
+                raise PermanentFetchError(str(error), "refused-address") from None
+            except requests.exceptions.ConnectTimeout:
+                raise TransientFetchError("connecting timed out", "timeout") from None
+            except requests.exceptions.ReadTimeout:
+                raise TransientFetchError(f"no response within {policy.read_timeout} s", "timeout") from None
+            except requests.exceptions.ConnectionError as error:
+                if isinstance(error.__context__, RefusedAddress) or "RefusedAddress" in str(error):
+                    raise PermanentFetchError(str(error), "refused-address") from None
+                raise TransientFetchError(f"connection failed: {short(error)}", "connection-error") from None
+            except requests.exceptions.RequestException as error:
+                raise PermanentFetchError(f"request failed: {short(error)}", "request-error") from None
+            with response:
+                status = response.status_code
+                response_headers = {name.lower(): value for name, value in response.headers.items()}
+                if status == 429 or status >= 500:
+                    rule = "rate-limited" if status == 429 else "server-error"
+                    raise TransientFetchError(
+                        f"HTTP {status} {response.reason}",
+                        rule,
+                        status=status,
+                        retry_after=retry_after_seconds(response_headers.get("retry-after")),
+                    )
+                if 400 <= status < 500:
+                    raise PermanentFetchError(f"HTTP {status} {response.reason}", "client-error", status=status)
+                if status != 200:
+                    return status, response_headers, b""
+                content = read_body(response, policy.max_bytes, policy.max_decompressed_bytes)
+            return status, response_headers, content
+
+    # documents
+
+    def fetch_item(self, item: WorkItem, validators: Validators | None) -> tuple[FetchResult, FetchRecord]:
+        """One URL as a RawDocument, NotModified (304 to our conditional GET), or a Reject; with its record."""
+        started = time.monotonic()
+        fetched_at = datetime.now(UTC)
+        try:
+            response = self.request(item.location, validators=validators)
+            result = self.to_document(item, response, fetched_at, validators)
+        except FetchError as error:
+            reject = Reject(item.location, "fetch", error.rule, str(error), url=item.location)
+            record = FetchRecord(
+                url=item.location,
+                outcome="failed",
+                fetched_at=fetched_at,
+                http_status=error.status,
+                attempts=error.attempts,
+                conditional=validators is not None,
+                rule=error.rule,
+                seconds=time.monotonic() - started,
+            )
+            return reject, record
+        outcome: Literal["fetched", "not_modified", "failed"] = "fetched"
+        if isinstance(result, Reject):
+            outcome = "failed"
+        elif isinstance(result, NotModified):
+            outcome = "not_modified"
+        record = FetchRecord(
+            url=item.location,
+            outcome=outcome,
+            fetched_at=fetched_at,
+            final_url=response.final_url,
+            http_status=response.status,
+            attempts=response.attempts,
+            conditional=response.conditional,
+            rule=result.rule if isinstance(result, Reject) else None,
+            doc_id=result.doc_id,
+            seconds=time.monotonic() - started,
+        )
+        return result, record
+
+    def to_document(
+        self, item: WorkItem, response: Response, fetched_at: datetime, validators: Validators | None
+    ) -> FetchResult:
+        if response.status == 304 and validators is not None:
+            return NotModified(input=item.location, url=item.location, doc_id=validators.doc_id)
+        if response.status != 200:
+            raise PermanentFetchError(f"unexpected HTTP {response.status}", "unexpected-status", status=response.status)
+        if response.content_type not in HTML_TYPES:
+            raise PermanentFetchError(f"content type {response.content_type or 'missing'} is not HTML", "wrong-type")
+        content = response.content
+        doc_id = sha256_hex(content)
+        header_charset, meta_charset = response.charset, declared_charset(content)
+        decoded = decode_fetched(content, header_charset, meta_charset)
+        if decoded is None:
+            detail = "not text in any detectable encoding"
+            return Reject(item.location, "fetch", "undecodable", detail, doc_id, item.location)
+        block = soft_block(decoded[0])
+        if block:
+            detail = f"{block}: a {block.replace('-', ' ')} page instead of the article"
+            return Reject(item.location, "fetch", "blocked", detail, doc_id, item.location)
+        return RawDocument(
+            input=item.location,
+            url=item.location,
+            content=content,
+            kind="html",
+            fetched_at=fetched_at,
+            doc_id=doc_id,
+            source=item.source,
+            content_type=response.content_type,
+            encoding_declared=header_charset or meta_charset,
+            encoding=decoded[1],
+            http_status=response.status,
+            final_url=response.final_url,
+            etag=response.headers.get("etag"),
+            last_modified=response.headers.get("last-modified"),
+            hints=item.hints,
+        )
+
+    def fetch_batch(self, items: Sequence[WorkItem], validators: Mapping[str, Validators]) -> FetchBatch:
+        """Fetch a batch: one thread per host at a time (its URLs in order), hosts in parallel."""
+        by_host: dict[str, list[WorkItem]] = defaultdict(list)
+        for item in items:
+            by_host[host_key(item.location)].append(item)
+
+        def fetch_host(host_items: list[WorkItem]) -> list[tuple[FetchResult, FetchRecord]]:
+            return [self.fetch_item(item, validators.get(item.location)) for item in host_items]
+
+        documents: list[RawDocument] = []
+        not_modified: list[NotModified] = []
+        rejects: list[Reject] = []
+        records: list[FetchRecord] = []
+        for results in self.executor.map(fetch_host, by_host.values()):
+            for result, record in results:
+                records.append(record)
+                if isinstance(result, RawDocument):
+                    documents.append(result)
+                elif isinstance(result, NotModified):
+                    not_modified.append(result)
+                else:
+                    rejects.append(result)
+        return FetchBatch(tuple(documents), tuple(not_modified), tuple(rejects), tuple(records))
+
+
+FetchResult = RawDocument | NotModified | Reject
+FETCHERS: dict[str, Fetcher] = {}
+FETCHERS_LOCK = threading.Lock()
+
+
+def fetcher_for(run_id: str, policy: FetchPolicy) -> Fetcher:
+    """The run's fetcher (sessions, robots rules and per-host timing live as long as the run)."""
+    with FETCHERS_LOCK:
+        if run_id not in FETCHERS:
+            FETCHERS[run_id] = Fetcher(policy)
+        return FETCHERS[run_id]
+
+
+def close_fetcher(run_id: str) -> None:
+    with FETCHERS_LOCK:
+        fetcher = FETCHERS.pop(run_id, None)
+    if fetcher is not None:
+        fetcher.close()
+
+
+def decode_fetched(content: bytes, header_charset: str | None, meta_charset: str | None) -> tuple[str, str] | None:
+    """Text and the encoding used: valid UTF-8, then the HTTP header's charset, then <meta charset>, then detection.
+
+    Valid UTF-8 comes first because a wrong declaration (latin-1 over UTF-8 bytes) is common and
+    would decode without error into mojibake; genuine latin-1 text is almost never valid UTF-8.
+    """
+    if header_charset and header_charset not in ("utf-8", "utf8"):
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                return content.decode(header_charset), header_charset
+            except (UnicodeDecodeError, LookupError):
+                pass
+    return decode_content(content, meta_charset)
+
+
+def short(error: Exception) -> str:
+    """The last, most specific part of a requests/urllib3 error chain."""
+    text = " ".join(str(error).split())
+    return text[-200:]

@@ -1,0 +1,367 @@
+"""tasks/fetch.py against real HTTP servers on 127.0.0.1: the guard, retries, caps, robots, politeness, 304s."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import socket
+import threading
+import time
+import tracemalloc
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from flows.run import fetch_policy
+from flows.settings import Settings
+from tasks import fetch
+from tasks.errors import PermanentFetchError
+from tasks.models import NotModified, RawDocument, Reject, Validators, WorkItem
+from tests.conftest import LOOPBACK_NETWORKS, article_page
+
+HTML = "text/html; charset=utf-8"
+
+
+def policy(**changes: Any) -> fetch.FetchPolicy:
+    """Fast test timings; loopback allowed unless a test says otherwise."""
+    settings = Settings(
+        per_host_delay=0.0, backoff_seconds=0.05, fetch_retries=2, read_timeout=2.0, allow_networks=LOOPBACK_NETWORKS
+    )
+    return replace(fetch_policy(settings), **changes)
+
+
+@pytest.fixture
+def site(httpserver: HTTPServer) -> HTTPServer:
+    """The loopback site with an empty robots.txt (404: everything allowed)."""
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
+    return httpserver
+
+
+def fetch_one(url: str, validators: Validators | None = None, **changes: Any) -> tuple[Any, Any]:
+    with fetch.Fetcher(policy(**changes)) as fetcher:
+        return fetcher.fetch_item(WorkItem(url, kind="url"), validators)
+
+
+def requested_paths(server: HTTPServer) -> list[str]:
+    return [request.path for request, _response in server.log]
+
+
+class RawServer:
+    """A one-trick HTTP server on 127.0.0.1 that answers every page with the same raw bytes, then closes.
+
+    For what a well-behaved server library refuses to send: truncated bodies, connection resets.
+    """
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen()
+        self.port = self.listener.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with connection:
+                request_line = connection.recv(65536).split(b"\r\n", 1)[0]
+                if b" /robots.txt " in request_line:
+                    connection.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                else:
+                    connection.sendall(self.raw)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def raw_server() -> Iterator[type[RawServer]]:
+    servers: list[RawServer] = []
+
+    def start(raw: bytes) -> RawServer:
+        servers.append(RawServer(raw))
+        return servers[-1]
+
+    yield start  # type: ignore[misc]
+    for server in servers:
+        server.close()
+
+
+# --- the SSRF guard ------------------------------------------------------------------------------
+
+
+def test_loopback_is_refused_unless_allowed_and_nothing_is_sent(site: HTTPServer) -> None:
+    site.expect_request("/page").respond_with_data(article_page(1), content_type=HTML)
+    result, record = fetch_one(site.url_for("/page"), allow_networks=())
+    assert isinstance(result, Reject) and result.rule == "refused-address"
+    assert "--allow-network" in result.detail
+    assert record.outcome == "failed" and site.log == []
+
+
+@pytest.mark.parametrize(
+    ("url", "rule"),
+    [
+        ("http://10.255.255.1/page", "refused-address"),
+        ("http://[::ffff:10.0.0.1]/page", "refused-address"),  # IPv4-mapped IPv6
+        ("http://167772161/page", "refused-address"),  # 10.0.0.1 spelled as one decimal number
+        ("http://0177.0.0.1/page", "refused-address"),  # 127.0.0.1 in octal: loopback is not allowed here
+        ("http://[fe80::1]/page", "refused-address"),  # link-local
+        ("http://224.0.0.1/page", "refused-address"),  # multicast
+        ("http://169.254.169.254/latest/meta-data/", "refused-address"),  # cloud metadata
+        ("file:///etc/passwd", "refused-scheme"),
+        ("ftp://127.0.0.1/x", "refused-scheme"),
+    ],
+)
+def test_non_public_addresses_and_other_schemes_are_refused_before_connecting(url: str, rule: str) -> None:
+    # pytest-socket fails the test if any connection to a non-loopback address is even attempted.
+    result, _ = fetch_one(url, allow_networks=())
+    assert isinstance(result, Reject) and result.rule == rule
+
+
+def test_a_redirect_to_a_private_address_is_refused(site: HTTPServer) -> None:
+    site.expect_request("/moved").respond_with_data("", status=302, headers={"Location": "http://10.255.255.1/x"})
+    result, _record = fetch_one(site.url_for("/moved"))
+    assert isinstance(result, Reject) and result.rule == "refused-address"
+    assert requested_paths(site) == ["/robots.txt", "/moved"]
+
+
+def test_allowing_a_network_does_not_allow_others() -> None:
+    result, _ = fetch_one("http://10.255.255.1/", allow_networks=("127.0.0.0/8",))
+    assert isinstance(result, Reject) and result.rule == "refused-address"
+
+
+def test_check_url_refuses_before_resolving_names_it_cannot_parse() -> None:
+    with pytest.raises(PermanentFetchError) as raised:
+        fetch.check_url("http://[not-an-address/", ())
+    assert raised.value.rule == "bad-url"
+
+
+# --- retries and failures ------------------------------------------------------------------------
+
+
+def test_a_server_error_is_retried_then_the_page_is_fetched(site: HTTPServer) -> None:
+    site.expect_oneshot_request("/flaky").respond_with_data("busy", status=503)
+    site.expect_request("/flaky").respond_with_data(article_page(2), content_type=HTML)
+    result, record = fetch_one(site.url_for("/flaky"))
+    assert isinstance(result, RawDocument) and b"Headline number 2" in result.content
+    assert record.attempts == 2 and record.outcome == "fetched"
+
+
+def test_429_waits_for_retry_after(site: HTTPServer) -> None:
+    site.expect_oneshot_request("/limited").respond_with_data("slow down", status=429, headers={"Retry-After": "1"})
+    site.expect_request("/limited").respond_with_data(article_page(3), content_type=HTML)
+    started = time.monotonic()
+    result, record = fetch_one(site.url_for("/limited"))
+    assert isinstance(result, RawDocument) and record.attempts == 2
+    assert time.monotonic() - started >= 1.0
+
+
+def test_a_client_error_is_not_retried(site: HTTPServer) -> None:
+    site.expect_request("/gone").respond_with_data("gone", status=410)
+    result, record = fetch_one(site.url_for("/gone"))
+    assert isinstance(result, Reject) and result.rule == "client-error" and "410" in result.detail
+    assert record.attempts == 1 and requested_paths(site).count("/gone") == 1
+
+
+def test_persistent_server_errors_end_as_a_reject_after_the_retries(site: HTTPServer) -> None:
+    site.expect_request("/down").respond_with_data("down", status=500)
+    result, record = fetch_one(site.url_for("/down"), retries=2)
+    assert isinstance(result, Reject) and result.rule == "server-error"
+    assert record.attempts == 3 and requested_paths(site).count("/down") == 3
+
+
+def test_a_slow_response_times_out(site: HTTPServer) -> None:
+    def slow(_request: Request) -> Response:
+        time.sleep(1.0)
+        return Response(article_page(4), content_type=HTML)
+
+    site.expect_request("/slow").respond_with_handler(slow)
+    result, _ = fetch_one(site.url_for("/slow"), read_timeout=0.3, retries=0)
+    assert isinstance(result, Reject) and result.rule == "timeout"
+
+
+def test_a_truncated_body_is_a_reject(raw_server: Any) -> None:
+    body = article_page(5).encode()
+    server = raw_server(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+        % (len(body), body[:200])
+    )
+    result, record = fetch_one(server.url("/cut"), retries=1)
+    assert isinstance(result, Reject) and result.rule == "truncated"
+    assert record.attempts == 2  # transient: retried once
+
+
+def test_a_redirect_loop_is_a_reject(site: HTTPServer) -> None:
+    site.expect_request("/a").respond_with_data("", status=301, headers={"Location": "/b"})
+    site.expect_request("/b").respond_with_data("", status=301, headers={"Location": "/a"})
+    result, _ = fetch_one(site.url_for("/a"))
+    assert isinstance(result, Reject) and result.rule == "redirect-loop"
+
+
+def test_redirects_are_followed_and_the_final_url_kept(site: HTTPServer) -> None:
+    site.expect_request("/old").respond_with_data("", status=301, headers={"Location": "/new"})
+    site.expect_request("/new").respond_with_data(article_page(6), content_type=HTML)
+    result, _ = fetch_one(site.url_for("/old"))
+    assert isinstance(result, RawDocument)
+    assert result.url == site.url_for("/old") and result.final_url == site.url_for("/new")
+
+
+# --- caps, types and encodings -------------------------------------------------------------------
+
+
+def test_an_oversized_page_is_rejected_while_streaming(site: HTTPServer) -> None:
+    site.expect_request("/big").respond_with_data("<p>" + "x" * 300_000 + "</p>", content_type=HTML)
+    result, _ = fetch_one(site.url_for("/big"), max_bytes=100_000)
+    assert isinstance(result, Reject) and result.rule == "too-large"
+
+
+def test_a_gzip_bomb_is_stopped_with_memory_bounded(site: HTTPServer) -> None:
+    bomb = gzip.compress(b"<p>" + b"\0" * 200_000_000, compresslevel=9)  # 200 MB inflated, ~200 kB on the wire
+    site.expect_request("/bomb").respond_with_data(bomb, content_type=HTML, headers={"Content-Encoding": "gzip"})
+    tracemalloc.start()
+    try:
+        result, _ = fetch_one(site.url_for("/bomb"), max_decompressed_bytes=5_000_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert isinstance(result, Reject) and result.rule == "too-large"
+    assert peak < 30_000_000
+
+
+def test_gzip_content_encoding_within_the_cap_is_decoded(site: HTTPServer) -> None:
+    page = gzip.compress(article_page(7).encode())
+    site.expect_request("/gz").respond_with_data(page, content_type=HTML, headers={"Content-Encoding": "gzip"})
+    result, _ = fetch_one(site.url_for("/gz"))
+    assert isinstance(result, RawDocument) and result.content.startswith(b"<!doctype html>")
+
+
+def test_only_html_goes_to_extraction(site: HTTPServer) -> None:
+    site.expect_request("/file.pdf").respond_with_data(b"%PDF-1.7", content_type="application/pdf")
+    result, _ = fetch_one(site.url_for("/file.pdf"))
+    assert isinstance(result, Reject) and result.rule == "wrong-type"
+
+
+def test_a_wrong_charset_declaration_does_not_garble_the_text(site: HTTPServer) -> None:
+    page = article_page(8, title="Zürich café reopens").encode("utf-8")
+    site.expect_request("/lie").respond_with_data(page, content_type="text/html; charset=iso-8859-1")
+    result, _ = fetch_one(site.url_for("/lie"))
+    assert isinstance(result, RawDocument)
+    assert result.encoding_declared == "iso-8859-1" and result.encoding in ("utf-8", "utf_8")
+
+
+def test_a_real_latin1_page_is_read_as_latin1(site: HTTPServer) -> None:
+    page = article_page(9, title="Zürich café reopens").replace("charset='utf-8'", "charset='iso-8859-1'")
+    site.expect_request("/latin1").respond_with_data(page.encode("latin-1"), content_type="text/html")
+    result, _ = fetch_one(site.url_for("/latin1"))
+    assert isinstance(result, RawDocument) and result.encoding in ("iso-8859-1", "latin-1", "latin_1", "cp1252")
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        (
+            "<html><body><h1>We value your privacy</h1><p>We and our partners use cookies. "
+            "<button>Accept all cookies</button></p></body></html>",
+            "consent-wall",
+        ),
+        ("<html><body><div class='g-recaptcha'></div><p>Please verify you are human</p></body></html>", "captcha"),
+        ("<html><body><h1>Access denied</h1><p>Reference #18.2f</p></body></html>", "access-denied"),
+        ("<html><body><noscript>Please enable JavaScript to continue.</noscript></body></html>", "javascript-required"),
+        ("<html><body><p>Subscribe now to continue reading.</p></body></html>", "paywall"),
+    ],
+)
+def test_soft_blocks_are_rejected_with_their_kind(site: HTTPServer, body: str, kind: str) -> None:
+    site.expect_request("/wall").respond_with_data(body, content_type=HTML)
+    result, _ = fetch_one(site.url_for("/wall"))
+    assert isinstance(result, Reject) and result.stage == "fetch" and result.rule == "blocked"
+    assert result.detail.startswith(kind)
+
+
+def test_an_article_that_mentions_cookies_is_not_a_block(site: HTTPServer) -> None:
+    page = article_page(10, title="Council votes to accept all cookies at the bake sale")
+    site.expect_request("/cookies").respond_with_data(page, content_type=HTML)
+    result, _ = fetch_one(site.url_for("/cookies"))
+    assert isinstance(result, RawDocument)
+
+
+# --- robots.txt and politeness -------------------------------------------------------------------
+
+
+def test_robots_disallowed_paths_are_never_requested_and_crawl_delay_is_kept(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/robots.txt").respond_with_data(
+        "User-agent: *\nDisallow: /private/\nCrawl-delay: 1\n", content_type="text/plain"
+    )
+    times: list[float] = []
+
+    def page(request: Request) -> Response:
+        times.append(time.monotonic())
+        return Response(article_page(int(request.path.rsplit("/", 1)[1])), content_type=HTML)
+
+    httpserver.expect_request("/private/1").respond_with_handler(page)
+    for number in (2, 3):
+        httpserver.expect_request(f"/news/{number}").respond_with_handler(page)
+    items = [WorkItem(httpserver.url_for(path), kind="url") for path in ("/private/1", "/news/2", "/news/3")]
+    with fetch.Fetcher(policy()) as fetcher:
+        batch = fetcher.fetch_batch(items, {})
+    assert [reject.rule for reject in batch.rejects] == ["robots-disallowed"]
+    assert len(batch.documents) == 2
+    assert "/private/1" not in requested_paths(httpserver)
+    assert requested_paths(httpserver).count("/robots.txt") == 1  # cached for the run
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert gaps and min(gaps) >= 0.95
+
+
+def test_the_per_host_delay_applies_between_requests(site: HTTPServer) -> None:
+    times: list[float] = []
+
+    def page(request: Request) -> Response:
+        times.append(time.monotonic())
+        return Response(article_page(int(request.path.rsplit("/", 1)[1])), content_type=HTML)
+
+    for number in range(3):
+        site.expect_request(f"/n/{number}").respond_with_handler(page)
+    items = [WorkItem(site.url_for(f"/n/{number}"), kind="url") for number in range(3)]
+    with fetch.Fetcher(policy(per_host_delay=0.3)) as fetcher:
+        fetcher.fetch_batch(items, {})
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert len(gaps) == 2 and min(gaps) >= 0.28
+
+
+def test_the_user_agent_names_newsdag_and_a_contact(site: HTTPServer) -> None:
+    site.expect_request("/ua").respond_with_data(article_page(11), content_type=HTML)
+    fetch_one(site.url_for("/ua"))
+    agents = {request.headers.get("User-Agent") for request, _ in site.log}
+    assert len(agents) == 1
+    agent = agents.pop()
+    assert agent and agent.startswith("newsdag/") and "+http" in agent
+
+
+# --- conditional GET -----------------------------------------------------------------------------
+
+
+def test_conditional_get_turns_a_304_into_not_modified(site: HTTPServer) -> None:
+    def page(request: Request) -> Response:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Response(status=304)
+        return Response(article_page(12), content_type=HTML, headers={"ETag": '"v1"'})
+
+    site.expect_request("/cond").respond_with_handler(page)
+    first, _ = fetch_one(site.url_for("/cond"))
+    assert isinstance(first, RawDocument) and first.etag == '"v1"'
+    second, record = fetch_one(site.url_for("/cond"), Validators(first.doc_id, etag=first.etag))
+    assert second == NotModified(site.url_for("/cond"), site.url_for("/cond"), first.doc_id)
+    assert record.outcome == "not_modified" and record.conditional
+    sent = [request.headers.get("If-None-Match") for request, _ in site.log if request.path == "/cond"]
+    assert sent == [None, '"v1"']
