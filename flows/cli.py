@@ -23,7 +23,8 @@ DEFAULT_STORIES_SHOWN = 20
 MAX_CELL_CHARS = 80
 # Shown in `newsdag runs`, in this order.
 RUN_COLUMNS = (
-    "run_id, trigger, status, started_at, seconds, discovered, extracted, loaded, updated, unchanged, rejected, error"
+    "run_id, trigger, status, started_at, seconds, discovered, not_modified, extracted, loaded, updated, unchanged, "
+    "rejected, failed, error"
 )
 
 

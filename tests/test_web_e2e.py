@@ -1,0 +1,253 @@
+"""`newsdag ingest` over a loopback news site: feeds, sitemaps, URL lists, faults, robots, conditional GET."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from flows.cli import main
+from tests.conftest import article_page
+from warehouse.db import connect
+
+HTML = "text/html; charset=utf-8"
+LAST_MODIFIED = format_datetime(datetime(2026, 11, 20, 9, 0, tzinfo=UTC), usegmt=True)
+FAST_FETCHING = {
+    "NEWSDAG_PER_HOST_DELAY": "0",
+    "NEWSDAG_BACKOFF": "0.05",
+    "NEWSDAG_READ_TIMEOUT": "1",
+    "NEWSDAG_FETCH_RETRIES": "1",
+}
+
+
+@pytest.fixture(autouse=True)
+def fast_fetching(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in FAST_FETCHING.items():
+        monkeypatch.setenv(name, value)
+
+
+class NewsSite:
+    """A loopback news site: a feed, a sitemap index with a gzipped child and a news sitemap, articles with
+    ETag and Last-Modified (304 when they match), robots.txt with a disallowed path, and fault pages."""
+
+    def __init__(self, server: HTTPServer) -> None:
+        self.server = server
+        server.expect_request("/robots.txt").respond_with_data(
+            "User-agent: *\nDisallow: /private/\n", content_type="text/plain"
+        )
+        for number in range(1, 8):
+            server.expect_request(f"/news/{number}").respond_with_handler(self.article)
+        server.expect_request("/private/secret").respond_with_handler(self.article)
+        server.expect_request("/feed.xml").respond_with_data(self.feed(), content_type="application/rss+xml")
+        server.expect_request("/sitemap_index.xml").respond_with_data(
+            self.sitemap_index(), content_type="application/xml"
+        )
+        server.expect_request("/sitemap-news.xml").respond_with_data(
+            self.news_sitemap(), content_type="application/xml"
+        )
+        server.expect_request("/sitemap-old.xml.gz").respond_with_data(
+            gzip.compress(self.old_sitemap().encode()), content_type="application/gzip"
+        )
+        # Faults.
+        server.expect_oneshot_request("/fault/flaky").respond_with_data("busy", status=503)
+        server.expect_request("/fault/flaky").respond_with_data(article_page(20), content_type=HTML)
+        server.expect_request("/fault/gone").respond_with_data("gone", status=404)
+        server.expect_request("/fault/loop").respond_with_data("", status=302, headers={"Location": "/fault/loop2"})
+        server.expect_request("/fault/loop2").respond_with_data("", status=302, headers={"Location": "/fault/loop"})
+        server.expect_request("/fault/private").respond_with_data(
+            "", status=302, headers={"Location": "http://10.255.255.1/admin"}
+        )
+        server.expect_request("/fault/bomb").respond_with_data(
+            gzip.compress(b"\0" * 80_000_000), content_type=HTML, headers={"Content-Encoding": "gzip"}
+        )
+        server.expect_request("/fault/consent").respond_with_data(
+            "<html><body><h1>We value your privacy</h1><p>Accept all cookies to continue.</p></body></html>",
+            content_type=HTML,
+        )
+        server.expect_request("/fault/pdf").respond_with_data(b"%PDF-1.7", content_type="application/pdf")
+
+    def url(self, path: str) -> str:
+        return self.server.url_for(path)
+
+    def article(self, request: Request) -> Response:
+        number = int(request.path.rsplit("/", 1)[1]) if request.path.startswith("/news/") else 99
+        etag = f'"article-{number}"'
+        if request.headers.get("If-None-Match") == etag:
+            return Response(status=304, headers={"ETag": etag})
+        page = article_page(number, published=f"2026-11-{10 + number:02d}T08:30:00+01:00")
+        return Response(page, content_type=HTML, headers={"ETag": etag, "Last-Modified": LAST_MODIFIED})
+
+    def feed(self) -> str:
+        items = "".join(
+            f"<item><title>Story {number}</title><link>{link}</link>"
+            f"<pubDate>{11 + number} Nov 2026 08:30:00 +0100</pubDate></item>"
+            for number, link in (
+                (1, self.url("/news/1")),
+                (2, self.url("/news/2") + "?utm_source=rss&utm_medium=feed"),
+                (2, self.url("/news/2")),  # the same story twice
+                (3, self.url("/news/3")),
+                (9, self.url("/private/secret")),
+            )
+        )
+        return (
+            f"<?xml version='1.0'?><rss version='2.0'><channel><title>Loopback Gazette</title>{items}</channel></rss>"
+        )
+
+    def sitemap_index(self) -> str:
+        children = "".join(
+            f"<sitemap><loc>{self.url(path)}</loc></sitemap>" for path in ("/sitemap-news.xml", "/sitemap-old.xml.gz")
+        )
+        return f"<?xml version='1.0'?><sitemapindex xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>{children}</sitemapindex>"
+
+    def news_sitemap(self) -> str:
+        urls = "".join(
+            f"<url><loc>{self.url(f'/news/{number}')}</loc><news:news><news:publication>"
+            f"<news:name>Loopback Gazette</news:name><news:language>en</news:language></news:publication>"
+            f"<news:publication_date>2026-11-{10 + number:02d}T08:30:00+01:00</news:publication_date>"
+            f"<news:title>Story {number}</news:title></news:news></url>"
+            for number in (4, 5)
+        )
+        return (
+            "<?xml version='1.0'?><urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9' "
+            f"xmlns:news='http://www.google.com/schemas/sitemap-news/0.9'>{urls}</urlset>"
+        )
+
+    def old_sitemap(self) -> str:
+        urls = "".join(
+            f"<url><loc>{self.url(f'/news/{number}')}</loc><lastmod>2026-11-{10 + number:02d}</lastmod></url>"
+            for number in (6, 7)
+        )
+        return f"<?xml version='1.0'?><urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>{urls}</urlset>"
+
+    def requests(self, path: str) -> list[Request]:
+        return [request for request, _ in self.server.log if request.path == path]
+
+
+@pytest.fixture
+def news_site(httpserver: HTTPServer) -> Iterator[NewsSite]:
+    yield NewsSite(httpserver)
+
+
+def ingest(capsys: pytest.CaptureFixture[str], db: Path, *args: str, expect_exit: int = 0) -> dict:
+    options = ["--db", str(db), "--workers", "1", "--json", "--prefect", "never", "--allow-network", "127.0.0.0/8"]
+    code = main(["ingest", *args, *options])
+    output = capsys.readouterr().out
+    assert code == expect_exit, output
+    return json.loads(output)
+
+
+def query(db: Path, sql: str) -> list[tuple]:
+    with connect(db, read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+FAULTS = {
+    "/fault/flaky": None,  # 503 then 200: loads
+    "/fault/gone": "client-error",
+    "/fault/loop": "redirect-loop",
+    "/fault/private": "refused-address",
+    "/fault/bomb": "too-large",
+    "/fault/consent": "blocked",
+    "/fault/pdf": "wrong-type",
+}
+
+
+def test_feed_sitemaps_and_urls_load_and_every_fault_is_a_reject(
+    news_site: NewsSite, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "news.duckdb"
+    urls = [news_site.url(path) for path in FAULTS]
+    summary = ingest(
+        capsys, db, *urls, "--feed", news_site.url("/feed.xml"), "--sitemap", news_site.url("/sitemap_index.xml")
+    )
+    loaded = {url for (url,) in query(db, "select url from articles")}
+    expected = {news_site.url(f"/news/{number}") for number in range(1, 8)} | {news_site.url("/fault/flaky")}
+    assert loaded == expected
+    assert summary["loaded"] == len(expected) and summary["status"] == "completed"
+    rules = dict(query(db, "select input, rule from rejects where stage = 'fetch'"))
+    for path, rule in FAULTS.items():
+        assert rules.get(news_site.url(path)) == rule, path
+    assert rules[news_site.url("/private/secret")] == "robots-disallowed"
+    assert news_site.requests("/private/secret") == []
+    assert len(news_site.requests("/robots.txt")) == 1
+    # Dates from the page keep their offset; the tracking-parameter copy of story 2 was not fetched.
+    assert query(db, f"select published_local from articles where url = '{news_site.url('/news/2')}'") == [
+        ("2026-11-12T08:30:00+01:00",)
+    ]
+    assert all(not request.args for request in news_site.requests("/news/2"))
+    failures = query(db, "select host, rule, failures from fetch_failures_by_host order by rule")
+    assert {rule for _, rule, _ in failures} == {r for r in FAULTS.values() if r} | {"robots-disallowed"}
+    assert {host for host, _, _ in failures} == {f"127.0.0.1:{news_site.server.port}"}
+    flaky = query(db, f"select attempts, outcome from fetches where url = '{news_site.url('/fault/flaky')}'")
+    assert flaky == [(2, "fetched")]
+
+
+def test_a_second_run_sends_conditional_headers_and_extracts_nothing(
+    news_site: NewsSite, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "news.duckdb"
+    first = ingest(capsys, db, "--feed", news_site.url("/feed.xml"))
+    assert first["loaded"] == 3
+    second = ingest(capsys, db, "--feed", news_site.url("/feed.xml"))
+    assert (second["extracted"], second["loaded"], second["not_modified"]) == (0, 0, 3)
+    for number in (1, 2, 3):
+        sent = [request.headers.get("If-None-Match") for request in news_site.requests(f"/news/{number}")]
+        assert sent == [None, f'"article-{number}"']
+        modified_since = news_site.requests(f"/news/{number}")[-1].headers.get("If-Modified-Since")
+        assert modified_since == LAST_MODIFIED
+    seen = query(db, "select count(*) from articles where last_seen_run = (select max(run_id) from runs)")
+    assert seen == [(3,)]
+    assert query(db, "select count(*) from fetches where outcome = 'not_modified' and conditional") == [(3,)]
+
+
+def test_a_date_window_keeps_only_links_dated_inside_it(
+    news_site: NewsSite, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "news.duckdb"
+    summary = ingest(
+        capsys, db, "--sitemap", news_site.url("/sitemap_index.xml"), "--since", "2026-11-15", "--until", "2026-11-17"
+    )
+    assert summary["loaded"] == 2
+    assert {url for (url,) in query(db, "select url from articles")} == {
+        news_site.url("/news/5"),
+        news_site.url("/news/6"),
+    }
+    assert news_site.requests("/news/4") == [] and news_site.requests("/news/7") == []
+
+
+def test_max_articles_takes_the_newest_links(
+    news_site: NewsSite, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "news.duckdb"
+    summary = ingest(capsys, db, "--sitemap", news_site.url("/sitemap_index.xml"), "--max-articles", "2")
+    assert summary["discovered"] == 2
+    assert {url for (url,) in query(db, "select url from articles")} == {
+        news_site.url("/news/7"),
+        news_site.url("/news/6"),
+    }
+
+
+def test_a_run_where_every_fetch_fails_is_failed_with_a_reason(
+    news_site: NewsSite, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "news.duckdb"
+    summary = ingest(capsys, db, news_site.url("/fault/gone"), news_site.url("/fault/pdf"), expect_exit=1)
+    assert summary["status"] == "failed" and "fetch_failures_by_host" in summary["error"]
+    assert query(db, "select status, failed from runs") == [("failed", 2)]
+
+
+def test_loopback_is_refused_without_allow_network(
+    news_site: NewsSite, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "news.duckdb"
+    code = main(["ingest", news_site.url("/news/1"), "--db", str(db), "--json", "--prefect", "never"])
+    assert code == 1
+    assert query(db, "select rule from rejects") == [("refused-address",)]
+    assert news_site.server.log == []
