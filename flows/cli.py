@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.settings import Settings
-from tasks.errors import ConfigError, InputError, NewsdagError
+from tasks.errors import ConfigError, InputError, NewsdagError, RunFailed
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_RUNS_SHOWN = 10
@@ -50,12 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--sitemap", action="append", default=[], metavar="URL", help="a sitemap or sitemap index (repeatable)"
     )
     ingest.add_argument("--source", metavar="NAME", help="a source declared in the sources file")
-    ingest.add_argument(
-        "--sources",
-        type=Path,
-        metavar="FILE",
-        help="the sources file (default: $NEWSDAG_SOURCES or seeds/sources.toml)",
-    )
+    add_sources_option(ingest)
     ingest.add_argument(
         "--since", type=date.fromisoformat, metavar="DATE", help="only feed/sitemap links dated on or after DATE"
     )
@@ -82,6 +77,26 @@ def build_parser() -> argparse.ArgumentParser:
         "always = also start a temporary server (~10 s); never = in this process only",
     )
 
+    server = commands.add_parser("server", help="start a local Prefect server (analytics off) for serve and trigger")
+    server.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    server.add_argument("--port", type=int, default=4200, help="port to listen on (default: 4200)")
+
+    serve = commands.add_parser("serve", help="run each source of the sources file on its schedule until Ctrl-C")
+    add_sources_option(serve)
+    add_db_option(serve)
+
+    trigger = commands.add_parser("trigger", help="start a run of a served source now (like Quick run in the UI)")
+    trigger.add_argument("source", metavar="SOURCE", help="a source name, as served by `newsdag serve`")
+    trigger.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a parameter: since=DATE, until=DATE, max_articles=N, workers=N (repeatable)",
+    )
+    trigger.add_argument("--wait", action="store_true", help="follow the run to its end and print its summary")
+    add_db_option(trigger)
+
     sql = commands.add_parser("sql", help="run a read-only SQL query against the warehouse")
     sql.add_argument("query", help='e.g. "select title, published_at from articles"')
     add_db_option(sql)
@@ -103,6 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_sources_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sources",
+        type=Path,
+        metavar="FILE",
+        help="the sources file (default: $NEWSDAG_SOURCES or seeds/sources.toml)",
+    )
+
+
 def add_db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", type=Path, help="the DuckDB file (default: $NEWSDAG_DB or warehouse/news.duckdb)")
 
@@ -112,6 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handlers = {
         "ingest": command_ingest,
+        "server": command_server,
+        "serve": command_serve,
+        "trigger": command_trigger,
         "sql": command_sql,
         "runs": command_runs,
         "stories": command_stories,
@@ -171,9 +198,17 @@ def command_ingest(args: argparse.Namespace) -> int:
         if orchestrated:
             from flows.ingest import ingest_flow  # imports Prefect (~1.2 s): only when a flow run is wanted
 
-            summary = ingest_flow(
-                inputs=list(args.inputs), db=str(settings.db_path), workers=settings.workers, trigger="cli", **what
-            )
+            try:
+                summary = ingest_flow(
+                    inputs=list(args.inputs),
+                    sources=str(settings.sources_file),
+                    db=str(settings.db_path),
+                    workers=settings.workers,
+                    trigger="cli",
+                    **what,
+                )
+            except RunFailed as failed:
+                summary = failed.summary
         else:
             summary = run.run_ingest(request, settings, trigger="cli")
     finally:
@@ -184,6 +219,35 @@ def command_ingest(args: argparse.Namespace) -> int:
     else:
         print_summary(summary, settings, time.monotonic() - started)
     return EXIT_OK if summary["status"] == "completed" else EXIT_FAILED
+
+
+def command_server(args: argparse.Namespace) -> int:
+    from flows.serve import run_server
+
+    return EXIT_OK if run_server(args.host, args.port) in (0, -2, 130) else EXIT_FAILED
+
+
+def command_serve(args: argparse.Namespace) -> int:
+    from flows.serve import serve_sources
+
+    serve_sources(Settings.from_env(db_path=args.db, sources_file=args.sources))
+    return EXIT_OK
+
+
+def command_trigger(args: argparse.Namespace) -> int:
+    from flows.serve import parse_parameters, trigger_source
+
+    parameters = parse_parameters(args.param)
+    flow_run = trigger_source(args.source, parameters, wait=args.wait)
+    if not args.wait:
+        print(f"started flow run {flow_run.name} ({flow_run.id}) of ingest/{args.source}")
+        return EXIT_OK
+    state = flow_run.state
+    print(f"flow run {flow_run.name} ({flow_run.id}): {state.name if state else 'unknown'}")
+    query = f"SELECT {RUN_COLUMNS} FROM latest_runs WHERE run_id IN (SELECT run_id FROM runs WHERE flow_run_id = $id)"
+    columns, rows = run_query(args, query, {"id": str(flow_run.id)})
+    write_rows(columns, rows, "table")
+    return EXIT_OK if state is not None and state.is_completed() else EXIT_FAILED
 
 
 class ProgressDisplay:

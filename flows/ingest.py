@@ -6,12 +6,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 
 from flows import run
 from flows.settings import Settings
+from tasks.errors import RunFailed
 
 # NO_CACHE: step inputs are large byte strings; hashing them for a cache key would cost more than the work.
 PREFECT_STEPS = run.IngestSteps(
@@ -35,13 +37,16 @@ def ingest_flow(
     since: date | None = None,
     until: date | None = None,
     max_articles: int | None = None,
+    sources: str | None = None,
     db: str | None = None,
     workers: int | None = None,
-    trigger: str = "manual",
+    trigger: str | None = None,
 ) -> dict[str, Any]:
     """Ingest files, directories, globs, URLs, feeds and sitemaps, or a source of the sources file, into the
-    warehouse; returns the run id, status and counts."""
-    settings = Settings.from_env(db_path=Path(db) if db else None, workers=workers)
+    warehouse; returns the run id, status and counts. A run in which nothing could be fetched fails."""
+    settings = Settings.from_env(
+        db_path=Path(db) if db else None, workers=workers, sources_file=Path(sources) if sources else None
+    )
     request = run.build_request(
         inputs or [],
         feeds=feeds or [],
@@ -53,5 +58,24 @@ def ingest_flow(
         settings=settings,
     )
     context = FlowRunContext.get()
-    flow_run_id = str(context.flow_run.id) if context and context.flow_run else None
-    return run.run_ingest(request, settings, trigger=trigger, flow_run_id=flow_run_id, steps=PREFECT_STEPS)
+    flow_run = context.flow_run if context else None
+    if trigger is None:  # a deployment's run: started by its schedule, or by hand (UI, `newsdag trigger`)
+        trigger = "schedule" if flow_run is not None and flow_run.auto_scheduled else "manual"
+    summary = run.run_ingest(
+        request, settings, trigger=trigger, flow_run_id=str(flow_run.id) if flow_run else None, steps=PREFECT_STEPS
+    )
+    report_summary(summary)
+    if summary["status"] != "completed":
+        raise RunFailed(summary)
+    return summary
+
+
+def report_summary(summary: dict[str, Any]) -> None:
+    """The counts in the flow run's log and as a table artifact on its page in the Prefect UI."""
+    counts = {name: summary[name] for name in run.COUNT_NAMES}
+    get_run_logger().info("run %s %s: %s", summary["run_id"], summary["status"], counts)
+    create_table_artifact(
+        table=[{"count": name, "value": value} for name, value in counts.items()],
+        key="ingest-summary",
+        description=f"newsdag run {summary['run_id']}: {summary['status']}",
+    )

@@ -185,6 +185,7 @@ def discover_links(run_id: str, request: IngestRequest, settings: Settings) -> t
             rejects.append(Reject(item.location, "discover", "off-domain", detail, url=item.location))
     if request.since or request.until:
         in_domain = discover.filter_by_date(in_domain, request.since, request.until)
+    in_domain.sort(key=hint_day, reverse=True)  # newest first (stable: undated links keep their order, last)
     if request.max_articles is not None:
         in_domain = in_domain[: request.max_articles]
     unique = {item.location: item for item in reversed([*explicit, *in_domain])}  # the first of each URL wins
@@ -221,6 +222,14 @@ def sitemap_links(
             else:
                 queue.append((child, depth + 1))
     return links
+
+
+def hint_day(item: WorkItem) -> date:
+    """The day a feed or sitemap gave a link (date.min when none or unreadable), for newest-first order."""
+    try:
+        return date.fromisoformat((item.hints.date or "")[:10])
+    except ValueError:
+        return date.min
 
 
 def domain_of(url: str) -> str:

@@ -8,8 +8,9 @@
     │   └── PermanentFetchError  not worth retrying: 4xx, refused by policy
     ├── ExtractError             a document could not be turned into an article
     ├── ValidationFailed         the validation suite itself could not run
-    └── WarehouseError           the database cannot be opened or written
-        └── WarehouseBusy        another process holds the database's write lock
+    ├── WarehouseError           the database cannot be opened or written
+    │   └── WarehouseBusy        another process holds the database's write lock
+    └── RunFailed                a run ended failed (e.g. every fetch failed); carries its summary
 
 Per-document problems (an undecodable file, an empty page) are not raised to the
 user: stages turn them into `Reject` rows. Only `flows/cli.py` turns these
@@ -17,6 +18,8 @@ exceptions into messages.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class NewsdagError(Exception):
@@ -92,3 +95,14 @@ class WarehouseError(NewsdagError):
 
 class WarehouseBusy(WarehouseError):
     """Another process holds the database; try again when its load finishes."""
+
+
+class RunFailed(NewsdagError):
+    """A run ended `failed` (every fetch failed, or an error stopped it); `summary` has its counts and reason.
+
+    Raised by the Prefect flow so the flow run ends Failed with the reason.
+    """
+
+    def __init__(self, summary: dict[str, Any]) -> None:
+        super().__init__(f"run {summary['run_id']} failed: {summary.get('error')}")
+        self.summary = summary

@@ -1,0 +1,145 @@
+"""Scheduled and manual runs through a Prefect server: `newsdag server`, `newsdag serve`, `newsdag trigger`.
+
+`serve` registers one deployment of the ingest flow per source of the sources file, named
+`ingest/<source>`, with the source's cron or interval schedule, and runs its flow runs until
+stopped. `trigger` starts a run of such a deployment (what "Quick run"/"Custom run" does in the UI).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from tasks.sources import Source, load_sources
+
+from flows.settings import Settings
+from tasks.errors import ConfigError, NewsdagError
+
+FLOW_NAME = "ingest"
+DEFAULT_SERVER_HOST = "127.0.0.1"
+DEFAULT_SERVER_PORT = 4200
+# What `newsdag trigger --param key=value` may set, and how each value is read.
+TRIGGER_PARAMETERS = ("since", "until", "max_articles", "workers")
+
+
+def prefect_environment() -> dict[str, str]:
+    return {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+
+
+def require_server() -> str:
+    """The API URL of the Prefect server to use; schedules and triggers need a running one."""
+    url = os.environ.get("PREFECT_API_URL")
+    if not url:
+        raise ConfigError(
+            "no Prefect server: start one with `newsdag server` and "
+            f"`export PREFECT_API_URL=http://{DEFAULT_SERVER_HOST}:{DEFAULT_SERVER_PORT}/api`",
+            subject="PREFECT_API_URL",
+        )
+    return url
+
+
+def run_server(host: str, port: int) -> int:
+    """A local Prefect server (analytics off) in the foreground until Ctrl-C; returns its exit status."""
+    print(f"Prefect UI: http://{host}:{port}", flush=True)
+    print(f"in other terminals: export PREFECT_API_URL=http://{host}:{port}/api", flush=True)
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)]
+    server = subprocess.Popen(command, env=prefect_environment())
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        server.terminate()
+        return server.wait()
+
+
+def deployment_parameters(source: Source, settings: Settings) -> dict[str, Any]:
+    """Absolute paths: the runs execute in processes of their own, wherever `serve` was started."""
+    return {
+        "source": source.name,
+        "sources": str(Path(settings.sources_file).resolve()),
+        "db": str(Path(settings.db_path).resolve()),
+    }
+
+
+def source_deployments(sources: Sequence[Source], settings: Settings) -> list[Any]:
+    from flows.ingest import ingest_flow  # Prefect is imported only by the commands that need it
+
+    deployments = []
+    for source in sources:
+        schedule: dict[str, Any] = {}
+        if source.schedule:
+            schedule["cron"] = source.schedule
+        elif source.interval_seconds:
+            schedule["interval"] = source.interval_seconds
+        deployments.append(
+            ingest_flow.to_deployment(
+                name=source.name,
+                parameters=deployment_parameters(source, settings),
+                tags=["newsdag", f"source:{source.name}"],
+                description=f"Ingest the source {source.name!r} of {settings.sources_file}",
+                **schedule,
+            )
+        )
+    return deployments
+
+
+def serve_sources(settings: Settings) -> None:
+    """Register a deployment per source and run their scheduled and triggered flow runs until Ctrl-C."""
+    require_server()
+    sources = load_sources(settings.sources_file)
+    if not sources:
+        raise ConfigError("declares no source", subject=str(settings.sources_file))
+    from prefect import serve
+
+    serve(*source_deployments(sources, settings))
+
+
+def parse_parameters(pairs: Sequence[str]) -> dict[str, Any]:
+    """`key=value` pairs as flow parameters; a clear error for an unknown key or a bad value."""
+    parameters: dict[str, Any] = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not separator:
+            raise ConfigError(f"expected key=value, got {pair!r}", subject="--param")
+        if key not in TRIGGER_PARAMETERS:
+            raise ConfigError(f"unknown parameter {key!r}; known: {', '.join(TRIGGER_PARAMETERS)}", subject="--param")
+        try:
+            if key in ("since", "until"):
+                parameters[key] = date.fromisoformat(value).isoformat()
+            else:
+                parameters[key] = int(value)
+                if parameters[key] < 1:
+                    raise ValueError("must be at least 1")
+        except ValueError as error:
+            raise ConfigError(f"bad value for {key}: {value!r} ({error})", subject="--param") from None
+    return parameters
+
+
+class TriggerFailed(NewsdagError):
+    """A triggered run could not be started, or ended in a state other than Completed."""
+
+
+def trigger_source(source: str, parameters: dict[str, Any], *, wait: bool) -> Any:
+    """Start a run of the served deployment `ingest/<source>`; with `wait`, follow it to its end."""
+    require_server()
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        return run_deployment(
+            name=f"{FLOW_NAME}/{source}",
+            parameters=parameters,
+            timeout=None if wait else 0,
+            as_subflow=False,
+            tags=["manual"],
+        )
+    except ObjectNotFound:
+        raise ConfigError(
+            f"no deployment {FLOW_NAME}/{source}: is `newsdag serve` running with a source of that name?",
+            subject=source,
+        ) from None
