@@ -11,21 +11,26 @@ RejectStage = Literal["discover", "fetch", "extract", "validate", "load"]
 
 
 @dataclass(frozen=True)
-class WorkItem:
-    """One thing to read: a local file (path) or, later, a URL to fetch."""
-
-    location: str
-    source: str = "cli"
-    kind: Literal["file", "url"] = "file"
-
-
-@dataclass(frozen=True)
 class DocumentHints:
     """Metadata known before extraction (a JSONL record's fields, a feed entry's date)."""
 
     url: str | None = None
     title: str | None = None
     date: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One thing to read: a local file (path) or a URL to fetch, with what discovery already knows about it.
+
+    For URLs found in a feed or sitemap, `hints` carries the entry's URL, title and date
+    (`date` is an ISO 8601 string, with the feed's own UTC offset when it gave one).
+    """
+
+    location: str
+    source: str = "cli"
+    kind: Literal["file", "url"] = "file"
+    hints: DocumentHints = field(default_factory=DocumentHints)
 
 
 @dataclass(frozen=True)
