@@ -82,6 +82,7 @@ def walk_files(path: Path) -> Iterator[Path]:
 # --- the web: feeds, sitemaps, URL lists ---------------------------------------------------------
 
 WEB_SCHEMES = ("http", "https")
+ABSOLUTE_PREFIXES = ("http://", "https://")
 # The sitemaps protocol caps one sitemap at 50,000 URLs and 50 MiB uncompressed; feeds get the same byte cap.
 SITEMAP_MAX_URLS = 50_000
 MAX_XML_BYTES = 50 * 1024 * 1024
@@ -136,7 +137,7 @@ def normalize_url(url: str, base: str | None = None) -> str | None:
     if not candidate:
         return None
     try:
-        if base:
+        if base and not candidate.lower().startswith(ABSOLUTE_PREFIXES):  # urljoin is the slow part of a sitemap
             candidate = urljoin(base, candidate)
         parts = urlsplit(candidate)
         if parts.scheme.lower() not in WEB_SCHEMES or not parts.hostname:
@@ -276,14 +277,12 @@ def parse_sitemap(
     except ParseError as error:
         raise DiscoveryError(f"not well-formed XML: {error}", rule="bad-xml", subject=sitemap_url) from error
     if root_name == "sitemapindex":
-        children: list[str] = []
-        child_dates: list[str | None] = []
+        children: dict[str, str | None] = {}  # insertion-ordered: document order, each child once
         for tag, entry in entries:
             url = normalize_url(entry.get("loc", ""), base=sitemap_url) if tag == "sitemap" else None
             if url is not None and url not in children:
-                children.append(url)
-                child_dates.append(iso_date(entry.get("lastmod")))
-        return SitemapPage(children=tuple(children), child_dates=tuple(child_dates), truncated=truncated)
+                children[url] = iso_date(entry.get("lastmod"))
+        return SitemapPage(children=tuple(children), child_dates=tuple(children.values()), truncated=truncated)
     articles: list[WorkItem] = []
     seen: set[str] = set()
     for tag, entry in entries:

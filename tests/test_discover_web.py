@@ -481,3 +481,22 @@ def test_without_a_window_everything_is_kept_undated_last() -> None:
         "https://a.example/garbled",
     ]
     assert (selection.undated, selection.outside) == (0, 0)
+
+
+def test_permalink_guid_stands_in_for_a_missing_link_and_opaque_guids_are_skipped() -> None:
+    feed = (
+        b'<rss version="2.0"><channel><title>t</title>'
+        b'<item><guid isPermaLink="true">https://e.example/g1</guid></item>'
+        b'<item><guid isPermaLink="false">abc-123</guid></item>'
+        b"</channel></rss>"
+    )
+    assert locations(parse_feed(feed, FEED_URL, "s")) == ["https://e.example/g1"]
+
+
+def test_atom_alternate_link_wins_over_an_enclosure() -> None:
+    feed = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><entry><title>x</title><id>1</id>'
+        b'<link rel="enclosure" href="https://e.example/a.mp3"/><link rel="alternate" href="https://e.example/post"/>'
+        b"</entry></feed>"
+    )
+    assert locations(parse_feed(feed, FEED_URL, "s")) == ["https://e.example/post"]
