@@ -6,6 +6,7 @@
     ├── FetchError               a network fetch failed
     │   ├── TransientFetchError  worth retrying: timeouts, resets, 429, 5xx
     │   └── PermanentFetchError  not worth retrying: 4xx, refused by policy
+    ├── DiscoveryError           a feed, sitemap or URL list could not be read for links
     ├── ExtractError             a document could not be turned into an article
     ├── ValidationFailed         the validation suite itself could not run
     ├── WarehouseError           the database cannot be opened or written
@@ -75,6 +76,19 @@ class TransientFetchError(FetchError):
 
 class PermanentFetchError(FetchError):
     """A fetch failure not worth retrying."""
+
+
+class DiscoveryError(NewsdagError):
+    """A fetched feed or sitemap yields no links; `rule` names why.
+
+    Rules: 'not-a-feed', 'not-a-sitemap', 'bad-xml', 'bad-gzip', 'xml-entities' (the document
+    declares entities or a DTD subset: refused, never expanded), 'too-large'. The flow turns it
+    into a `Reject` for the feed's URL, like an ExtractError for a page.
+    """
+
+    def __init__(self, message: str, rule: str, subject: str | None = None) -> None:
+        super().__init__(message, subject)
+        self.rule = rule
 
 
 class ExtractError(NewsdagError):

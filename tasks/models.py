@@ -22,7 +22,11 @@ class DocumentHints:
 
 @dataclass(frozen=True)
 class WorkItem:
-    """One thing to read: a local file (path) or a URL to fetch, with what discovery knew about it."""
+    """One thing to read: a local file (path) or a URL to fetch, with what discovery already knows about it.
+
+    For URLs found in a feed or sitemap, `hints` carries the entry's URL, title and date
+    (`date` is an ISO 8601 string, with the feed's own UTC offset when it gave one).
+    """
 
     location: str
     source: str = "cli"
@@ -53,7 +57,7 @@ class NotModified:
 
 @dataclass(frozen=True)
 class FetchRecord:
-    """One URL's fetch outcome for the `fetch_log` table: fetched, not_modified or failed (with the reject rule)."""
+    """One URL's fetch outcome for the `fetches` table: fetched, not_modified or failed (with the reject rule)."""
 
     url: str
     outcome: Literal["fetched", "not_modified", "failed"]
