@@ -49,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--sitemap", action="append", default=[], metavar="URL", help="a sitemap or sitemap index (repeatable)"
     )
+    ingest.add_argument(
+        "--urls-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a file of page URLs, one per line (repeatable)",
+    )
     ingest.add_argument("--source", metavar="NAME", help="a source declared in the sources file")
     add_sources_option(ingest)
     ingest.add_argument(
@@ -166,10 +173,11 @@ def error_line(message: str) -> None:
 
 
 def command_ingest(args: argparse.Namespace) -> int:
-    if args.source and (args.inputs or args.feed or args.sitemap):
+    given = args.inputs or args.feed or args.sitemap or args.urls_file
+    if args.source and given:
         raise UsageError("--source takes its pages from the sources file; give no paths, URLs, feeds or sitemaps")
-    if not (args.source or args.inputs or args.feed or args.sitemap):
-        raise UsageError("nothing to ingest: give paths or URLs, --feed, --sitemap or --source")
+    if not (args.source or given):
+        raise UsageError("nothing to ingest: give paths or URLs, --feed, --sitemap, --urls-file or --source")
     if args.max_articles is not None and args.max_articles < 1:
         raise UsageError(f"--max-articles must be at least 1, got {args.max_articles}")
     allow_networks = (*Settings.from_env().allow_networks, *args.allow_network) if args.allow_network else None
@@ -185,6 +193,7 @@ def command_ingest(args: argparse.Namespace) -> int:
     what = {
         "feeds": args.feed,
         "sitemaps": args.sitemap,
+        "url_files": args.urls_file,
         "source": args.source,
         "since": args.since,
         "until": args.until,

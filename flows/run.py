@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flows.settings import Settings
-from tasks import discover, extract, fetch, load, loaders, stories
-from tasks.errors import FetchError
+from tasks import discover, extract, fetch, load, loaders, sources, stories
+from tasks.errors import ConfigError, DiscoveryError, FetchError
 from tasks.models import (
     Article,
     BatchCounts,
@@ -93,37 +93,39 @@ def build_request(
     *,
     feeds: Sequence[str] = (),
     sitemaps: Sequence[str] = (),
+    url_files: Sequence[str] = (),
     source: str | None = None,
     since: date | None = None,
     until: date | None = None,
     max_articles: int | None = None,
     settings: Settings,
 ) -> IngestRequest:
-    """What to ingest: the named source from the sources file, or the given paths, URLs, feeds and sitemaps.
-
-    `since`, `until` and `max_articles` override the source's own values.
-    """
+    """What to ingest: the named source of the sources file, or the given paths, URLs, feeds, sitemaps
+    and URL lists. `since`, `until` and `max_articles` override the source's own values."""
     limits = {"since": since, "until": until}
     if source is None:
-        return IngestRequest.from_inputs(
-            inputs, feeds=tuple(feeds), sitemaps=tuple(sitemaps), max_articles=max_articles, **limits
-        )
-    from tasks import sources  # only a named source needs the sources file
-
-    declared = sources.find_source(sources.load_sources(settings.sources_file), source)
-    urls = declared.urls + (
-        tuple(item.location for item in sources.read_url_list(declared)) if declared.urls_file else ()
-    )
+        lists = {"feeds": tuple(feeds), "sitemaps": tuple(sitemaps), "url_files": tuple(url_files)}
+        return IngestRequest.from_inputs(inputs, max_articles=max_articles, **lists, **limits)
+    declared = find_source(sources.load_sources(settings.sources_file), source, settings)
     return IngestRequest(
         paths=(str(declared.path),) if declared.path else (),
-        urls=urls,
+        urls=declared.urls,
         feeds=(declared.feed,) if declared.feed else (),
         sitemaps=(declared.sitemap,) if declared.sitemap else (),
+        url_files=(str(declared.urls_file),) if declared.urls_file else (),
         source=declared.name,
         max_articles=max_articles or declared.max_articles,
         allow_domains=declared.allow_domains,
         **limits,
     )
+
+
+def find_source(declared: Sequence[sources.Source], name: str, settings: Settings) -> sources.Source:
+    for candidate in declared:
+        if candidate.name == name:
+            return candidate
+    known = ", ".join(candidate.name for candidate in declared) or "none"
+    raise ConfigError(f"no source named {name!r} (declared: {known})", subject=str(settings.sources_file))
 
 
 def fetch_policy(settings: Settings) -> fetch.FetchPolicy:
@@ -156,46 +158,54 @@ def fetch_batch(run_id: str, items: Sequence[WorkItem], settings: Settings) -> F
 
 
 def discover_links(run_id: str, request: IngestRequest, settings: Settings) -> tuple[list[WorkItem], list[Reject]]:
-    """The page URLs of a request: its URLs, then the links of its feeds and sitemaps (fetched like pages:
-    robots, politeness, SSRF guard), within its domains, date window and article cap, newest first."""
+    """The page URLs of a request: its URLs and URL lists, then the links of its feeds and sitemaps
+    (fetched like pages: robots, politeness, SSRF guard) within its domains, date window and article cap,
+    newest first."""
     fetcher = fetch.fetcher_for(run_id, fetch_policy(settings))
-    rejects: list[Reject] = []
-    explicit: list[WorkItem] = []
-    for url in request.urls:
-        normalized = discover.normalize_url(url)
-        if normalized is None:
-            rejects.append(Reject(url, "discover", "bad-url", "not an http(s) URL", url=url))
-        else:
-            explicit.append(WorkItem(location=normalized, source=request.source, kind="url"))
+    explicit, rejects = discover.parse_url_list("\n".join(request.urls), request.source, origin="command line")
+    for url_file in request.url_files:
+        try:
+            text = Path(url_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            rejects.append(Reject(url_file, "discover", "unreadable", f"cannot read the URL list: {error}"))
+            continue
+        listed, bad_lines = discover.parse_url_list(text, request.source, origin=url_file)
+        explicit.extend(listed)
+        rejects.extend(bad_lines)
+    domains = request.allow_domains or tuple(
+        sources.registrable_domain(url) for url in (*request.feeds, *request.sitemaps)
+    )
     found: list[WorkItem] = []
     for feed_url in request.feeds:
         try:
             response = fetcher.request(feed_url, accept=fetch.ACCEPT_XML)
             found.extend(discover.parse_feed(response.content, response.final_url, request.source))
-        except (FetchError, discover.DiscoveryError) as error:
+        except (FetchError, DiscoveryError) as error:
             rejects.append(Reject(feed_url, "discover", error.rule, str(error), url=feed_url))
-    found.extend(sitemap_links(fetcher, request, settings, rejects))
-    allowed_domains = request.allow_domains or tuple(domain_of(url) for url in (*request.feeds, *request.sitemaps))
+    found.extend(sitemap_links(fetcher, request, settings, domains, rejects))
     in_domain: list[WorkItem] = []
     for item in found:
-        if domain_allowed(item.location, allowed_domains):
+        if domain_allowed(item.location, domains):
             in_domain.append(item)
         else:
-            detail = f"outside the source's domains ({', '.join(allowed_domains)})"
-            rejects.append(Reject(item.location, "discover", "off-domain", detail, url=item.location))
-    if request.since or request.until:
-        in_domain = discover.filter_by_date(in_domain, request.since, request.until)
-    in_domain.sort(key=hint_day, reverse=True)  # newest first (stable: undated links keep their order, last)
-    if request.max_articles is not None:
-        in_domain = in_domain[: request.max_articles]
-    unique = {item.location: item for item in reversed([*explicit, *in_domain])}  # the first of each URL wins
+            rejects.append(off_domain(item.location, domains))
+    selection = discover.filter_by_date(in_domain, request.since, request.until)
+    if selection.undated or selection.outside:
+        logger.info("%d links outside the date window, %d without a date", selection.outside, selection.undated)
+    links = list(selection.items)[: request.max_articles]  # newest first
+    unique = {item.location: item for item in reversed([*explicit, *links])}  # the first of each URL wins
     return list(reversed(unique.values())), rejects
 
 
 def sitemap_links(
-    fetcher: fetch.Fetcher, request: IngestRequest, settings: Settings, rejects: list[Reject]
+    fetcher: fetch.Fetcher,
+    request: IngestRequest,
+    settings: Settings,
+    domains: Sequence[str],
+    rejects: list[Reject],
 ) -> list[WorkItem]:
-    """Article links of the request's sitemaps, following sitemap indexes breadth-first within the bounds."""
+    """Article links of the request's sitemaps, following sitemap indexes breadth-first within the bounds;
+    with `since`, child sitemaps last modified before it are skipped."""
     queue = [(url, 0) for url in request.sitemaps]
     seen: set[str] = set()
     links: list[WorkItem] = []
@@ -211,12 +221,14 @@ def sitemap_links(
         try:
             response = fetcher.request(url, accept=fetch.ACCEPT_XML)
             page = discover.parse_sitemap(response.content, response.final_url, request.source)
-        except (FetchError, discover.DiscoveryError) as error:
+        except (FetchError, DiscoveryError) as error:
             rejects.append(Reject(url, "discover", error.rule, str(error), url=url))
             continue
         links.extend(page.articles)
-        for child in page.children:
-            if depth + 1 > settings.sitemap_max_depth:
+        for child in discover.children_since(page, request.since):
+            if not domain_allowed(child, domains):
+                rejects.append(off_domain(child, domains))
+            elif depth + 1 > settings.sitemap_max_depth:
                 detail = f"sitemap index nested deeper than {settings.sitemap_max_depth} (NEWSDAG_SITEMAP_MAX_DEPTH)"
                 rejects.append(Reject(child, "discover", "sitemap-too-deep", detail, url=child))
             else:
@@ -224,17 +236,8 @@ def sitemap_links(
     return links
 
 
-def hint_day(item: WorkItem) -> date:
-    """The day a feed or sitemap gave a link (date.min when none or unreadable), for newest-first order."""
-    try:
-        return date.fromisoformat((item.hints.date or "")[:10])
-    except ValueError:
-        return date.min
-
-
-def domain_of(url: str) -> str:
-    host = (urlsplit(url).hostname or "").lower()
-    return host.removeprefix("www.")
+def off_domain(url: str, domains: Sequence[str]) -> Reject:
+    return Reject(url, "discover", "off-domain", f"outside the source's domains ({', '.join(domains)})", url=url)
 
 
 def domain_allowed(url: str, domains: Sequence[str]) -> bool:
@@ -385,7 +388,7 @@ def run_ingest(
     status, error = "completed", None
     try:
         discover_rejects: list[Reject] = []
-        if request.urls or request.feeds or request.sitemaps:
+        if request.urls or request.url_files or request.feeds or request.sitemaps:
             links, discover_rejects = steps.discover_links(run.run_id, request, settings)
             items.extend(links)
             if discover_rejects:

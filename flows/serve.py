@@ -15,10 +15,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from tasks.sources import Source, load_sources
-
 from flows.settings import Settings
 from tasks.errors import ConfigError, NewsdagError
+from tasks.sources import Source, load_sources
 
 FLOW_NAME = "ingest"
 DEFAULT_SERVER_HOST = "127.0.0.1"
@@ -71,8 +70,8 @@ def source_deployments(sources: Sequence[Source], settings: Settings) -> list[An
     deployments = []
     for source in sources:
         schedule: dict[str, Any] = {}
-        if source.schedule:
-            schedule["cron"] = source.schedule
+        if source.schedule_cron:
+            schedule["cron"] = source.schedule_cron
         elif source.interval_seconds:
             schedule["interval"] = source.interval_seconds
         deployments.append(

@@ -191,9 +191,9 @@ URL_SCHEMES = ("http://", "https://")
 
 @dataclass(frozen=True)
 class IngestRequest:
-    """What one run ingests: local paths, page URLs, feeds and sitemaps, within the source's limits.
+    """What one run ingests: local paths, page URLs, URL-list files, feeds and sitemaps, within the source's limits.
 
-    `since`/`until` keep discovered links whose feed or sitemap date falls in [since, until);
+    `since`/`until` keep feed and sitemap links dated on or between those days (both included);
     `max_articles` caps the links taken from feeds and sitemaps (newest first);
     `allow_domains` limits discovered links to these domains and their subdomains (empty: any).
     """
@@ -202,6 +202,7 @@ class IngestRequest:
     urls: tuple[str, ...] = ()
     feeds: tuple[str, ...] = ()
     sitemaps: tuple[str, ...] = ()
+    url_files: tuple[str, ...] = ()
     source: str = "cli"
     since: date | None = None
     until: date | None = None
@@ -217,4 +218,4 @@ class IngestRequest:
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        return self.paths + self.urls + self.feeds + self.sitemaps
+        return self.paths + self.urls + self.url_files + self.feeds + self.sitemaps
