@@ -12,6 +12,10 @@ Setting (env var, default): meaning
 - earliest_date (NEWSDAG_EARLIEST_DATE, 1990-01-01): older published dates fail validation
 - future_skew_hours (NEWSDAG_FUTURE_SKEW_HOURS, 26): dates later than now + this fail validation
 - lock_timeout_seconds (NEWSDAG_LOCK_TIMEOUT, 60): how long a writer or reader waits for the database
+- extract_timeout_seconds (NEWSDAG_EXTRACT_TIMEOUT, 30): a page extracted in a worker process for longer
+  is rejected (rule extract-timeout) and its worker replaced (a news page takes well under 1 s); a page
+  whose worker dies is rejected too (worker-crashed). In-process extraction (batches under
+  parallel_min_docs, or one worker) has no bound.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ ENV_NAMES: Mapping[str, str] = MappingProxyType(
         "earliest_date": "NEWSDAG_EARLIEST_DATE",
         "future_skew_hours": "NEWSDAG_FUTURE_SKEW_HOURS",
         "lock_timeout_seconds": "NEWSDAG_LOCK_TIMEOUT",
+        "extract_timeout_seconds": "NEWSDAG_EXTRACT_TIMEOUT",
     }
 )
 
@@ -65,6 +70,7 @@ class Settings:
     earliest_date: date = date(1990, 1, 1)
     future_skew_hours: int = 26
     lock_timeout_seconds: float = 60.0
+    extract_timeout_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -84,6 +90,10 @@ class Settings:
         for name in ("workers", "batch_size", "max_file_bytes", "max_decompressed_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"must be at least 1, got {getattr(self, name)}", subject=name)
+        if self.extract_timeout_seconds <= 0:
+            raise ConfigError(
+                f"must be positive, got {self.extract_timeout_seconds}", subject="extract_timeout_seconds"
+            )
         if self.min_words < 0:
             raise ConfigError(f"must not be negative, got {self.min_words}", subject="min_words")
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import re
-from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import replace
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
 
 import htmldate
 import lxml.html
@@ -30,8 +33,8 @@ MIN_CHARS_FOR_LANGUAGE_DETECTION = 200
 # Language is read from the text's start: on the fundus dev set the first 500 characters already agree
 # with the whole text on every page, and the whole text costs ~8 ms/page against ~1 ms for this much.
 LANGUAGE_SAMPLE_CHARS = 2000
-# Documents handed to a worker at a time: small, so no worker idles while another finishes a long chunk.
-WORKER_CHUNK_DOCS = 4
+# How long to wait for a broken pool's futures to fail (they do within milliseconds).
+POOL_SHUTDOWN_SECONDS = 5.0
 # Extraction settings chosen for news pages (see docs/quality.md for how they score). trafilatura's own
 # metadata is never asked for: it costs ~8 ms/page and tasks/htmlmeta.py reads every field we keep.
 BALANCED_TEXT_OPTIONS = {
@@ -233,18 +236,108 @@ def normalize_text(text: str) -> str:
     return "\n\n".join(lines)
 
 
-def extract_batch(documents: Sequence[RawDocument], *, workers: int, parallel_min_docs: int) -> list[Article | Reject]:
-    """Extract a batch, in worker processes when it is large enough to pay for them."""
+Extractor = Callable[[RawDocument], Article | Reject]
+
+
+def extract_batch(
+    documents: Sequence[RawDocument],
+    *,
+    workers: int,
+    parallel_min_docs: int,
+    timeout_seconds: float,
+    extractor: Extractor = extract_document,
+) -> list[Article | Reject]:
+    """Extract a batch, in worker processes when it is large enough to pay for them.
+
+    In workers, a page that takes longer than `timeout_seconds` becomes a Reject (extract-timeout) and
+    a page whose worker dies (segfault, OOM kill) becomes one (worker-crashed); the run goes on in a
+    fresh pool. In-process extraction has no such bound. `extractor` is the per-document function
+    (a module-level one: it is pickled to the workers).
+    """
     if workers <= 1 or len(documents) < parallel_min_docs:
-        return [extract_document(document) for document in documents]
-    return list(extraction_pool(workers).map(extract_document, documents, chunksize=WORKER_CHUNK_DOCS))
+        return [extractor(document) for document in documents]
+    return extract_in_pool(documents, workers, timeout_seconds, extractor)
+
+
+@dataclass(frozen=True)
+class Running:
+    """A document handed to a worker: its index in the batch, when (monotonic clock), whether alone."""
+
+    index: int
+    started: float
+    alone: bool
+
+
+def extract_in_pool(
+    documents: Sequence[RawDocument], workers: int, timeout_seconds: float, extractor: Extractor
+) -> list[Article | Reject]:
+    """The batch through the worker pool, one document per worker at a time so each one's running
+    time is known. Documents in flight when a worker dies are retried alone in a fresh pool: the one
+    that kills it again is the cause, the others were bystanders."""
+    done: dict[int, Article | Reject] = {}
+    pending = deque(range(len(documents)))
+    suspects: deque[int] = deque()
+    running: dict[Future[Article | Reject], Running] = {}
+    while pending or suspects or running:
+        pool = extraction_pool(workers)
+        while (chosen := next_to_submit(pending, suspects, running, workers)) is not None:
+            index, alone = chosen
+            running[pool.submit(extractor, documents[index])] = Running(index, time.monotonic(), alone)
+        deadline = min(item.started for item in running.values()) + timeout_seconds
+        finished, _ = wait(running, timeout=max(0.0, deadline - time.monotonic()), return_when=FIRST_COMPLETED)
+        if any(isinstance(future.exception(), BrokenProcessPool) for future in finished):
+            # Every future of a broken pool fails within milliseconds; keep what finished first.
+            wait(running, timeout=POOL_SHUTDOWN_SECONDS)
+            discard_pool(workers)
+            for future, item in running.items():
+                if future.done() and future.exception() is None:
+                    done[item.index] = future.result()
+                elif item.alone or len(running) == 1:
+                    done[item.index] = extract_reject(
+                        documents[item.index], "worker-crashed", "the worker process died"
+                    )
+                else:
+                    suspects.append(item.index)
+            running.clear()
+            continue
+        for future in finished:
+            done[running.pop(future).index] = future.result()
+        now = time.monotonic()
+        overdue = [item.index for item in running.values() if now - item.started >= timeout_seconds]
+        if overdue:
+            detail = f"extraction took longer than {timeout_seconds:g} s"
+            for index in overdue:
+                done[index] = extract_reject(documents[index], "extract-timeout", detail)
+            # The bystanders rerun first in the fresh pool; the killed pool's late results are ignored.
+            pending.extendleft(item.index for item in running.values() if item.index not in done)
+            running.clear()
+            discard_pool(workers, kill=True)
+    return [done[index] for index in range(len(documents))]
+
+
+def next_to_submit(
+    pending: deque[int], suspects: deque[int], running: dict[Future[Article | Reject], Running], workers: int
+) -> tuple[int, bool] | None:
+    """(index, alone) of the next document for a free worker: suspects one at a time with nothing
+    beside them, then the rest; None while the workers are busy or a suspect runs."""
+    if any(item.alone for item in running.values()):
+        return None
+    if suspects:
+        return None if running else (suspects.popleft(), True)
+    if pending and len(running) < workers:
+        return pending.popleft(), False
+    return None
+
+
+def extract_reject(document: RawDocument, rule: str, detail: str) -> Reject:
+    return Reject(document.input, "extract", rule, detail, document.doc_id, document.url)
 
 
 # Worker pools by size, kept for the life of the process (see extraction_pool).
-POOLS: dict[int, Executor] = {}
+POOLS: dict[int, ProcessPoolExecutor] = {}
 
 
-def extraction_pool(workers: int) -> Executor:
+def extraction_pool(workers: int) -> ProcessPoolExecutor:
     """A pool of `workers` processes, reused across batches; workers fork from a server that has
     already imported trafilatura, so a new worker costs milliseconds, not a fresh import."""
     if workers not in POOLS:
@@ -252,6 +345,18 @@ def extraction_pool(workers: int) -> Executor:
         context.set_forkserver_preload(["tasks.extract"])
         POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     return POOLS[workers]
+
+
+def discard_pool(workers: int, *, kill: bool = False) -> None:
+    """Forget a pool (the next extraction_pool call starts a fresh one); with kill, end its workers first."""
+    pool = POOLS.pop(workers, None)
+    if pool is None:
+        return
+    if kill:
+        # ProcessPoolExecutor has no public way to stop a busy worker before Python 3.14 (kill_workers).
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def shutdown_pools() -> None:
