@@ -49,7 +49,12 @@ def evaluate_dataset(dataset: Path, out: Path, settings: Settings) -> int:
     pairs = list(dataset_documents(dataset, settings))
     documents = [doc for _, doc in pairs if isinstance(doc, RawDocument)]
     extracted = iter(
-        extract.extract_batch(documents, workers=settings.workers, parallel_min_docs=settings.parallel_min_docs)
+        extract.extract_batch(
+            documents,
+            workers=settings.workers,
+            parallel_min_docs=settings.parallel_min_docs,
+            timeout_seconds=settings.extract_timeout_seconds,
+        )
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     try:

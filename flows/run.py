@@ -269,7 +269,12 @@ def split_unchanged(
 def extract_batch(documents: Sequence[RawDocument], settings: Settings) -> tuple[list[Article], list[Reject]]:
     if settings.workers > 1 and len(documents) >= settings.parallel_min_docs:
         start_validation_warm_up()
-    results = extract.extract_batch(documents, workers=settings.workers, parallel_min_docs=settings.parallel_min_docs)
+    results = extract.extract_batch(
+        documents,
+        workers=settings.workers,
+        parallel_min_docs=settings.parallel_min_docs,
+        timeout_seconds=settings.extract_timeout_seconds,
+    )
     articles = [result for result in results if isinstance(result, Article)]
     return articles, [result for result in results if isinstance(result, Reject)]
 

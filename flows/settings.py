@@ -27,6 +27,10 @@ Setting (env var, default): meaning
 - max_redirects (NEWSDAG_MAX_REDIRECTS, 5): redirects followed per URL
 - sitemap_max_depth (NEWSDAG_SITEMAP_MAX_DEPTH, 3) and sitemap_max_count (NEWSDAG_SITEMAP_MAX_COUNT, 50):
   how deep and how many sitemap indexes/children are followed
+- extract_timeout_seconds (NEWSDAG_EXTRACT_TIMEOUT, 30): a page extracted in a worker process for longer
+  is rejected (rule extract-timeout) and its worker replaced (a news page takes well under 1 s); a page
+  whose worker dies is rejected too (worker-crashed). In-process extraction (batches under
+  parallel_min_docs, or one worker) has no bound.
 """
 
 from __future__ import annotations
@@ -82,6 +86,7 @@ ENV_NAMES: Mapping[str, str] = MappingProxyType(
         "max_redirects": "NEWSDAG_MAX_REDIRECTS",
         "sitemap_max_depth": "NEWSDAG_SITEMAP_MAX_DEPTH",
         "sitemap_max_count": "NEWSDAG_SITEMAP_MAX_COUNT",
+        "extract_timeout_seconds": "NEWSDAG_EXTRACT_TIMEOUT",
     }
 )
 
@@ -117,6 +122,7 @@ class Settings:
     max_redirects: int = 5
     sitemap_max_depth: int = 3
     sitemap_max_count: int = 50
+    extract_timeout_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -144,6 +150,10 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"must be at least 1, got {getattr(self, name)}", subject=name)
+        if self.extract_timeout_seconds <= 0:
+            raise ConfigError(
+                f"must be positive, got {self.extract_timeout_seconds}", subject="extract_timeout_seconds"
+            )
         if self.min_words < 0:
             raise ConfigError(f"must not be negative, got {self.min_words}", subject="min_words")
         for name in ("fetch_retries", "backoff_seconds", "per_host_delay", "max_redirects", "sitemap_max_depth"):

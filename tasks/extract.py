@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import multiprocessing
 import re
-from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import replace
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
 
+import htmldate
 import lxml.html
 import py3langid
 import trafilatura
@@ -30,24 +33,33 @@ MIN_CHARS_FOR_LANGUAGE_DETECTION = 200
 # Language is read from the text's start: on the fundus dev set the first 500 characters already agree
 # with the whole text on every page, and the whole text costs ~8 ms/page against ~1 ms for this much.
 LANGUAGE_SAMPLE_CHARS = 2000
-# Documents handed to a worker at a time: small, so no worker idles while another finishes a long chunk.
-WORKER_CHUNK_DOCS = 4
-# Extraction settings chosen for news pages (see docs/quality.md for how they score). This balanced
-# run also supplies trafilatura's metadata, the fallback for our own rules.
-TRAFILATURA_OPTIONS = {
-    "with_metadata": True,
+# How long to wait for a broken pool's futures to fail (they do within milliseconds).
+POOL_SHUTDOWN_SECONDS = 5.0
+# Extraction settings chosen for news pages (see docs/quality.md for how they score). trafilatura's own
+# metadata is never asked for: it costs ~8 ms/page and tasks/htmlmeta.py reads every field we keep.
+BALANCED_TEXT_OPTIONS = {
+    "with_metadata": False,
     "include_comments": False,
     "include_tables": True,
     "favor_precision": False,
     "deduplicate": False,
 }
-# The text comes from a second, precision-favouring run: on both dev sets it drops more teasers,
-# share bars and newsletter boxes than it loses body (AEB text F1 0.957 -> 0.961, see docs/quality.md).
-PRECISE_TEXT_OPTIONS = {**TRAFILATURA_OPTIONS, "with_metadata": False, "favor_precision": True}
+# The text comes from a precision-favouring run: on both dev sets it drops more teasers, share bars
+# and newsletter boxes than it loses body (AEB text F1 0.957 -> 0.961, see docs/quality.md).
+PRECISE_TEXT_OPTIONS = {**BALANCED_TEXT_OPTIONS, "favor_precision": True}
 # Precision mode sometimes keeps only one box of a page (a lead, a caption list). When its text is
 # shorter than this share of the balanced run's, it has lost the article and the balanced text wins.
 # On the dev sets such failures keep 8-16 % of the text; genuine boilerplate cuts keep 29 % or more.
 PRECISE_MIN_SHARE = 0.25
+# The balanced run costs as much as the precise one, so it runs only when the precise text may have
+# lost the article: when it is under PRECISE_MIN_SHARE of the page's <p> text (a 0.3 ms stand-in for
+# the balanced text: the dev sets' three failures keep 8-16 % of it, and 9 of 439 pages fall under
+# 25 %), or when it has fewer words than this (pages that do not put their body in <p>). With both
+# rules the balanced run happens on 7 % of dev pages and every page where it wins is among them.
+PRECISE_MIN_WORDS = 150
+# htmldate (what trafilatura uses for its date) is asked only when our own rules find no date; these
+# are the options trafilatura passes it: the original publication date, visible dates included.
+HTMLDATE_OPTIONS = {"extensive_search": True, "original_date": True}
 # The headline is metadata, not body; trafilatura often repeats it as the first line or two.
 HEADLINE_SCAN_LINES = 2
 # A first line counts as the headline when one contains the other and the shorter is at least this
@@ -78,34 +90,54 @@ def extract_fields(document: RawDocument) -> ExtractedFields:
 
 
 def extract_html(html: str, url: str | None) -> ExtractedFields:
-    """Main text with trafilatura; title, dates, authors with our own metadata rules first."""
+    """Main text with trafilatura; every metadata field with our own rules (htmldate as the date fallback)."""
     try:
         tree = lxml.html.fromstring(html)
     except (ParserError, ValueError) as error:
         raise ExtractError(f"not parseable as HTML: {error}", rule="unparseable-html") from None
     page_url = url if url and url.startswith("http") else None
     metadata = read_page_metadata(tree, url=page_url)
-    # trafilatura prunes the tree it is given; each run gets its own copy.
-    document = trafilatura.bare_extraction(copy.deepcopy(tree), url=page_url, **TRAFILATURA_OPTIONS)
-    if document is None or not (document.text or "").strip():
-        raise ExtractError("no main text found in the page", rule="no-text")
-    precise = trafilatura.bare_extraction(tree, url=page_url, **PRECISE_TEXT_OPTIONS)
-    text = choose_text(document.text, precise.text if precise is not None else None)
-    title = metadata.title or clean_or_none(document.title)
-    published = metadata.published or trafilatura_date(document.date)
+    text = main_text(tree, page_url)
     return ExtractedFields(
-        text=drop_leading_headline(normalize_text(text), (title, document.title)),
-        title=title,
-        description=metadata.description or clean_or_none(document.description),
-        authors=metadata.authors or split_authors(document.author),
-        site_name=metadata.site_name or clean_or_none(document.sitename),
+        # The body repeats the og:title on some pages where the title we keep is worded differently.
+        text=drop_leading_headline(normalize_text(text), (metadata.title, metadata.og_title)),
+        title=metadata.title,
+        description=metadata.description,
+        authors=metadata.authors,
+        site_name=metadata.site_name,
         language=metadata.language,
-        tags=tuple(dict.fromkeys(tag for tag in (document.tags or []) + (document.categories or []) if tag)),
+        tags=metadata.tags,
         url=metadata.canonical_url or page_url,
         canonical_url=metadata.canonical_url,
-        published=published,
+        published=metadata.published or htmldate_date(tree, page_url),
         modified=metadata.modified,
     )
+
+
+def main_text(tree: lxml.html.HtmlElement, url: str | None) -> str:
+    """The precision run's text, checked against a balanced run only when it may have lost the article.
+
+    trafilatura copies the tree it is given, so both runs read the same unpruned page.
+    """
+    precise = trafilatura.bare_extraction(tree, url=url, **PRECISE_TEXT_OPTIONS)
+    precise_text = precise.text if precise is not None else None
+    if precise_text and precise_text.strip() and not may_have_lost_article(precise_text, tree):
+        return precise_text
+    balanced = trafilatura.bare_extraction(tree, url=url, **BALANCED_TEXT_OPTIONS)
+    balanced_text = balanced.text if balanced is not None else None
+    if balanced_text and balanced_text.strip():
+        return choose_text(balanced_text, precise_text)
+    if precise_text and precise_text.strip():
+        return precise_text
+    raise ExtractError("no main text found in the page", rule="no-text")
+
+
+def may_have_lost_article(precise: str, tree: lxml.html.HtmlElement) -> bool:
+    """Whether the precise text is short enough that the balanced run must be asked (see PRECISE_MIN_WORDS)."""
+    if len(WORD.findall(precise)) < PRECISE_MIN_WORDS:
+        return True
+    paragraph_chars = sum(len(" ".join(element.text_content().split())) for element in tree.iter("p"))
+    return len(precise) < PRECISE_MIN_SHARE * paragraph_chars
 
 
 def choose_text(balanced: str, precise: str | None) -> str:
@@ -128,8 +160,8 @@ def drop_leading_headline(text: str, headlines: Sequence[str | None]) -> str:
 
 
 def fold(text: str) -> str:
-    """Whitespace collapsed and case folded, for comparing headlines."""
-    return " ".join(text.split()).casefold()
+    """Whitespace collapsed, soft hyphens dropped and case folded, for comparing headlines."""
+    return " ".join(text.replace("\u00ad", "").split()).casefold()
 
 
 def is_same_headline(line: str, headline: str) -> bool:
@@ -140,11 +172,12 @@ def is_same_headline(line: str, headline: str) -> bool:
     return shorter in longer and len(shorter) >= HEADLINE_MIN_OVERLAP * len(longer)
 
 
-def trafilatura_date(value: str | None) -> ArticleDate | None:
-    """trafilatura's date is day-only (YYYY-MM-DD): kept as a day, never given a time or zone."""
+def htmldate_date(tree: lxml.html.HtmlElement, url: str | None) -> ArticleDate | None:
+    """htmldate's date (it copies the tree): day-only (YYYY-MM-DD), kept as a day, never given a time or zone."""
+    value = htmldate.find_date(tree, url=url, **HTMLDATE_OPTIONS)
     if not value:
         return None
-    parsed = parse_iso_date(value[:10], source="trafilatura")
+    parsed = parse_iso_date(value[:10], source="htmldate")
     return parsed if parsed and parsed.precision == "day" else None
 
 
@@ -203,29 +236,108 @@ def normalize_text(text: str) -> str:
     return "\n\n".join(lines)
 
 
-def clean_or_none(value: str | None) -> str | None:
-    return " ".join(value.split()) or None if value else None
+Extractor = Callable[[RawDocument], Article | Reject]
 
 
-def split_authors(value: str | None) -> tuple[str, ...]:
-    """trafilatura joins authors with '; '."""
-    if not value:
-        return ()
-    return tuple(dict.fromkeys(name.strip() for name in value.split(";") if name.strip()))
+def extract_batch(
+    documents: Sequence[RawDocument],
+    *,
+    workers: int,
+    parallel_min_docs: int,
+    timeout_seconds: float,
+    extractor: Extractor = extract_document,
+) -> list[Article | Reject]:
+    """Extract a batch, in worker processes when it is large enough to pay for them.
 
-
-def extract_batch(documents: Sequence[RawDocument], *, workers: int, parallel_min_docs: int) -> list[Article | Reject]:
-    """Extract a batch, in worker processes when it is large enough to pay for them."""
+    In workers, a page that takes longer than `timeout_seconds` becomes a Reject (extract-timeout) and
+    a page whose worker dies (segfault, OOM kill) becomes one (worker-crashed); the run goes on in a
+    fresh pool. In-process extraction has no such bound. `extractor` is the per-document function
+    (a module-level one: it is pickled to the workers).
+    """
     if workers <= 1 or len(documents) < parallel_min_docs:
-        return [extract_document(document) for document in documents]
-    return list(extraction_pool(workers).map(extract_document, documents, chunksize=WORKER_CHUNK_DOCS))
+        return [extractor(document) for document in documents]
+    return extract_in_pool(documents, workers, timeout_seconds, extractor)
+
+
+@dataclass(frozen=True)
+class Running:
+    """A document handed to a worker: its index in the batch, when (monotonic clock), whether alone."""
+
+    index: int
+    started: float
+    alone: bool
+
+
+def extract_in_pool(
+    documents: Sequence[RawDocument], workers: int, timeout_seconds: float, extractor: Extractor
+) -> list[Article | Reject]:
+    """The batch through the worker pool, one document per worker at a time so each one's running
+    time is known. Documents in flight when a worker dies are retried alone in a fresh pool: the one
+    that kills it again is the cause, the others were bystanders."""
+    done: dict[int, Article | Reject] = {}
+    pending = deque(range(len(documents)))
+    suspects: deque[int] = deque()
+    running: dict[Future[Article | Reject], Running] = {}
+    while pending or suspects or running:
+        pool = extraction_pool(workers)
+        while (chosen := next_to_submit(pending, suspects, running, workers)) is not None:
+            index, alone = chosen
+            running[pool.submit(extractor, documents[index])] = Running(index, time.monotonic(), alone)
+        deadline = min(item.started for item in running.values()) + timeout_seconds
+        finished, _ = wait(running, timeout=max(0.0, deadline - time.monotonic()), return_when=FIRST_COMPLETED)
+        if any(isinstance(future.exception(), BrokenProcessPool) for future in finished):
+            # Every future of a broken pool fails within milliseconds; keep what finished first.
+            wait(running, timeout=POOL_SHUTDOWN_SECONDS)
+            discard_pool(workers)
+            for future, item in running.items():
+                if future.done() and future.exception() is None:
+                    done[item.index] = future.result()
+                elif item.alone or len(running) == 1:
+                    done[item.index] = extract_reject(
+                        documents[item.index], "worker-crashed", "the worker process died"
+                    )
+                else:
+                    suspects.append(item.index)
+            running.clear()
+            continue
+        for future in finished:
+            done[running.pop(future).index] = future.result()
+        now = time.monotonic()
+        overdue = [item.index for item in running.values() if now - item.started >= timeout_seconds]
+        if overdue:
+            detail = f"extraction took longer than {timeout_seconds:g} s"
+            for index in overdue:
+                done[index] = extract_reject(documents[index], "extract-timeout", detail)
+            # The bystanders rerun first in the fresh pool; the killed pool's late results are ignored.
+            pending.extendleft(item.index for item in running.values() if item.index not in done)
+            running.clear()
+            discard_pool(workers, kill=True)
+    return [done[index] for index in range(len(documents))]
+
+
+def next_to_submit(
+    pending: deque[int], suspects: deque[int], running: dict[Future[Article | Reject], Running], workers: int
+) -> tuple[int, bool] | None:
+    """(index, alone) of the next document for a free worker: suspects one at a time with nothing
+    beside them, then the rest; None while the workers are busy or a suspect runs."""
+    if any(item.alone for item in running.values()):
+        return None
+    if suspects:
+        return None if running else (suspects.popleft(), True)
+    if pending and len(running) < workers:
+        return pending.popleft(), False
+    return None
+
+
+def extract_reject(document: RawDocument, rule: str, detail: str) -> Reject:
+    return Reject(document.input, "extract", rule, detail, document.doc_id, document.url)
 
 
 # Worker pools by size, kept for the life of the process (see extraction_pool).
-POOLS: dict[int, Executor] = {}
+POOLS: dict[int, ProcessPoolExecutor] = {}
 
 
-def extraction_pool(workers: int) -> Executor:
+def extraction_pool(workers: int) -> ProcessPoolExecutor:
     """A pool of `workers` processes, reused across batches; workers fork from a server that has
     already imported trafilatura, so a new worker costs milliseconds, not a fresh import."""
     if workers not in POOLS:
@@ -233,6 +345,18 @@ def extraction_pool(workers: int) -> Executor:
         context.set_forkserver_preload(["tasks.extract"])
         POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     return POOLS[workers]
+
+
+def discard_pool(workers: int, *, kill: bool = False) -> None:
+    """Forget a pool (the next extraction_pool call starts a fresh one); with kill, end its workers first."""
+    pool = POOLS.pop(workers, None)
+    if pool is None:
+        return
+    if kill:
+        # ProcessPoolExecutor has no public way to stop a busy worker before Python 3.14 (kill_workers).
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def shutdown_pools() -> None:

@@ -1,4 +1,4 @@
-"""Page metadata (title, site, authors, dates, canonical URL, language) read from a parsed HTML tree."""
+"""Page metadata (title, site, authors, dates, canonical URL, language, tags) read from a parsed HTML tree."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import lxml.etree
 import lxml.html
 
 from tasks.dates import format_offset, is_plausible, parse_iso_date
@@ -81,6 +82,25 @@ AUTHOR_META = (
     "twitter:misc:written by",  # Yoast's label for the post author
 )
 DESCRIPTION_META = ("description", "og:description", "twitter:description")
+# Keyword lists (the names trafilatura reads for its tags), then the section (its categories fallback).
+TAG_META = (
+    "article:tag",
+    "news_keywords",
+    "keywords",
+    "parsely-tags",
+    "citation_keywords",
+    "dcterms.subject",
+    "shareaholic:keywords",
+    "tags",
+    "article:section",
+)
+# JSON-LD keys that hold the same, used when the page has no such <meta>.
+TAG_JSON_LD_KEYS = ("keywords", "articleSection")
+# Keyword lists are comma-separated (some sites use semicolons); a longer "tag" is a sentence, not a tag.
+TAG_SEPARATORS = re.compile(r"[,;]")
+MAX_TAG_CHARS = 80
+# SEO keyword lists run to hundreds of entries; the first ones are the article's own.
+MAX_TAGS = 30
 
 URL_DATE_SLASHED = re.compile(r"/((?:19|20)\d{2})/(\d{1,2})/(\d{1,2})(?:/|$)")
 URL_DATE_DASHED = re.compile(r"/((?:19|20)\d{2})-(\d{2})-(\d{2})(?=/|-|$)")
@@ -136,6 +156,15 @@ NAME_TRIM = " \t-–—:·•,.;/"
 PARENTHESIZED = re.compile(r"\([^)]*\)?|\[[^\]]*\]?")
 REL_AUTHOR_XPATH = "//a[contains(concat(' ', normalize-space(@rel), ' '), ' author ')]"
 AUTHOR_LINK_XPATH = "//a[contains(@href, '/author/') or contains(@href, '/autor/') or contains(@href, '/auteur/')]"
+# Last resorts, in order, for pages whose author sits in a classed or id'd element only (the same
+# patterns trafilatura's author search ends with): a class naming the name, then an id naming authors.
+AUTHOR_ELEMENT_XPATHS = tuple(
+    lxml.etree.XPath(expression, namespaces={"re": "http://exslt.org/regular-expressions"})
+    for expression in (
+        "//*[re:test(@class, 'author[-_]?name', 'i')]",
+        "//*[re:test(@id, 'author', 'i')]",
+    )
+)
 BYLINE_XPATH = (
     "//*[contains(concat(' ', normalize-space(@class), ' '), ' byline ')"
     " or contains(concat(' ', normalize-space(@class), ' '), ' author ')]"
@@ -175,6 +204,7 @@ ROLE_WORDS = {
     "korrespondentin",
     "기자",
 }
+DIGIT = re.compile(r"\d")
 HAS_LETTER = re.compile(r"[^\W\d_]")
 
 
@@ -190,6 +220,9 @@ class PageMetadata:
     canonical_url: str | None
     description: str | None
     language: str | None
+    tags: tuple[str, ...] = ()
+    # og:title as written: the headline as the site shares it, often the words its body repeats.
+    og_title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -231,6 +264,8 @@ def read_metadata(tree: lxml.html.HtmlElement, url: str | None) -> PageMetadata:
         canonical_url=read_canonical(tree, parts),
         description=read_description(parts),
         language=read_language(tree, parts),
+        tags=read_tags(parts),
+        og_title=og_title,
     )
 
 
@@ -664,6 +699,7 @@ def read_authors(tree: lxml.html.HtmlElement, parts: PageParts, site_keys: set[s
         lambda: [element.text_content() for element in tree.xpath(REL_AUTHOR_XPATH)],
         lambda: byline_texts(tree),
         lambda: author_page_links(tree),
+        lambda: author_element_texts(tree),
     ]
     site_only: tuple[str, ...] = ()
     for source in sources:
@@ -709,6 +745,17 @@ def byline_texts(tree: lxml.html.HtmlElement) -> list[str]:
         text = element.text_content()
         if text and len(text.strip()) <= MAX_BYLINE_CHARS:
             return [text]
+    return []
+
+
+def author_element_texts(tree: lxml.html.HtmlElement) -> list[str]:
+    """Text of the first short element matching AUTHOR_ELEMENT_XPATHS, tried in order. Such loosely named
+    elements also hold dates and user handles ("20 Nov 2019 08:00 GMT", "rmb8090"): text with a digit is skipped."""
+    for xpath in AUTHOR_ELEMENT_XPATHS:
+        for element in xpath(tree):
+            text = element.text_content()
+            if text and len(text.strip()) <= MAX_BYLINE_CHARS and not DIGIT.search(text):
+                return [text]
     return []
 
 
@@ -797,6 +844,23 @@ def absolute_url(href: str | None, base: str | None) -> str | None:
 def read_description(parts: PageParts) -> str | None:
     meta = clean_text(first_meta(parts, *DESCRIPTION_META))
     return meta or next((clean_text(value) for value in main_values(parts, "description") if clean_text(value)), None)
+
+
+def read_tags(parts: PageParts) -> tuple[str, ...]:
+    """Keywords and section from <meta> (or, without those, JSON-LD), split, cleaned and deduplicated in order."""
+    values: list[Any] = [value for key in TAG_META for value in meta_values(parts, key)]
+    if not values:
+        values = [value for key in TAG_JSON_LD_KEYS for value in main_values(parts, key)]
+    items = (item for value in values for item in (value if isinstance(value, list) else [value]))
+    tags: dict[str, str] = {}  # case-folded -> first spelling
+    # Entities are decoded before splitting: "Science &amp; Technology" is one tag.
+    for part in (part for item in items if isinstance(item, str) for part in TAG_SEPARATORS.split(html.unescape(item))):
+        tag = clean_text(part)
+        if tag and len(tag) <= MAX_TAG_CHARS and HAS_LETTER.search(tag):
+            tags.setdefault(tag.casefold(), tag)
+            if len(tags) == MAX_TAGS:
+                break
+    return tuple(tags.values())
 
 
 def read_language(tree: lxml.html.HtmlElement, parts: PageParts) -> str | None:

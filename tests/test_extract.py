@@ -6,9 +6,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+import lxml.html
 import pytest
 
-from tasks.extract import PRECISE_MIN_SHARE, choose_text, drop_leading_headline, extract_document
+from tasks.extract import (
+    PRECISE_MIN_SHARE,
+    PRECISE_MIN_WORDS,
+    choose_text,
+    drop_leading_headline,
+    extract_document,
+    may_have_lost_article,
+)
 from tasks.models import Article
 from tests.conftest import FIXTURE_PAGES, make_document
 
@@ -40,9 +48,9 @@ def test_fixture_metadata(expected_file: Path) -> None:
     assert list(article.authors) == expected["authors"]
     assert article.language == expected["language"]
     if expected["published"] is None:
-        # No date in the markup: only trafilatura's fallback (a visible date) may give one, as a day.
+        # No date in the markup: only the htmldate fallback (a visible date) may give one, as a day.
         assert article.published is None or (
-            article.published.source == "trafilatura" and article.published.precision == "day"
+            article.published.source == "htmldate" and article.published.precision == "day"
         )
     else:
         assert article.published is not None
@@ -81,6 +89,36 @@ def test_balanced_text_wins_when_precise_lost_the_article() -> None:
 @pytest.mark.parametrize("precise", [None, "", "  \n "])
 def test_balanced_text_wins_when_precise_is_empty(precise: str | None) -> None:
     assert choose_text(BALANCED, precise) == BALANCED
+
+
+# --- may_have_lost_article: when the balanced run is asked ---------------------------------------
+
+PARAGRAPH = "Residents of the coastal town were evacuated overnight as the storm surge rose. "
+
+
+def paragraphs_page(count: int) -> lxml.html.HtmlElement:
+    return lxml.html.fromstring("<html><body>" + f"<p>{PARAGRAPH}</p>" * count + "</body></html>")
+
+
+def test_long_precise_text_with_most_of_the_paragraphs_is_trusted() -> None:
+    precise = PARAGRAPH * 20
+    assert len(precise.split()) >= PRECISE_MIN_WORDS
+    assert not may_have_lost_article(precise, paragraphs_page(20))
+
+
+def test_precise_text_with_few_words_asks_the_balanced_run() -> None:
+    assert may_have_lost_article(PARAGRAPH * 2, paragraphs_page(2))
+
+
+def test_precise_text_with_a_small_share_of_the_paragraphs_asks_the_balanced_run() -> None:
+    assert may_have_lost_article(PARAGRAPH * 20, paragraphs_page(100))
+
+
+def test_headline_with_soft_hyphens_is_dropped() -> None:
+    text = "Storm\u00adsurge floods coastal towns as sea walls fail\nResidents were evacuated overnight."
+    assert drop_leading_headline(text, ["Stormsurge floods coastal towns as sea walls fail"]) == (
+        "Residents were evacuated overnight."
+    )
 
 
 # --- drop_leading_headline ------------------------------------------------------------------------

@@ -332,6 +332,8 @@ def test_article_author_url_is_not_a_name() -> None:
         '<a rel="author" href="/jane">Jane Doe</a>',
         '<p class="byline">By Jane Doe</p>',
         '<a href="https://example.com/author/jane-doe/">Jane Doe</a>',
+        '<span class="authorname">Jane Doe</span>',
+        '<section id="authors-container"><span>Jane Doe</span></section>',
     ],
 )
 def test_authors_from_markup(body: str) -> None:
@@ -359,3 +361,40 @@ def test_language_from_og_locale_and_json_ld() -> None:
 
 def test_description_from_meta() -> None:
     assert read(meta("description", "A short summary.", "name")).description == "A short summary."
+
+
+def test_author_element_with_a_date_or_handle_is_not_a_name() -> None:
+    assert read(body='<div class="article-heading-author-name">20 Nov 2019 08:00 GMT</div>').authors == ()
+    assert read(body='<div class="author-name">rmb8090</div>').authors == ()
+
+
+def test_og_title_is_kept_as_written() -> None:
+    metadata = read(meta("og:title", "Storm floods the coast") + "<title>Storm floods coast | Gazette</title>")
+    assert metadata.og_title == "Storm floods the coast"
+
+
+# --- tags -----------------------------------------------------------------------------------------
+
+
+def test_tags_from_meta_split_cleaned_and_deduplicated_in_order() -> None:
+    head = (
+        meta("article:tag", "Politics")
+        + meta("keywords", 'politics, Science &amp; Technology,, Elections ; "', "name")
+        + meta("article:section", "World")
+    )
+    assert read(head).tags == ("Politics", "Science & Technology", "Elections", "World")
+
+
+def test_tags_from_json_ld_only_without_meta() -> None:
+    ld = json_ld(
+        {"@type": "NewsArticle", "headline": "Storm", "keywords": ["Storms", "Coast"], "articleSection": "Weather"}
+    )
+    assert read(ld).tags == ("Storms", "Coast", "Weather")
+    assert read(ld + meta("keywords", "Floods", "name")).tags == ("Floods",)
+
+
+def test_tags_are_bounded() -> None:
+    keywords = ", ".join(f"keyword{number}" for number in range(100)) + ", " + "x" * 200
+    tags = read(meta("keywords", keywords, "name")).tags
+    assert 0 < len(tags) <= 30
+    assert all(len(tag) <= 80 for tag in tags)

@@ -108,8 +108,7 @@ def test_served_sources_run_on_schedule_and_by_trigger(
         )
     sources = tmp_path / "sources.toml"
     sources.write_text(
-        f'[[source]]\nname = "gazette"\nfeed = "{httpserver.url_for("/feed.xml")}"\ninterval = "15s"\n'
-        f'allow_domains = ["127.0.0.1"]\n\n'
+        f'[[source]]\nname = "gazette"\nfeed = "{httpserver.url_for("/feed.xml")}"\ninterval = "15s"\n\n'
         f'[[source]]\nname = "gazette-by-hand"\nfeed = "{httpserver.url_for("/feed.xml")}"\n'
         'schedule = "0 0 1 1 *"\n',  # once a year: runs only when triggered
         encoding="utf-8",

@@ -72,7 +72,7 @@ CREATE TABLE IF NOT EXISTS articles (
     published_date   DATE,                 -- the day as written
     modified_at      TIMESTAMPTZ,
     modified_local   VARCHAR,
-    date_source      VARCHAR,              -- json-ld | meta | time | url | text | header | hint | trafilatura
+    date_source      VARCHAR,              -- json-ld | meta | time | url | text | header | hint | htmldate
     date_precision   VARCHAR,              -- day | minute | second
     tags             VARCHAR[],
     word_count       INTEGER NOT NULL,

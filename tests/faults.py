@@ -1,0 +1,22 @@
+"""Worker faults for tests/test_extract_pool.py, in a module light to import (workers import it)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from tasks.models import Article, RawDocument, Reject
+
+CRASH = b"<!-- test: worker exits -->"
+HANG = b"<!-- test: worker hangs -->"
+HANG_SECONDS = 60
+
+
+def faulty_extractor(document: RawDocument) -> Article | Reject:
+    """What a segfault or an OOM kill does to a worker (CRASH), or a pathological page (HANG);
+    any other document gives a Reject with rule test-ok (no real extraction: fast and predictable)."""
+    if CRASH in document.content:
+        os._exit(70)
+    if HANG in document.content:
+        time.sleep(HANG_SECONDS)
+    return Reject(document.input, "extract", "test-ok", "", document.doc_id, document.url)

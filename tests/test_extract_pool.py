@@ -1,0 +1,77 @@
+"""Tests for the extraction worker pool: a dying or hanging worker rejects its page, never the run.
+
+The faults are real: tests/faults.py's extractor runs in the pool's worker processes and ends them
+with os._exit or keeps them busy past the time bound.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tasks.extract import POOLS, extract_batch, shutdown_pools
+from tasks.models import Article, RawDocument, Reject
+from tests.conftest import make_document
+from tests.faults import CRASH, HANG, faulty_extractor
+
+PAGE = b"<html><body><p>Just a short page, for the pool tests.</p></body></html>"
+# Long enough for a fresh worker to start and import its extractor on a loaded 2-core machine.
+TIMEOUT_SECONDS = 2.0
+
+
+def documents(*markers: bytes) -> list[RawDocument]:
+    return [make_document(PAGE + marker + b"<!-- %d -->" % number) for number, marker in enumerate(markers)]
+
+
+def run(batch: list[RawDocument]) -> list[Article | Reject]:
+    return extract_batch(
+        batch, workers=2, parallel_min_docs=1, timeout_seconds=TIMEOUT_SECONDS, extractor=faulty_extractor
+    )
+
+
+@pytest.fixture(autouse=True)
+def fresh_pools() -> Iterator[None]:
+    shutdown_pools()
+    yield
+    shutdown_pools()
+
+
+def rules(results: list[Article | Reject]) -> list[str]:
+    return [result.rule if isinstance(result, Reject) else "article" for result in results]
+
+
+def test_a_dying_worker_rejects_only_its_page_and_the_run_goes_on() -> None:
+    batch = documents(b"", b"", CRASH, b"", b"", b"", b"")
+    results = run(batch)
+    assert rules(results) == ["test-ok"] * 2 + ["worker-crashed"] + ["test-ok"] * 4
+    crashed = results[2]
+    assert isinstance(crashed, Reject)
+    assert (crashed.stage, crashed.doc_id) == ("extract", batch[2].doc_id)
+    assert "\n" not in crashed.detail
+
+
+def test_two_crashing_pages_side_by_side_are_both_found() -> None:
+    assert rules(run(documents(CRASH, CRASH, b"", b""))) == ["worker-crashed"] * 2 + ["test-ok"] * 2
+
+
+def test_a_hanging_page_is_rejected_after_the_time_bound_and_the_rest_extracted() -> None:
+    started = time.monotonic()
+    results = run(documents(b"", HANG, b"", b"", b""))
+    assert rules(results) == ["test-ok", "extract-timeout", "test-ok", "test-ok", "test-ok"]
+    assert time.monotonic() - started < TIMEOUT_SECONDS + 5
+    assert results[1].detail == "extraction took longer than 2 s"
+
+
+def test_the_pool_works_again_after_a_crash() -> None:
+    run(documents(CRASH, b""))
+    assert rules(run(documents(b"", b"", b""))) == ["test-ok"] * 3
+    assert len(POOLS) == 1
+
+
+def test_real_pages_still_extract_in_the_pool() -> None:
+    page = b"<html><head><title>Harbour walls</title></head><body>" + b"<p>The harbour walls held.</p>" * 30
+    batch = [make_document(page + b"<!-- %d --></body></html>" % number) for number in range(3)]
+    results = extract_batch(batch, workers=2, parallel_min_docs=1, timeout_seconds=30)
+    assert all(isinstance(result, Article) for result in results), results
