@@ -15,8 +15,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
-from tests.conftest import FIXTURE_PAGES
+from tests.conftest import FIXTURE_PAGES, article_page
 from warehouse.db import connect
 
 NEWSDAG = Path(sys.executable).parent / "newsdag"
@@ -105,3 +107,45 @@ def test_kill_9_at_several_points_loses_and_doubles_nothing(tmp_path: Path) -> N
     entries = [path for path in (tmp_path / "archive").rglob("*") if path.is_file() and "partial" not in path.name]
     assert len(entries) >= PAGES
     assert all(hashlib.sha256(path.read_bytes()).hexdigest() == path.name for path in entries)
+
+
+@pytest.mark.slow
+def test_kill_9_during_fetching_then_the_rerun_fetches_only_what_is_missing(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    pages = 40
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
+
+    def page(request: Request) -> Response:
+        time.sleep(0.05)  # a run spends its time fetching, so the kill lands there
+        number = int(request.path.rsplit("/", 1)[1])
+        etag = f'"v{number}"'
+        if request.headers.get("If-None-Match") == etag:
+            return Response(status=304)
+        return Response(article_page(number), content_type="text/html", headers={"ETag": etag})
+
+    for number in range(pages):
+        httpserver.expect_request(f"/news/{number}").respond_with_handler(page)
+    url_list = tmp_path / "urls.txt"
+    url_list.write_text("\n".join(httpserver.url_for(f"/news/{number}") for number in range(pages)), encoding="utf-8")
+    db = tmp_path / "news.duckdb"
+    command = [str(NEWSDAG), "ingest", "--urls-file", str(url_list), "--db", str(db), "--json", "--prefect", "never"]
+    environment = {**os.environ, **ENVIRONMENT, "NEWSDAG_ALLOW_NETWORKS": "127.0.0.0/8", "NEWSDAG_PER_HOST_DELAY": "0"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+    wait_until_loaded(db, 12, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    with connect(db, read_only=True) as con:
+        loaded_before = con.execute("SELECT count(*) FROM articles").fetchall()[0][0]
+    assert 0 < loaded_before < pages
+    rerun = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    summary = json.loads(rerun.stdout)
+    assert summary["not_modified"] == loaded_before  # already loaded: a 304, no download, no extraction
+    assert summary["extracted"] == pages - loaded_before
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT url) FROM articles").fetchall()[0] == (pages, pages)
+        assert [row[0] for row in con.execute("SELECT status FROM runs ORDER BY started_at").fetchall()] == [
+            "crashed",
+            "completed",
+        ]
