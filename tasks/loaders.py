@@ -23,6 +23,10 @@ UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 # Detected encodings below this coherence are treated as undecodable (binary noise decodes to something).
 MIN_DETECTION_COHERENCE = 0.2
+# A page that declares UTF-8 but has a few broken byte sequences (a bad paste, a truncated multi-byte
+# character) is read as UTF-8 with U+FFFD for them, as long as they are at most this share of the bytes.
+# (Without a declaration, detection decides: a Latin-1 page must not lose its accents to U+FFFD.)
+MAX_INVALID_UTF8_SHARE = 0.01
 
 
 def sha256_hex(content: bytes) -> str:
@@ -119,11 +123,16 @@ def decode_content(content: bytes, declared: str | None = None) -> tuple[str, st
         return content.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
         pass
-    if declared:
+    declares_utf8 = declared is not None and declared.replace("_", "-") in ("utf-8", "utf8")
+    if declared and not declares_utf8:
         try:
             return content.decode(declared), declared
         except (UnicodeDecodeError, LookupError):
             pass
+    if declares_utf8:
+        lossy = content.decode("utf-8", errors="replace")
+        if lossy.count("\ufffd") <= MAX_INVALID_UTF8_SHARE * len(content):
+            return lossy, "utf-8"
     best = from_bytes(content).best()
     if best is None or best.coherence < MIN_DETECTION_COHERENCE:
         return None

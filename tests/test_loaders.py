@@ -11,7 +11,7 @@ import pytest
 
 from tasks.discover import discover_paths
 from tasks.errors import InputError
-from tasks.loaders import decode_content, load_documents
+from tasks.loaders import declared_charset, decode_content, load_documents
 from tasks.models import RawDocument, Reject, WorkItem
 
 LIMITS = {"max_file_bytes": 100_000, "max_decompressed_bytes": 200_000}
@@ -146,3 +146,16 @@ def test_jsonl_lines_become_documents_and_bad_lines_rejects(tmp_path: Path) -> N
     ]
     assert documents[0].hints.date == "2024-01-02"
     assert rejects == {"3": "bad-json", "4": "missing-content", "5": "bad-json"}
+
+
+def test_a_utf8_page_with_a_few_broken_bytes_is_read_as_utf8() -> None:
+    page = ("<html><head><meta charset='utf-8'></head><body>" + "<p>Zürich café naïve 日本</p>" * 200).encode()
+    broken = page[:5000] + b"\xff\xfe" + page[5000:]
+    text, encoding = decode_content(broken, declared_charset(broken))
+    assert encoding == "utf-8" and text.count("\ufffd") == 2 and "Zürich café naïve 日本" in text
+
+
+def test_an_undeclared_latin1_page_keeps_its_accents() -> None:
+    page = ("<html><body>" + "<p>Der Zürcher Gemeinderat berät über die Straße am Seeufer.</p>" * 50).encode("latin-1")
+    text, _encoding = decode_content(page, declared_charset(page))
+    assert "Zürcher" in text and "Straße" in text and "\ufffd" not in text

@@ -252,3 +252,29 @@ def test_loopback_is_refused_without_allow_network(
     assert code == 1
     assert query(db, "select rule from rejects") == [("refused-address",)]
     assert news_site.server.log == []
+
+
+def test_recursive_sitemap_indexes_and_huge_sitemaps_stay_bounded(
+    httpserver: HTTPServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
+    namespace = "xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'"
+
+    def index(*children: str) -> str:
+        entries = "".join(f"<sitemap><loc>{httpserver.url_for(child)}</loc></sitemap>" for child in children)
+        return f"<?xml version='1.0'?><sitemapindex {namespace}>{entries}</sitemapindex>"
+
+    httpserver.expect_request("/index-a.xml").respond_with_data(index("/index-b.xml", "/huge.xml"))
+    httpserver.expect_request("/index-b.xml").respond_with_data(index("/index-a.xml", "/index-b.xml"))
+    urls = "".join(f"<url><loc>{httpserver.url_for(f'/news/{n}')}</loc></url>" for n in range(100_000))
+    httpserver.expect_request("/huge.xml").respond_with_data(
+        f"<?xml version='1.0'?><urlset {namespace}>{urls}</urlset>"
+    )
+    for number in range(3):
+        httpserver.expect_request(f"/news/{number}").respond_with_data(article_page(number), content_type=HTML)
+    summary = ingest(
+        capsys, tmp_path / "news.duckdb", "--sitemap", httpserver.url_for("/index-a.xml"), "--max-articles", "3"
+    )
+    assert summary["discovered"] == 3 and summary["loaded"] == 3
+    sitemap_requests = [request.path for request, _ in httpserver.log if request.path.endswith(".xml")]
+    assert sorted(sitemap_requests) == ["/huge.xml", "/index-a.xml", "/index-b.xml"]  # each read once
