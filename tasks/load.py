@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import duckdb
@@ -135,43 +136,43 @@ def instant(article_date: ArticleDate | None) -> datetime | None:
 
 
 def articles_table(articles: Sequence[Article], run_id: str, now: datetime) -> pa.Table:
-    """Articles as an Arrow table in the `articles` column layout (last one wins per article_id)."""
-    unique = {article.article_id: article for article in articles}
-    rows = []
-    for article in unique.values():
-        published, modified = article.published, article.modified
-        rows.append(
-            {
-                "article_id": article.article_id,
-                "doc_id": article.doc_id,
-                "input": article.input,
-                "url": article.url,
-                "canonical_url": article.canonical_url,
-                "source": article.source,
-                "site_name": article.site_name,
-                "title": article.title,
-                "description": article.description,
-                "text": article.text,
-                "author": ", ".join(article.authors) or None,
-                "authors": list(article.authors),
-                "language": article.language,
-                "published_at": instant(published),
-                "published_local": local_iso(published) if published else None,
-                "published_date": published.day if published else None,
-                "modified_at": instant(modified),
-                "modified_local": local_iso(modified) if modified else None,
-                "date_source": published.source if published else None,
-                "date_precision": published.precision if published else None,
-                "tags": list(article.tags),
-                "word_count": article.word_count,
-                "text_sha256": article.text_sha256,
-                "first_seen_run": run_id,
-                "last_seen_run": run_id,
-                "version": 1,
-                "updated_at": now,
-            }
-        )
-    return pa.Table.from_pylist(rows, schema=ARTICLE_SCHEMA)
+    """Articles as an Arrow table in the `articles` column layout (last one wins per article_id).
+
+    Built column by column: a dict per row costs twice as much in pyarrow at batch sizes.
+    """
+    unique = list({article.article_id: article for article in articles}.values())
+    published = [article.published for article in unique]
+    modified = [article.modified for article in unique]
+    columns: dict[str, list[Any]] = {
+        "article_id": [article.article_id for article in unique],
+        "doc_id": [article.doc_id for article in unique],
+        "input": [article.input for article in unique],
+        "url": [article.url for article in unique],
+        "canonical_url": [article.canonical_url for article in unique],
+        "source": [article.source for article in unique],
+        "site_name": [article.site_name for article in unique],
+        "title": [article.title for article in unique],
+        "description": [article.description for article in unique],
+        "text": [article.text for article in unique],
+        "author": [", ".join(article.authors) or None for article in unique],
+        "authors": [list(article.authors) for article in unique],
+        "language": [article.language for article in unique],
+        "published_at": [instant(date) for date in published],
+        "published_local": [local_iso(date) if date else None for date in published],
+        "published_date": [date.day if date else None for date in published],
+        "modified_at": [instant(date) for date in modified],
+        "modified_local": [local_iso(date) if date else None for date in modified],
+        "date_source": [date.source if date else None for date in published],
+        "date_precision": [date.precision if date else None for date in published],
+        "tags": [list(article.tags) for article in unique],
+        "word_count": [article.word_count for article in unique],
+        "text_sha256": [article.text_sha256 for article in unique],
+        "first_seen_run": [run_id] * len(unique),
+        "last_seen_run": [run_id] * len(unique),
+        "version": [1] * len(unique),
+        "updated_at": [now] * len(unique),
+    }
+    return pa.Table.from_pydict(columns, schema=ARTICLE_SCHEMA)
 
 
 def documents_table(documents: Sequence[RawDocument], articles: Sequence[Article], run_id: str) -> pa.Table:

@@ -79,14 +79,21 @@ WHEN MATCHED AND t.text_sha256 <> s.text_sha256 THEN UPDATE SET
     date_source = s.date_source, date_precision = s.date_precision, tags = s.tags,
     word_count = s.word_count, text_sha256 = s.text_sha256,
     last_seen_run = s.last_seen_run, version = t.version + 1, updated_at = s.updated_at
-WHEN MATCHED THEN UPDATE SET
-    -- Same text: refresh metadata (a re-extract may read it better) without a new version.
+WHEN MATCHED AND (
+    t.doc_id, t.input, t.canonical_url, t.site_name, t.title, t.description, t.authors, t.language,
+    t.published_local, t.modified_local, t.date_source, t.date_precision, t.tags
+) IS DISTINCT FROM (
+    s.doc_id, s.input, s.canonical_url, s.site_name, s.title, s.description, s.authors, s.language,
+    s.published_local, s.modified_local, s.date_source, s.date_precision, s.tags
+) THEN UPDATE SET
+    -- Same text, other metadata: refresh it (a re-extract may read it better) without a new version.
     doc_id = s.doc_id, input = s.input, canonical_url = s.canonical_url, site_name = s.site_name,
     title = s.title, description = s.description, author = s.author, authors = s.authors,
     language = s.language, published_at = s.published_at, published_local = s.published_local,
     published_date = s.published_date, modified_at = s.modified_at, modified_local = s.modified_local,
     date_source = s.date_source, date_precision = s.date_precision, tags = s.tags,
     last_seen_run = s.last_seen_run
+WHEN MATCHED THEN UPDATE SET last_seen_run = s.last_seen_run  -- nothing changed: only seen again
 WHEN NOT MATCHED THEN INSERT BY NAME;  -- batch rows carry version = 1
 
 -- name: insert_documents
