@@ -183,3 +183,15 @@ def test_a_second_process_waits_for_the_writer_then_gives_up_clearly(tmp_path: P
         assert time.monotonic() - started >= 0.5
         with connect(db, read_only=True, wait_seconds=20) as con:  # waits until the holder exits
             assert con.execute("SELECT 1").fetchall() == [(1,)]
+
+
+def test_rejects_caused_by_the_machine_are_not_replayed(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    documents = [make_document(content=f"<html>page {n}</html>".encode()) for n in range(3)]
+    rejects = [
+        Reject(document.input, "extract", rule, "lost", document.doc_id)
+        for document, rule in zip(documents, ("worker-crashed", "extract-timeout", "worker-failed"), strict=True)
+    ]
+    with connect(db) as con:
+        load.write_batch(con, "run1", documents=documents, articles=[], rejects=rejects)
+        assert load.find_seen(con, documents).rejects == {}

@@ -34,6 +34,8 @@ JOIN articles AS a ON a.article_id = d.article_id AND a.text_sha256 = d.article_
 -- name: known_rejects
 -- Documents of this batch that an earlier run read from the same input and rejected after reading
 -- (extract or validate): the same bytes get the same verdict, so the latest reject is repeated.
+-- Not rejects that say more about the machine than the bytes (a worker that died or ran out of
+-- time, a lost Dask worker): those documents are extracted again.
 SELECT k.doc_id, k.input,
        arg_max(r.stage, r.rejected_at) AS stage,
        arg_max(r.rule, r.rejected_at) AS rule,
@@ -42,6 +44,7 @@ SELECT k.doc_id, k.input,
 FROM batch_keys AS k
 JOIN rejects AS r ON r.doc_id = k.doc_id AND r.input = k.input
 WHERE r.stage IN ('extract', 'validate')
+  AND r.rule NOT IN ('worker-crashed', 'extract-timeout', 'worker-failed')
 GROUP BY k.doc_id, k.input;
 
 -- name: touch_unchanged
