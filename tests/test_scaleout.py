@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import time
 from collections.abc import Iterator
 
@@ -139,3 +140,10 @@ def test_malformed_address_is_a_config_error(address: str) -> None:
 def test_chunk_size_must_be_positive() -> None:
     with pytest.raises(ConfigError, match="chunk_docs"):
         extract_on_dask(fixture_documents()[:1], "tcp://127.0.0.1:1", chunk_docs=0)
+
+
+def test_missing_distributed_is_a_config_error_with_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A None entry in sys.modules makes `import distributed` fail as if the package were not installed.
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ConfigError, match=r"pip install 'newsdag\[dask\]'"):
+        extract_on_dask(fixture_documents()[:1], "tcp://127.0.0.1:8786", chunk_docs=1)
