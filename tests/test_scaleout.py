@@ -105,6 +105,7 @@ def test_raising_extractor_rejects_only_its_chunk(scheduler_address: str) -> Non
         assert "\n" not in reject.detail
 
 
+@pytest.mark.slow  # the scheduler retries the chunk on 3 more workers, each killed and restarted: 9 s idle, 30 s busy
 def test_dead_worker_turns_its_chunk_into_rejects(scheduler_address: str) -> None:
     documents = fixture_documents()[:3]
     doomed = make_document(b"<html><body><p>text</p></body></html>" + KILL_WORKER_MARKER, url="file:///tmp/die.html")
