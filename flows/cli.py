@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_db_option(ingest)
     ingest.add_argument("--workers", type=int, help="extraction processes (default: CPU cores)")
+    ingest.add_argument(
+        "--dask-address",
+        metavar="ADDRESS",
+        help="extract on this Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: $NEWSDAG_DASK_ADDRESS; none)",
+    )
     ingest.add_argument("--json", action="store_true", help="print one JSON object: run_id, status and counts")
     ingest.add_argument(
         "--prefect",
@@ -182,7 +187,11 @@ def command_ingest(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-articles must be at least 1, got {args.max_articles}")
     allow_networks = (*Settings.from_env().allow_networks, *args.allow_network) if args.allow_network else None
     settings = Settings.from_env(
-        db_path=args.db, workers=args.workers, sources_file=args.sources, allow_networks=allow_networks
+        db_path=args.db,
+        workers=args.workers,
+        sources_file=args.sources,
+        allow_networks=allow_networks,
+        dask_address=args.dask_address,
     )
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     orchestrated = args.prefect == "always" or (args.prefect == "auto" and bool(os.environ.get("PREFECT_API_URL")))
@@ -213,6 +222,7 @@ def command_ingest(args: argparse.Namespace) -> int:
                     sources=str(settings.sources_file),
                     db=str(settings.db_path),
                     workers=settings.workers,
+                    dask_address=settings.dask_address,
                     trigger="cli",
                     **what,
                 )

@@ -41,12 +41,16 @@ def ingest_flow(
     sources: str | None = None,
     db: str | None = None,
     workers: int | None = None,
+    dask_address: str | None = None,
     trigger: str | None = None,
 ) -> dict[str, Any]:
     """Ingest files, directories, globs, URLs, feeds and sitemaps, or a source of the sources file, into the
     warehouse; returns the run id, status and counts. A run in which nothing could be fetched fails."""
     settings = Settings.from_env(
-        db_path=Path(db) if db else None, workers=workers, sources_file=Path(sources) if sources else None
+        db_path=Path(db) if db else None,
+        workers=workers,
+        sources_file=Path(sources) if sources else None,
+        dask_address=dask_address,
     )
     request = run.build_request(
         inputs or [],

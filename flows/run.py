@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flows.settings import Settings
-from tasks import discover, extract, fetch, load, loaders, sources, stories
+from tasks import discover, extract, fetch, load, loaders, scaleout, sources, stories
 from tasks.errors import ConfigError, DiscoveryError, FetchError
 from tasks.models import (
     Article,
@@ -267,14 +267,20 @@ def split_unchanged(
 
 
 def extract_batch(documents: Sequence[RawDocument], settings: Settings) -> tuple[list[Article], list[Reject]]:
-    if settings.workers > 1 and len(documents) >= settings.parallel_min_docs:
+    """Extract in local worker processes, or on the Dask cluster at `dask_address`: either way the
+    articles come back here, to the one process that writes the database."""
+    if settings.dask_address and documents:
         start_validation_warm_up()
-    results = extract.extract_batch(
-        documents,
-        workers=settings.workers,
-        parallel_min_docs=settings.parallel_min_docs,
-        timeout_seconds=settings.extract_timeout_seconds,
-    )
+        results = scaleout.extract_on_dask(documents, settings.dask_address, chunk_docs=settings.dask_chunk_docs)
+    else:
+        if settings.workers > 1 and len(documents) >= settings.parallel_min_docs:
+            start_validation_warm_up()
+        results = extract.extract_batch(
+            documents,
+            workers=settings.workers,
+            parallel_min_docs=settings.parallel_min_docs,
+            timeout_seconds=settings.extract_timeout_seconds,
+        )
     articles = [result for result in results if isinstance(result, Article)]
     return articles, [result for result in results if isinstance(result, Reject)]
 
@@ -414,6 +420,7 @@ def run_ingest(
         raise
     finally:
         extract.shutdown_pools()
+        scaleout.close_clients()
         fetch.close_fetcher(run.run_id)
         finish_quietly(db_path, settings, run.run_id, status, dict(counts), error)
     logger.info("run %s %s: %s", run.run_id, status, dict(counts))

@@ -31,6 +31,9 @@ Setting (env var, default): meaning
   is rejected (rule extract-timeout) and its worker replaced (a news page takes well under 1 s); a page
   whose worker dies is rejected too (worker-crashed). In-process extraction (batches under
   parallel_min_docs, or one worker) has no bound.
+- dask_address (NEWSDAG_DASK_ADDRESS, empty): a Dask scheduler (tcp://host:8786); when set, extraction runs
+  on that cluster instead of local worker processes (needs `pip install 'newsdag[dask]'` here and on the workers)
+- dask_chunk_docs (NEWSDAG_DASK_CHUNK_DOCS, 16): documents per Dask task
 """
 
 from __future__ import annotations
@@ -87,6 +90,8 @@ ENV_NAMES: Mapping[str, str] = MappingProxyType(
         "sitemap_max_depth": "NEWSDAG_SITEMAP_MAX_DEPTH",
         "sitemap_max_count": "NEWSDAG_SITEMAP_MAX_COUNT",
         "extract_timeout_seconds": "NEWSDAG_EXTRACT_TIMEOUT",
+        "dask_address": "NEWSDAG_DASK_ADDRESS",
+        "dask_chunk_docs": "NEWSDAG_DASK_CHUNK_DOCS",
     }
 )
 
@@ -123,6 +128,8 @@ class Settings:
     sitemap_max_depth: int = 3
     sitemap_max_count: int = 50
     extract_timeout_seconds: float = 30.0
+    dask_address: str | None = None
+    dask_chunk_docs: int = 16
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -147,6 +154,7 @@ class Settings:
             "fetch_threads",
             "max_fetch_bytes",
             "sitemap_max_count",
+            "dask_chunk_docs",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"must be at least 1, got {getattr(self, name)}", subject=name)

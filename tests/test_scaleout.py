@@ -8,16 +8,18 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import distributed  # in the dev extra: CI runs these tests, never skips them
 import pytest
 
-distributed = pytest.importorskip("distributed")
-
-from tasks.errors import ConfigError  # noqa: E402
-from tasks.extract import extract_document  # noqa: E402
-from tasks.models import Article, RawDocument, Reject  # noqa: E402
-from tasks.scaleout import WORKER_FAILED_RULE, close_clients, dask_client, extract_on_dask  # noqa: E402
-from tests.conftest import FIXTURE_PAGES, make_document  # noqa: E402
+from flows.cli import main
+from tasks.errors import ConfigError
+from tasks.extract import extract_document
+from tasks.models import Article, RawDocument, Reject
+from tasks.scaleout import WORKER_FAILED_RULE, close_clients, dask_client, extract_on_dask
+from tests.conftest import FIXTURE_PAGES, make_document
+from warehouse.db import connect
 
 # Test hooks: documents carrying these markers make the worker-side extractor fail on purpose.
 KILL_WORKER_MARKER = b"<!-- newsdag test hook: kill the dask worker -->"
@@ -148,3 +150,16 @@ def test_missing_distributed_is_a_config_error_with_the_install_hint(monkeypatch
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ConfigError, match=r"pip install 'newsdag\[dask\]'"):
         extract_on_dask(fixture_documents()[:1], "tcp://127.0.0.1:8786", chunk_docs=1)
+
+
+def test_ingest_with_a_dask_address_loads_what_local_extraction_loads(
+    scheduler_address: str, seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tables = []
+    for name, options in (("dask", ["--dask-address", scheduler_address]), ("local", ["--workers", "1"])):
+        db = tmp_path / f"{name}.duckdb"
+        assert main(["ingest", str(seeds_copy), "--db", str(db), "--json", "--prefect", "never", *options]) == 0
+        assert json.loads(capsys.readouterr().out)["status"] == "completed"
+        with connect(db, read_only=True) as connection:
+            tables.append(connection.execute("select article_id, title, text from articles order by 1").fetchall())
+    assert tables[0] == tables[1] and len(tables[0]) > 0
