@@ -316,6 +316,9 @@ def print_summary(summary: dict[str, Any], settings: Settings, seconds: float) -
     )
     if summary.get("error"):
         print(f"  {summary['error']}")
+    steps = summary.get("seconds_by_step") or {}
+    if steps:
+        print("  time by step: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in steps.items()))
     if summary["rejected"]:
         for stage, rule, count, example in reject_summary(settings, summary["run_id"]):
             print(f"  rejected {count} x {stage}/{rule}, e.g. {example}")

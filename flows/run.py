@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -397,10 +398,11 @@ def run_ingest(
         load.start_run(connection, run)
     counts: Counter[str] = Counter(dict.fromkeys(COUNT_NAMES, 0))
     status, error = "completed", None
+    clock = StepClock()
     try:
         discover_rejects: list[Reject] = []
         if request.urls or request.url_files or request.feeds or request.sitemaps:
-            links, discover_rejects = steps.discover_links(run.run_id, request, settings)
+            links, discover_rejects = clock("discover", steps.discover_links, run.run_id, request, settings)
             items.extend(links)
             if discover_rejects:
                 counts["rejected"] += steps.write(run.run_id, settings, [], [], discover_rejects, []).rejected
@@ -408,7 +410,7 @@ def run_ingest(
         report(Progress(run.run_id, len(items), 0, dict(counts)))
         done = 0
         for items_batch in batched(items, settings.batch_size):
-            ingest_batch(run.run_id, items_batch, settings, counts, steps)
+            ingest_batch(run.run_id, items_batch, settings, counts, steps, clock)
             done += len(items_batch)
             report(Progress(run.run_id, len(items), done, dict(counts)))
         if items and counts["failed"] == len(items):
@@ -424,26 +426,50 @@ def run_ingest(
         fetch.close_fetcher(run.run_id)
         finish_quietly(db_path, settings, run.run_id, status, dict(counts), error)
     logger.info("run %s %s: %s", run.run_id, status, dict(counts))
-    return {"run_id": run.run_id, "status": status, "error": error, **counts}
+    return {"run_id": run.run_id, "status": status, "error": error, **counts, "seconds_by_step": clock.summary()}
+
+
+class StepClock:
+    """Wall seconds per step over a run (`seconds_by_step` in the summary): where the time goes."""
+
+    def __init__(self) -> None:
+        self.seconds: Counter[str] = Counter()
+
+    def __call__(self, name: str, step: Callable[..., T], *args: Any) -> T:
+        started = time.perf_counter()
+        try:
+            return step(*args)
+        finally:
+            self.seconds[name] += time.perf_counter() - started
+
+    def summary(self) -> dict[str, float]:
+        return {name: round(seconds, 3) for name, seconds in self.seconds.items()}
 
 
 def ingest_batch(
-    run_id: str, items: Sequence[WorkItem], settings: Settings, counts: Counter[str], steps: IngestSteps
+    run_id: str,
+    items: Sequence[WorkItem],
+    settings: Settings,
+    counts: Counter[str],
+    steps: IngestSteps,
+    clock: StepClock,
 ) -> None:
-    documents, read_rejects = steps.read([item for item in items if item.kind == "file"], settings)
-    fetched = steps.fetch(run_id, [item for item in items if item.kind == "url"], settings)
+    documents, read_rejects = clock("read", steps.read, [item for item in items if item.kind == "file"], settings)
+    fetched = clock("fetch", steps.fetch, run_id, [item for item in items if item.kind == "url"], settings)
     documents.extend(fetched.documents)
-    fresh, unchanged, repeated_rejects = steps.split_unchanged(documents, settings)
-    articles, extract_rejects = steps.extract(fresh, settings)
-    passed, validate_rejects = steps.validate(articles, settings)
+    fresh, unchanged, repeated_rejects = clock("find_unchanged", steps.split_unchanged, documents, settings)
+    articles, extract_rejects = clock("extract", steps.extract, fresh, settings)
+    passed, validate_rejects = clock("validate", steps.validate, articles, settings)
     rejects = read_rejects + list(fetched.rejects) + repeated_rejects + extract_rejects + validate_rejects
-    written = steps.write(
-        run_id, settings, documents, passed, rejects, unchanged, fetched.not_modified, fetched.records
+    written = clock(
+        "load",
+        steps.write,
+        *(run_id, settings, documents, passed, rejects, unchanged, fetched.not_modified, fetched.records),
     )
     if written.loaded or written.updated:
         # Its own transaction after the load: a clustering failure leaves the articles pending, and the
         # next run's cluster step picks them up (pending = not clustered or text changed since).
-        steps.cluster(run_id, settings)
+        clock("cluster", steps.cluster, run_id, settings)
     counts["fetched"] += len(documents)
     counts["not_modified"] += len(fetched.not_modified)
     counts["failed"] += sum(1 for record in fetched.records if record.outcome == "failed")
