@@ -17,11 +17,10 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from flows.settings import Settings
-from tasks import discover, extract, fetch, load, loaders, scaleout, sources, stories
-from tasks.errors import ConfigError, DiscoveryError, FetchError
+from tasks import crawl, discover, extract, fetch, load, loaders, scaleout, sources, stories
+from tasks.errors import ConfigError
 from tasks.models import (
     Article,
     BatchCounts,
@@ -159,92 +158,12 @@ def fetch_batch(run_id: str, items: Sequence[WorkItem], settings: Settings) -> F
 
 
 def discover_links(run_id: str, request: IngestRequest, settings: Settings) -> tuple[list[WorkItem], list[Reject]]:
-    """The page URLs of a request: its URLs and URL lists, then the links of its feeds and sitemaps
-    (fetched like pages: robots, politeness, SSRF guard) within its domains, date window and article cap,
-    newest first."""
-    fetcher = fetch.fetcher_for(run_id, fetch_policy(settings))
-    explicit, rejects = discover.parse_url_list("\n".join(request.urls), request.source, origin="command line")
-    for url_file in request.url_files:
-        try:
-            text = Path(url_file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            rejects.append(Reject(url_file, "discover", "unreadable", f"cannot read the URL list: {error}"))
-            continue
-        listed, bad_lines = discover.parse_url_list(text, request.source, origin=url_file)
-        explicit.extend(listed)
-        rejects.extend(bad_lines)
-    domains = request.allow_domains or tuple(
-        sources.registrable_domain(url) for url in (*request.feeds, *request.sitemaps)
+    return crawl.discover_links(
+        request,
+        fetch.fetcher_for(run_id, fetch_policy(settings)),
+        sitemap_max_depth=settings.sitemap_max_depth,
+        sitemap_max_count=settings.sitemap_max_count,
     )
-    found: list[WorkItem] = []
-    for feed_url in request.feeds:
-        try:
-            response = fetcher.request(feed_url, accept=fetch.ACCEPT_XML)
-            found.extend(discover.parse_feed(response.content, response.final_url, request.source))
-        except (FetchError, DiscoveryError) as error:
-            rejects.append(Reject(feed_url, "discover", error.rule, str(error), url=feed_url))
-    found.extend(sitemap_links(fetcher, request, settings, domains, rejects))
-    in_domain: list[WorkItem] = []
-    for item in found:
-        if domain_allowed(item.location, domains):
-            in_domain.append(item)
-        else:
-            rejects.append(off_domain(item.location, domains))
-    selection = discover.filter_by_date(in_domain, request.since, request.until)
-    if selection.undated or selection.outside:
-        logger.info("%d links outside the date window, %d without a date", selection.outside, selection.undated)
-    links = list(selection.items)[: request.max_articles]  # newest first
-    unique = {item.location: item for item in reversed([*explicit, *links])}  # the first of each URL wins
-    return list(reversed(unique.values())), rejects
-
-
-def sitemap_links(
-    fetcher: fetch.Fetcher,
-    request: IngestRequest,
-    settings: Settings,
-    domains: Sequence[str],
-    rejects: list[Reject],
-) -> list[WorkItem]:
-    """Article links of the request's sitemaps, following sitemap indexes breadth-first within the bounds;
-    with `since`, child sitemaps last modified before it are skipped."""
-    queue = [(url, 0) for url in request.sitemaps]
-    seen: set[str] = set()
-    links: list[WorkItem] = []
-    while queue:
-        url, depth = queue.pop(0)
-        if url in seen:
-            continue
-        seen.add(url)
-        if len(seen) > settings.sitemap_max_count:
-            detail = f"more than {settings.sitemap_max_count} sitemaps (NEWSDAG_SITEMAP_MAX_COUNT)"
-            rejects.append(Reject(url, "discover", "too-many-sitemaps", detail, url=url))
-            break
-        try:
-            response = fetcher.request(url, accept=fetch.ACCEPT_XML)
-            page = discover.parse_sitemap(response.content, response.final_url, request.source)
-        except (FetchError, DiscoveryError) as error:
-            rejects.append(Reject(url, "discover", error.rule, str(error), url=url))
-            continue
-        links.extend(page.articles)
-        for child in discover.children_since(page, request.since):
-            if not domain_allowed(child, domains):
-                rejects.append(off_domain(child, domains))
-            elif depth + 1 > settings.sitemap_max_depth:
-                detail = f"sitemap index nested deeper than {settings.sitemap_max_depth} (NEWSDAG_SITEMAP_MAX_DEPTH)"
-                rejects.append(Reject(child, "discover", "sitemap-too-deep", detail, url=child))
-            else:
-                queue.append((child, depth + 1))
-    return links
-
-
-def off_domain(url: str, domains: Sequence[str]) -> Reject:
-    return Reject(url, "discover", "off-domain", f"outside the source's domains ({', '.join(domains)})", url=url)
-
-
-def domain_allowed(url: str, domains: Sequence[str]) -> bool:
-    """True when the URL's host is one of the domains or below one; no domains means any."""
-    host = (urlsplit(url).hostname or "").lower()
-    return not domains or any(host == domain or host.endswith("." + domain) for domain in domains)
 
 
 def split_unchanged(

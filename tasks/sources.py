@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -246,6 +246,11 @@ def source_allows(source: Source, url: str) -> bool:
 
     A source without `allow_domains` allows any http(s) URL.
     """
+    return domain_allows(source.allow_domains, url)
+
+
+def domain_allows(domains: Sequence[str], url: str) -> bool:
+    """True when `url` is an http(s) URL on one of `domains` or a subdomain; no domains allows any."""
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower().rstrip(".")
@@ -253,9 +258,7 @@ def source_allows(source: Source, url: str) -> bool:
         return False
     if parts.scheme.lower() not in WEB_SCHEMES or not host:
         return False
-    if not source.allow_domains:
-        return True
-    return any(host == domain or host.endswith(f".{domain}") for domain in source.allow_domains)
+    return not domains or any(host == domain or host.endswith(f".{domain}") for domain in domains)
 
 
 def listed_urls(source: Source) -> tuple[list[WorkItem], list[Reject]]:
