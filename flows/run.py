@@ -6,12 +6,14 @@ flows/ingest.py wraps each step as a Prefect task; `newsdag ingest` without a Pr
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
@@ -152,7 +154,7 @@ def fetch_batch(run_id: str, items: Sequence[WorkItem], settings: Settings) -> F
         return FetchBatch()
     validators = {}
     if Path(settings.db_path).exists():
-        with connect(Path(settings.db_path), read_only=True, wait_seconds=settings.lock_timeout_seconds) as connection:
+        with connect(Path(settings.db_path), wait_seconds=settings.lock_timeout_seconds) as connection:
             validators = load.find_validators(connection, [item.location for item in items])
     return fetch.fetcher_for(run_id, fetch_policy(settings)).fetch_batch(items, validators)
 
@@ -173,7 +175,7 @@ def split_unchanged(
     are not extracted again; they are unchanged articles, or the same reject as last time."""
     if not Path(settings.db_path).exists() or not documents:
         return list(documents), [], []
-    with connect(Path(settings.db_path), read_only=True, wait_seconds=settings.lock_timeout_seconds) as connection:
+    with connect(Path(settings.db_path), wait_seconds=settings.lock_timeout_seconds) as connection:
         seen = load.find_seen(connection, documents)
     fresh, unchanged, rejects = [], [], []
     for document in documents:
@@ -327,11 +329,7 @@ def run_ingest(
                 counts["rejected"] += steps.write(run.run_id, settings, [], [], discover_rejects, []).rejected
         counts["discovered"] = len(items)
         report(Progress(run.run_id, len(items), 0, dict(counts)))
-        done = 0
-        for items_batch in batched(items, settings.batch_size):
-            ingest_batch(run.run_id, items_batch, settings, counts, steps, clock)
-            done += len(items_batch)
-            report(Progress(run.run_id, len(items), done, dict(counts)))
+        run_batches(run, items, settings, counts, steps, clock)
         if items and counts["failed"] == len(items):
             status, error = "failed", "every URL failed to fetch; see the view fetch_failures_by_host"
         elif not items and discover_rejects:
@@ -349,50 +347,108 @@ def run_ingest(
 
 
 class StepClock:
-    """Wall seconds per step over a run (`seconds_by_step` in the summary): where the time goes."""
+    """Wall seconds per step over a run (`seconds_by_step` in the summary): where the time goes.
+
+    Steps of consecutive batches overlap (see run_batches), so the sum can exceed the run's wall time.
+    """
 
     def __init__(self) -> None:
         self.seconds: Counter[str] = Counter()
+        self.lock = threading.Lock()
 
     def __call__(self, name: str, step: Callable[..., T], *args: Any) -> T:
         started = time.perf_counter()
         try:
             return step(*args)
         finally:
-            self.seconds[name] += time.perf_counter() - started
+            with self.lock:
+                self.seconds[name] += time.perf_counter() - started
 
     def summary(self) -> dict[str, float]:
         return {name: round(seconds, 3) for name, seconds in self.seconds.items()}
 
 
-def ingest_batch(
-    run_id: str,
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A batch read or fetched and extracted, waiting to be validated and loaded."""
+
+    size: int
+    documents: list[RawDocument]
+    fetched: FetchBatch
+    unchanged: list[RawDocument]
+    articles: list[Article]
+    rejects: list[Reject]
+
+
+def run_batches(
+    run: load.RunRecord,
     items: Sequence[WorkItem],
     settings: Settings,
     counts: Counter[str],
     steps: IngestSteps,
     clock: StepClock,
 ) -> None:
+    """Every batch, with the next one read, fetched and extracted on a thread while this one is validated,
+    loaded and clustered: the extraction workers never wait for the database."""
+    batches = batched(items, settings.batch_size)
+    ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsdag-prepare")
+
+    def prepare_next() -> Future[PreparedBatch] | None:
+        batch = next(batches, None)
+        if batch is None:
+            return None
+        context = contextvars.copy_context()  # a Prefect task run needs the flow run's context
+        return ahead.submit(context.run, prepare_batch, run.run_id, batch, settings, steps, clock)
+
+    done = 0
+    try:
+        upcoming = prepare_next()
+        while upcoming is not None:
+            prepared = upcoming.result()
+            upcoming = prepare_next()
+            finish_batch(run.run_id, prepared, settings, counts, steps, clock)
+            done += prepared.size
+            report(Progress(run.run_id, len(items), done, dict(counts)))
+    finally:
+        ahead.shutdown(wait=False, cancel_futures=True)
+
+
+def prepare_batch(
+    run_id: str, items: Sequence[WorkItem], settings: Settings, steps: IngestSteps, clock: StepClock
+) -> PreparedBatch:
     documents, read_rejects = clock("read", steps.read, [item for item in items if item.kind == "file"], settings)
     fetched = clock("fetch", steps.fetch, run_id, [item for item in items if item.kind == "url"], settings)
     documents.extend(fetched.documents)
     fresh, unchanged, repeated_rejects = clock("find_unchanged", steps.split_unchanged, documents, settings)
     articles, extract_rejects = clock("extract", steps.extract, fresh, settings)
-    passed, validate_rejects = clock("validate", steps.validate, articles, settings)
-    rejects = read_rejects + list(fetched.rejects) + repeated_rejects + extract_rejects + validate_rejects
+    rejects = read_rejects + list(fetched.rejects) + repeated_rejects + extract_rejects
+    return PreparedBatch(len(items), documents, fetched, unchanged, articles, rejects)
+
+
+def finish_batch(
+    run_id: str,
+    batch: PreparedBatch,
+    settings: Settings,
+    counts: Counter[str],
+    steps: IngestSteps,
+    clock: StepClock,
+) -> None:
+    passed, validate_rejects = clock("validate", steps.validate, batch.articles, settings)
+    fetched = batch.fetched
     written = clock(
         "load",
         steps.write,
-        *(run_id, settings, documents, passed, rejects, unchanged, fetched.not_modified, fetched.records),
+        *(run_id, settings, batch.documents, passed, batch.rejects + validate_rejects, batch.unchanged),
+        *(fetched.not_modified, fetched.records),
     )
     if written.loaded or written.updated:
         # Its own transaction after the load: a clustering failure leaves the articles pending, and the
         # next run's cluster step picks them up (pending = not clustered or text changed since).
         clock("cluster", steps.cluster, run_id, settings)
-    counts["fetched"] += len(documents)
+    counts["fetched"] += len(batch.documents)
     counts["not_modified"] += len(fetched.not_modified)
     counts["failed"] += sum(1 for record in fetched.records if record.outcome == "failed")
-    counts["extracted"] += len(articles)
+    counts["extracted"] += len(batch.articles)
     counts["loaded"] += written.loaded
     counts["updated"] += written.updated
     counts["unchanged"] += written.unchanged

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,10 @@ SQL_DIR = Path(__file__).parent
 MIGRATIONS = ("schema.sql", "002_stories.sql", "003_fetch.sql")
 SCHEMA_VERSION = len(MIGRATIONS)
 LOCK_RETRY_SECONDS = 0.2
+# One open connection per process at a time: a run reads the file on one thread (what is unchanged)
+# while it writes on another, and DuckDB's per-process database instance is not safe to open on one
+# thread while another closes it (seen as "python_arrow_scan does not exist" mid-query).
+PROCESS_LOCK = threading.RLock()
 NAMED_STATEMENT = re.compile(r"^-- name: (\S+)\s*$", re.MULTILINE)
 LOCK_MESSAGES = ("Could not set lock", "Conflicting lock", "database is locked")
 
@@ -67,13 +72,14 @@ def connect(path: Path, *, read_only: bool = False, wait_seconds: float = 60.0) 
 
     Writers hold the file only this long, so other runs and readers get their turn between batches.
     """
-    connection = open_database(path, read_only=read_only, wait_seconds=wait_seconds)
-    try:
-        if not read_only:
-            migrate(connection)
-        yield connection
-    finally:
-        connection.close()
+    with PROCESS_LOCK:
+        connection = open_database(path, read_only=read_only, wait_seconds=wait_seconds)
+        try:
+            if not read_only:
+                migrate(connection)
+            yield connection
+        finally:
+            connection.close()
 
 
 def schema_version(connection: duckdb.DuckDBPyConnection) -> int:
