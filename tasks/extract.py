@@ -17,6 +17,7 @@ import lxml.html
 import py3langid
 import trafilatura
 from lxml.etree import ParserError
+from trafilatura.settings import Document
 
 from tasks.dates import parse_iso_date
 from tasks.errors import ExtractError
@@ -47,6 +48,10 @@ BALANCED_TEXT_OPTIONS = {
 # The text comes from a precision-favouring run: on both dev sets it drops more teasers, share bars
 # and newsletter boxes than it loses body (AEB text F1 0.957 -> 0.961, see docs/quality.md).
 PRECISE_TEXT_OPTIONS = {**BALANCED_TEXT_OPTIONS, "favor_precision": True}
+# The first run skips trafilatura's fallback extractors (readability, jusText: a third of its time).
+# Its text is kept unless it may have lost the article (the rules below); then the full precision run
+# decides as before. Measured on the dev sets: text F1 equal on 437 of 439 pages, ~25 % less CPU.
+PRECISE_FAST_OPTIONS = {**PRECISE_TEXT_OPTIONS, "fast": True}
 # Precision mode sometimes keeps only one box of a page (a lead, a caption list). When its text is
 # shorter than this share of the balanced run's, it has lost the article and the balanced text wins.
 # On the dev sets such failures keep 8-16 % of the text; genuine boilerplate cuts keep 29 % or more.
@@ -115,21 +120,28 @@ def extract_html(html: str, url: str | None) -> ExtractedFields:
 
 
 def main_text(tree: lxml.html.HtmlElement, url: str | None) -> str:
-    """The precision run's text, checked against a balanced run only when it may have lost the article.
+    """The fast precision run's text; when it may have lost the article, the precision run with
+    trafilatura's fallback extractors, then a balanced run to check that one (see PRECISE_FAST_OPTIONS).
 
-    trafilatura copies the tree it is given, so both runs read the same unpruned page.
+    trafilatura copies the tree it is given, so every run reads the same unpruned page.
     """
-    precise = trafilatura.bare_extraction(tree, url=url, **PRECISE_TEXT_OPTIONS)
-    precise_text = precise.text if precise is not None else None
-    if precise_text and precise_text.strip() and not may_have_lost_article(precise_text, tree):
-        return precise_text
-    balanced = trafilatura.bare_extraction(tree, url=url, **BALANCED_TEXT_OPTIONS)
-    balanced_text = balanced.text if balanced is not None else None
-    if balanced_text and balanced_text.strip():
-        return choose_text(balanced_text, precise_text)
-    if precise_text and precise_text.strip():
-        return precise_text
+    fast = text_of(trafilatura.bare_extraction(tree, url=url, **PRECISE_FAST_OPTIONS))
+    if fast and not may_have_lost_article(fast, tree):
+        return fast
+    precise = text_of(trafilatura.bare_extraction(tree, url=url, **PRECISE_TEXT_OPTIONS))
+    if precise and not may_have_lost_article(precise, tree):
+        return precise
+    balanced = text_of(trafilatura.bare_extraction(tree, url=url, **BALANCED_TEXT_OPTIONS))
+    if balanced:
+        return choose_text(balanced, precise)
+    if precise:
+        return precise
     raise ExtractError("no main text found in the page", rule="no-text")
+
+
+def text_of(document: Document | None) -> str | None:
+    """A run's text, None when it found none."""
+    return document.text if document is not None and document.text and document.text.strip() else None
 
 
 def may_have_lost_article(precise: str, tree: lxml.html.HtmlElement) -> bool:
