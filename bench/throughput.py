@@ -1,6 +1,6 @@
 """Benchmark: newsdag ingest vs bare trafilatura on the same pages, plus the unchanged re-run.
 
-Usage: .venv/bin/python bench/throughput.py [--pages 1000] [--workers 2]
+Usage: .venv/bin/python bench/throughput.py [--pages 1000] [--workers 2] [--repeat 3]
 
 Builds a corpus of real saved pages (the dev sets in ../shared/eval, replicated under distinct
 file names with a marker comment so every copy is a distinct document), then times, in this run:
@@ -8,8 +8,9 @@ file names with a marker comment so every copy is a distinct document), then tim
   2. bare trafilatura: `bare_extraction(html, with_metadata=True)` over the same files in a
      process pool of N workers (reading and gunzipping included, like newsdag);
   3. the same `newsdag ingest` again (every document unchanged).
-and prints pages/s and the ratios. Each command runs in its own process; peak RSS is read from
-a wrapper process's getrusage. Not a test: numbers depend on the machine.
+and prints pages/s and the ratios: --repeat rounds of all three, each ratio taken within its round,
+the median quoted. Each command runs in its own process; peak RSS is read from a wrapper process's
+getrusage. Not a test: numbers depend on the machine.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 EVAL_DEV = REPO.parent / "shared" / "eval" / "dev"
@@ -83,35 +86,57 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of the three commands; medians are quoted")
     args = parser.parse_args()
+    rounds: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="newsdag-bench-") as scratch:
         corpus = Path(scratch) / "corpus"
         corpus.mkdir()
         pages = build_corpus(corpus, args.pages)
-        db = Path(scratch) / "bench.duckdb"
-        ingest = [str(NEWSDAG), "ingest", str(corpus), "--db", str(db), "--workers", str(args.workers)]
-        ingest += ["--json", "--prefect", "never"]
-        env = {**os.environ, "NEWSDAG_ARCHIVE": str(Path(scratch) / "archive")}
+        for number in range(args.repeat):
+            # Each round in a fresh database and archive: the first ingest extracts every page.
+            db = Path(scratch) / f"bench-{number}.duckdb"
+            ingest = [str(NEWSDAG), "ingest", str(corpus), "--db", str(db), "--workers", str(args.workers)]
+            ingest += ["--json", "--prefect", "never"]
+            env = {**os.environ, "NEWSDAG_ARCHIVE": str(Path(scratch) / f"archive-{number}")}
+            bare_wall, bare_peak, _ = timed([sys.executable, "-c", BARE_TRAFILATURA, str(corpus), str(args.workers)])
+            first_wall, first_peak, first_out = timed(ingest, env)
+            again_wall, _, again_out = timed(ingest, env)
+            rounds.append(
+                {
+                    "bare": (bare_wall, bare_peak),
+                    "first": (first_wall, first_peak),
+                    "again": (again_wall, None),
+                    "first_summary": json.loads(first_out),
+                    "again_summary": json.loads(again_out),
+                }
+            )
 
-        bare_wall, bare_peak, _ = timed([sys.executable, "-c", BARE_TRAFILATURA, str(corpus), str(args.workers)])
-        first_wall, first_peak, first_out = timed(ingest, env)
-        again_wall, _, again_out = timed(ingest, env)
-        first, again = json.loads(first_out), json.loads(again_out)
-
-    rows = [
-        ("bare trafilatura (process pool)", bare_wall, pages / bare_wall, bare_peak),
-        ("newsdag ingest, fresh database", first_wall, pages / first_wall, first_peak),
-        ("newsdag ingest, unchanged re-run", again_wall, pages / again_wall, None),
-    ]
-    print(f"{pages} pages, {args.workers} workers, {os.cpu_count()} cores")
-    print("| command | wall s | pages/s | peak RSS MiB |")
+    print(f"{pages} pages, {args.workers} workers, {os.cpu_count()} cores, {args.repeat} rounds (medians)")
+    print("| command | wall s (min-max) | pages/s | peak RSS MiB |")
     print("|---|---|---|---|")
-    for name, wall, rate, peak in rows:
-        print(f"| {name} | {wall:.1f} | {rate:.1f} | {'' if peak is None else f'{peak:.0f}'} |")
-    print(f"newsdag / bare trafilatura pages/s: {bare_wall / first_wall:.2f} (goal >= 0.8)")
-    print(f"unchanged re-run / first run wall: {again_wall / first_wall:.2f} (goal <= 0.10)")
+    names = {
+        "bare": "bare trafilatura (process pool)",
+        "first": "newsdag ingest, fresh database",
+        "again": "newsdag ingest, unchanged re-run",
+    }
+    for key, name in names.items():
+        walls = [entry[key][0] for entry in rounds]
+        peak = rounds[0][key][1]
+        spread = f"{median(walls):.1f} ({min(walls):.1f}-{max(walls):.1f})"
+        print(f"| {name} | {spread} | {pages / median(walls):.1f} | {'' if peak is None else f'{peak:.0f}'} |")
+    speed = [entry["bare"][0] / entry["first"][0] for entry in rounds]
+    rerun = [entry["again"][0] / entry["first"][0] for entry in rounds]
+    print(f"newsdag / bare trafilatura pages/s: {median(speed):.2f} per round {fmt(speed)} (goal >= 0.8)")
+    print(f"unchanged re-run / first run wall: {median(rerun):.2f} per round {fmt(rerun)} (goal <= 0.10)")
+    first, again = rounds[-1]["first_summary"], rounds[-1]["again_summary"]
     print(f"first run: {json.dumps({k: first[k] for k in ('loaded', 'unchanged', 'rejected')})}")
     print(f"re-run: {json.dumps({k: again[k] for k in ('loaded', 'unchanged', 'rejected', 'extracted')})}")
+    print(f"first run, wall seconds by step (steps overlap): {json.dumps(first['seconds_by_step'])}")
+
+
+def fmt(ratios: list[float]) -> str:
+    return "[" + ", ".join(f"{ratio:.2f}" for ratio in ratios) + "]"
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,14 @@ def test_signatures_are_deterministic_and_transliterations_share_terms() -> None
     assert stories.term_key("tokayev") == stories.term_key("tokaev") == stories.term_key("tukayev")
     assert stories.term_key("kassym") == stories.term_key("qassem") == stories.term_key("kasim")
     assert stories.normalised_text_hash("Hello,  World!") == stories.normalised_text_hash("hello world")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Crème brûlée à Zürich, naïve café", "Ελληνικά ΆΈΉ", "עִבְרִית", "हिन्दी", "Tiếng Việt", "ﬁne ＡＢＣ", "plain ascii"],
+)
+def test_accents_are_stripped_exactly_as_unicode_defines_combining_marks(text: str) -> None:
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    reference = stories.WORD.findall("".join(char for char in folded if not unicodedata.combining(char)))
+    assert stories.normalise_words(text) == reference
+    assert stories.normalise_words(text) == stories.normalise_words(text)  # the cached table gives the same
