@@ -58,6 +58,24 @@ def test_new_then_unchanged_then_changed(tmp_path: Path) -> None:
     assert old == [(1, first.text, "run3")]
 
 
+
+def test_same_text_with_better_metadata_refreshes_the_row_without_a_version(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    first = make_article()
+    write(db, "run1", [first])
+    with connect(db) as con:  # the cluster step's mark: the replaced row must keep it
+        con.execute("UPDATE articles SET duplicate_of = 'b' || repeat('0', 31)")
+    better = make_article(title="A better headline", authors=("Jane Doe", "John Roe"), tags=("politics",))
+    result = write(db, "run2", [better])
+    assert (result.loaded, result.updated, result.unchanged) == (0, 0, 1)
+    with connect(db, read_only=True) as con:
+        row = con.execute(
+            "SELECT title, author, tags, version, first_seen_run, last_seen_run, duplicate_of FROM articles"
+        ).fetchall()
+        versions = count(db, "article_versions")
+    assert row == [("A better headline", "Jane Doe, John Roe", ["politics"], 1, "run1", "run2", "b" + "0" * 31)]
+    assert versions == 0
+
 def test_dates_are_stored_as_instant_local_text_and_day(tmp_path: Path) -> None:
     db = tmp_path / "news.duckdb"
     write(db, "run1", [make_article()])

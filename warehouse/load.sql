@@ -69,35 +69,41 @@ FROM articles AS a
 JOIN batch_articles AS s USING (article_id)
 WHERE a.text_sha256 <> s.text_sha256;
 
--- name: merge_articles
-MERGE INTO articles AS t
-USING batch_articles AS s
-ON t.article_id = s.article_id
-WHEN MATCHED AND t.text_sha256 <> s.text_sha256 THEN UPDATE SET
-    doc_id = s.doc_id, input = s.input, url = s.url, canonical_url = s.canonical_url, source = s.source,
-    site_name = s.site_name, title = s.title, description = s.description, text = s.text,
-    author = s.author, authors = s.authors, language = s.language,
-    published_at = s.published_at, published_local = s.published_local, published_date = s.published_date,
-    modified_at = s.modified_at, modified_local = s.modified_local,
-    date_source = s.date_source, date_precision = s.date_precision, tags = s.tags,
-    word_count = s.word_count, text_sha256 = s.text_sha256,
-    last_seen_run = s.last_seen_run, version = t.version + 1, updated_at = s.updated_at
-WHEN MATCHED AND (
-    t.doc_id, t.input, t.canonical_url, t.site_name, t.title, t.description, t.authors, t.language,
-    t.published_local, t.modified_local, t.date_source, t.date_precision, t.tags
-) IS DISTINCT FROM (
-    s.doc_id, s.input, s.canonical_url, s.site_name, s.title, s.description, s.authors, s.language,
-    s.published_local, s.modified_local, s.date_source, s.date_precision, s.tags
-) THEN UPDATE SET
-    -- Same text, other metadata: refresh it (a re-extract may read it better) without a new version.
-    doc_id = s.doc_id, input = s.input, canonical_url = s.canonical_url, site_name = s.site_name,
-    title = s.title, description = s.description, author = s.author, authors = s.authors,
-    language = s.language, published_at = s.published_at, published_local = s.published_local,
-    published_date = s.published_date, modified_at = s.modified_at, modified_local = s.modified_local,
-    date_source = s.date_source, date_precision = s.date_precision, tags = s.tags,
-    last_seen_run = s.last_seen_run
-WHEN MATCHED THEN UPDATE SET last_seen_run = s.last_seen_run  -- nothing changed: only seen again
-WHEN NOT MATCHED THEN INSERT BY NAME;  -- batch rows carry version = 1
+-- name: stage_replaced_articles
+-- Stored articles whose text or metadata the batch changes, as their new rows: a changed text bumps the
+-- version (keep_old_versions kept the old text), changed metadata only refreshes the row (a re-extract
+-- may read it better). They replace the stored rows by delete + insert, which DuckDB does over three
+-- times faster than an UPDATE or MERGE rewriting the same long rows (bench/load_rate.py).
+CREATE OR REPLACE TEMP TABLE replaced_articles AS
+SELECT s.* REPLACE (
+           t.first_seen_run AS first_seen_run,
+           t.version + CASE WHEN t.text_sha256 <> s.text_sha256 THEN 1 ELSE 0 END AS version
+       ),
+       t.duplicate_of
+FROM batch_articles AS s
+JOIN articles AS t USING (article_id)
+WHERE t.text_sha256 <> s.text_sha256
+   OR (t.doc_id, t.input, t.url, t.canonical_url, t.source, t.site_name, t.title, t.description, t.authors,
+       t.language, t.published_local, t.modified_local, t.date_source, t.date_precision, t.tags)
+      IS DISTINCT FROM
+      (s.doc_id, s.input, s.url, s.canonical_url, s.source, s.site_name, s.title, s.description, s.authors,
+       s.language, s.published_local, s.modified_local, s.date_source, s.date_precision, s.tags);
+
+-- name: replace_articles
+DELETE FROM articles WHERE article_id IN (SELECT article_id FROM replaced_articles);
+INSERT INTO articles BY NAME SELECT * FROM replaced_articles;
+DROP TABLE replaced_articles;
+
+-- name: touch_seen_articles
+-- Articles of the batch with the same text and metadata: only seen again by this run.
+UPDATE articles SET last_seen_run = s.last_seen_run
+FROM batch_articles AS s
+WHERE articles.article_id = s.article_id AND articles.last_seen_run <> s.last_seen_run;
+
+-- name: insert_articles
+-- Articles the warehouse has not seen (batch rows carry version = 1); run after replace_articles.
+INSERT INTO articles BY NAME
+SELECT * FROM batch_articles WHERE article_id NOT IN (SELECT article_id FROM articles);
 
 -- name: insert_documents
 -- A document seen again keeps its row; it gains the article it produced if it did not have one.
