@@ -3,7 +3,8 @@
 Usage: .venv/bin/python bench/throughput.py [--pages 1000] [--workers 2] [--repeat 3]
 
 Builds a corpus of real saved pages (the dev sets in ../shared/eval, replicated under distinct
-file names with a marker comment so every copy is a distinct document), then times, in this run:
+file names, each copy's links moved to a host of its own so that every copy is a distinct
+article), then times, in this run:
   1. `newsdag ingest CORPUS --workers N` into a fresh database (whole command, in-process mode);
   2. bare trafilatura: `bare_extraction(html, with_metadata=True)` over the same files in a
      process pool of N workers (reading and gunzipping included, like newsdag);
@@ -51,13 +52,14 @@ if __name__ == "__main__":
 
 
 def build_corpus(target: Path, pages: int) -> int:
-    """`pages` gzipped HTML files made from the dev sets, each copy with a distinct marker."""
+    """`pages` gzipped HTML files made from the dev sets, each copy a distinct article."""
     sources = sorted(EVAL_DEV.glob("*/pages/*.html.gz"))
     if not sources:
         sys.exit(f"no dev pages under {EVAL_DEV}")
     originals = [gzip.decompress(path.read_bytes()) for path in sources]
     for number in range(pages):
-        html = originals[number % len(originals)] + f"\n<!-- newsdag bench copy {number} -->\n".encode()
+        # Every copy its own article: its links (canonical URL, og:url included) on a host of its own.
+        html = originals[number % len(originals)].replace(b"://", f"://copy{number}.".encode())
         (target / f"page-{number:06d}.html.gz").write_bytes(gzip.compress(html, compresslevel=1))
     return pages
 

@@ -319,6 +319,11 @@ def print_summary(summary: dict[str, Any], settings: Settings, seconds: float) -
     steps = summary.get("seconds_by_step") or {}
     if steps:
         print("  time by step: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in steps.items()))
+    if orchestration := summary.get("orchestration"):
+        print(
+            f"  Prefect orchestration: {orchestration['seconds']:.2f} s over {orchestration['task_runs']} task runs "
+            f"({orchestration['ms_per_task_run']:.1f} ms each)"
+        )
     if summary["rejected"]:
         for stage, rule, count, example in reject_summary(settings, summary["run_id"]):
             print(f"  rejected {count} x {stage}/{rule}, e.g. {example}")

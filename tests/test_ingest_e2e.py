@@ -273,5 +273,8 @@ def test_ingest_runs_as_a_prefect_flow_run(seeds_copy: Path, tmp_path: Path) -> 
     with prefect_test_harness():
         summary = ingest_flow(inputs=[str(seeds_copy)], db=str(db), workers=1, trigger="manual")
     assert (summary["status"], summary["loaded"]) == ("completed", 2)
+    # One batch: read, fetch, find-unchanged, extract, validate, load, cluster; each task run costs Prefect time.
+    orchestration = summary["orchestration"]
+    assert orchestration["task_runs"] == 7 and orchestration["seconds"] > 0
     [(trigger, flow_run_id)] = query(db, "SELECT trigger, flow_run_id FROM runs")
     assert trigger == "manual" and flow_run_id and len(flow_run_id) == 36
