@@ -21,7 +21,7 @@ from pathlib import Path
 from flows.run import run_ingest
 from flows.settings import Settings
 from tasks import extract, loaders
-from tasks.models import Article, WorkItem
+from tasks.models import Article, IngestRequest, WorkItem
 from warehouse.db import connect
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -99,7 +99,7 @@ def main(dev: Path, variant_pages: int, same_day: str | None) -> None:
         directory.mkdir()
         labels = build(directory, dev, variant_pages, same_day)
         db = Path(name) / "eval.duckdb"
-        run_ingest([str(directory)], Settings.from_env(db_path=db))
+        run_ingest(IngestRequest.from_inputs([str(directory)]), Settings.from_env(db_path=db))
         with connect(db, read_only=True) as con:
             rows = con.execute(
                 "SELECT a.input, a.article_id, coalesce(a.duplicate_of, a.article_id), sa.story_id "

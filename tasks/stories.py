@@ -21,7 +21,7 @@ import hashlib
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -47,8 +47,11 @@ LSH_ROWS = NUM_PERMUTATIONS // LSH_BANDS
 NEAR_DUPLICATE_THRESHOLD = 0.5
 # Fixed seed: signatures must be the same in every process and every run, or stored ones go stale.
 MINHASH_SEED = 20220107
-MERSENNE_PRIME = (1 << 61) - 1
 MAX_HASH = (1 << 32) - 1
+# Shingle hashes combine word hashes: h = h * SHINGLE_MULTIPLIER + word (an odd 64-bit constant, so the
+# order of words matters), then splitmix64's avalanche step mixes every bit into the low 32 kept.
+SHINGLE_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+AVALANCHE_MULTIPLIER = np.uint64(0xBF58476D1CE4E5B9)
 
 # Reports of one event cluster within days; +-2 days of the day as written (or first seen).
 STORY_WINDOW_DAYS = 2
@@ -238,33 +241,55 @@ def normalised_text_hash(text: str) -> str:
     return hashlib.sha256(" ".join(normalise_words(text)).encode("utf-8")).hexdigest()
 
 
-def shingles(words: Sequence[str], size: int = SHINGLE_WORDS) -> set[str]:
-    if len(words) < size:
-        return {" ".join(words)} if words else set()
-    return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
-
-
 def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    """Multiply-shift hash functions h(x) = (a*x + b mod 2^64) >> 32 with odd a: a universal family
+    that needs no modulo, since uint64 arithmetic wraps by itself."""
     generator = np.random.default_rng(MINHASH_SEED)
-    # a < 2^31 and x < 2^32 keep a*x + b below 2^64: exact arithmetic in uint64.
-    a = generator.integers(1, 1 << 31, size=NUM_PERMUTATIONS, dtype=np.uint64)
-    b = generator.integers(0, 1 << 32, size=NUM_PERMUTATIONS, dtype=np.uint64)
+    top = np.iinfo(np.uint64).max
+    a = generator.integers(0, top, size=NUM_PERMUTATIONS, dtype=np.uint64, endpoint=True) | np.uint64(1)
+    b = generator.integers(0, top, size=NUM_PERMUTATIONS, dtype=np.uint64, endpoint=True)
     return a, b
 
 
 PERMUTATION_A, PERMUTATION_B = _permutations()
 
 
-def minhash(items: Iterable[str]) -> np.ndarray:
-    """MinHash signature (uint32 x NUM_PERMUTATIONS) of a set of strings; deterministic across processes."""
-    hashes = np.fromiter(
-        (int.from_bytes(hashlib.blake2b(item.encode("utf-8"), digest_size=4).digest(), "little") for item in items),
-        dtype=np.uint64,
-    )
+# Words repeat across articles (Zipf), so each word is hashed once; bounded memory.
+@lru_cache(maxsize=200_000)
+def word_hash(word: str) -> int:
+    """A 32-bit hash of a word, the same in every process (unlike Python's hash())."""
+    return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=4).digest(), "little")
+
+
+def shingle_hashes(words: Sequence[str]) -> np.ndarray:
+    """32-bit hashes (as uint64) of the distinct word SHINGLE_WORDS-shingles, computed from the words'
+    hashes with array arithmetic: order-sensitive, deterministic, and no string per shingle.
+    Fewer words than a shingle make one shingle of them all."""
+    if not words:
+        return np.empty(0, dtype=np.uint64)
+    hashes = np.fromiter((word_hash(word) for word in words), dtype=np.uint64, count=len(words))
+    if hashes.size < SHINGLE_WORDS:
+        hashes = np.concatenate([hashes, np.zeros(SHINGLE_WORDS - hashes.size, dtype=np.uint64)])
+    count = hashes.size - SHINGLE_WORDS + 1
+    mixed = np.zeros(count, dtype=np.uint64)
+    for offset in range(SHINGLE_WORDS):  # uint64 arithmetic wraps modulo 2^64
+        mixed = mixed * SHINGLE_MULTIPLIER + hashes[offset : offset + count]
+    # A final avalanche (splitmix64's) so the low 32 bits depend on every word.
+    mixed ^= mixed >> np.uint64(30)
+    mixed *= AVALANCHE_MULTIPLIER
+    mixed ^= mixed >> np.uint64(31)
+    return np.unique(mixed & np.uint64(MAX_HASH))
+
+
+def minhash(words: Sequence[str]) -> np.ndarray:
+    """MinHash signature (uint32 x NUM_PERMUTATIONS) of a text's word shingles; the same in every process."""
+    hashes = shingle_hashes(words)
     if hashes.size == 0:
         return np.full(NUM_PERMUTATIONS, MAX_HASH, dtype=np.uint32)
-    permuted = (np.outer(hashes, PERMUTATION_A) + PERMUTATION_B) % np.uint64(MERSENNE_PRIME)
-    return (permuted & np.uint64(MAX_HASH)).min(axis=0).astype(np.uint32)
+    permuted = np.outer(hashes, PERMUTATION_A)  # one array, updated in place: temporaries cost page faults
+    permuted += PERMUTATION_B
+    permuted >>= np.uint64(32)
+    return permuted.min(axis=0).astype(np.uint32)
 
 
 def band_keys(signature: np.ndarray) -> tuple[int, ...]:
@@ -323,7 +348,7 @@ def outlet_of(site_name: str | None, url: str, source: str) -> str:
 
 def fingerprint(article: ClusterInput) -> Fingerprint:
     words = normalise_words(article.text)
-    signature = minhash(shingles(words))
+    signature = minhash(words)
     return Fingerprint(
         article_id=article.article_id,
         text_sha256=article.text_sha256,
