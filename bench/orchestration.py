@@ -11,7 +11,10 @@ a corpus built like bench/throughput.py's, alternates (`--repeat` times, fastest
 each whole command into a fresh database. The same pair on a 1-page corpus gives the fixed cost
 (Prefect import, flow run creation, shutdown), so the report has both
   (flow wall - in-process wall) / pages, the brief's figure (goal < 1 ms/page), and
-  the marginal cost per page, that difference minus the 1-page difference, divided by pages - 1.
+  the marginal cost per page, that difference minus the 1-page difference, divided by pages - 1,
+and, from the flow run's own summary, what its task runs cost beyond the work they wrap (each step
+is timed from outside the task call and inside the task body): the per-page figure without the noise
+of two whole commands.
 Not a test: numbers depend on the machine and on what else runs on it.
 """
 
@@ -158,6 +161,12 @@ def main() -> None:
     print(f"(flow - in-process) / pages: {per_page * 1000:.1f} ms/page (goal < 1 ms/page)")
     print(f"fixed cost of a flow run (1-page difference): {fixed:.2f} s")
     print(f"marginal cost per page beyond the fixed cost: {marginal * 1000:.2f} ms/page")
+    measured = summaries[(pages, "auto")]["orchestration"]
+    print(
+        f"measured inside the flow run (task-run wall - task-body wall): {measured['seconds']:.2f} s over "
+        f"{measured['task_runs']} task runs ({measured['ms_per_task_run']:.1f} ms each), "
+        f"{measured['seconds'] / pages * 1000:.2f} ms/page"
+    )
     print(f"command: .venv/bin/python bench/orchestration.py --pages {pages} --workers {args.workers} ", end="")
     print(f"--repeat {args.repeat}")
 
