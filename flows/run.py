@@ -77,17 +77,40 @@ def report(progress: Progress) -> None:
 # so it must never run once per article.
 
 
-def read_batch(items: Sequence[WorkItem], settings: Settings) -> tuple[list[RawDocument], list[Reject]]:
+def read_batch(
+    items: Sequence[WorkItem], settings: Settings
+) -> tuple[list[RawDocument], list[NotModified], list[Reject]]:
+    """(documents read, files skipped as unchanged, rejects): a file with the stamp of its loaded
+    document is not read again."""
+    unchanged_ids = find_unchanged_files(items, settings)
     documents: list[RawDocument] = []
+    unchanged: list[NotModified] = []
     rejects: list[Reject] = []
     for item in items:
+        uri = loaders.file_uri(Path(item.location))
+        if uri in unchanged_ids:
+            unchanged.append(NotModified(item.location, uri, unchanged_ids[uri]))
+            continue
         for result in loaders.load_documents(
             item,
             max_file_bytes=settings.max_file_bytes,
             max_decompressed_bytes=settings.max_decompressed_bytes,
         ):
             (rejects if isinstance(result, Reject) else documents).append(result)
-    return documents, rejects
+    return documents, unchanged, rejects
+
+
+def find_unchanged_files(items: Sequence[WorkItem], settings: Settings) -> dict[str, str]:
+    """doc_id by file URI of the files whose stamp is that of their loaded document."""
+    if not items or not Path(settings.db_path).exists():
+        return {}
+    stamps = {}
+    for item in items:
+        path = Path(item.location)
+        if (stamp := loaders.file_stamp(path)) is not None:
+            stamps[loaders.file_uri(path)] = stamp
+    with connect(Path(settings.db_path), wait_seconds=settings.lock_timeout_seconds) as connection:
+        return load.find_unchanged_files(connection, stamps)
 
 
 def build_request(
@@ -242,7 +265,7 @@ def write_batch(
     documents: Sequence[RawDocument],
     articles: Sequence[Article],
     rejects: Sequence[Reject],
-    unchanged: Sequence[RawDocument],
+    unchanged: Sequence[RawDocument | NotModified],
     not_modified: Sequence[NotModified] = (),
     fetches: Sequence[FetchRecord] = (),
 ) -> BatchCounts:
@@ -282,7 +305,7 @@ class IngestSteps:
     """The steps of a run; plain functions here, Prefect tasks in flows/ingest.py."""
 
     discover_links: Callable[..., tuple[list[WorkItem], list[Reject]]] = discover_links
-    read: Callable[..., tuple[list[RawDocument], list[Reject]]] = read_batch
+    read: Callable[..., tuple[list[RawDocument], list[NotModified], list[Reject]]] = read_batch
     fetch: Callable[..., FetchBatch] = fetch_batch
     split_unchanged: Callable[..., tuple[list[RawDocument], list[RawDocument], list[Reject]]] = split_unchanged
     extract: Callable[..., tuple[list[Article], list[Reject]]] = extract_batch
@@ -386,7 +409,7 @@ class GatheredBatch:
     documents: list[RawDocument]
     fetched: FetchBatch
     fresh: list[RawDocument]
-    unchanged: list[RawDocument]
+    unchanged: list[RawDocument | NotModified]
     rejects: list[Reject]
 
 
@@ -397,7 +420,7 @@ class PreparedBatch:
     size: int
     documents: list[RawDocument]
     fetched: FetchBatch
-    unchanged: list[RawDocument]
+    unchanged: list[RawDocument | NotModified]
     articles: list[Article]
     rejects: list[Reject]
 
@@ -449,12 +472,13 @@ def run_batches(
 def gather_batch(
     run_id: str, items: Sequence[WorkItem], settings: Settings, steps: IngestSteps, clock: StepClock
 ) -> GatheredBatch:
-    documents, read_rejects = clock("read", steps.read, [item for item in items if item.kind == "file"], settings)
+    files = [item for item in items if item.kind == "file"]
+    documents, unchanged_files, read_rejects = clock("read", steps.read, files, settings)
     fetched = clock("fetch", steps.fetch, run_id, [item for item in items if item.kind == "url"], settings)
     documents.extend(fetched.documents)
     fresh, unchanged, repeated_rejects = clock("find_unchanged", steps.split_unchanged, documents, settings)
     rejects = read_rejects + list(fetched.rejects) + repeated_rejects
-    return GatheredBatch(len(items), documents, fetched, fresh, unchanged, rejects)
+    return GatheredBatch(len(items), documents, fetched, fresh, [*unchanged, *unchanged_files], rejects)
 
 
 def extract_gathered(

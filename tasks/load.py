@@ -81,6 +81,7 @@ DOCUMENT_SCHEMA = pa.schema(
         ("run_id", pa.string()),
         ("article_id", pa.string()),
         ("article_text_sha256", pa.string()),
+        ("file_stamp", pa.string()),
     ]
 )
 
@@ -116,6 +117,7 @@ FETCH_SCHEMA = pa.schema(
     ]
 )
 URL_SCHEMA = pa.schema([("url", pa.string())])
+STAMP_SCHEMA = pa.schema([("url", pa.string()), ("file_stamp", pa.string())])
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,7 @@ def documents_table(documents: Sequence[RawDocument], articles: Sequence[Article
         "run_id": [run_id] * len(unique),
         "article_id": [article.article_id if article else None for article in made],
         "article_text_sha256": [article.text_sha256 if article else None for article in made],
+        "file_stamp": [document.file_stamp for document in unique],
     }
     return pa.Table.from_pydict(columns, schema=DOCUMENT_SCHEMA)
 
@@ -251,6 +254,17 @@ def find_validators(connection: duckdb.DuckDBPyConnection, urls: Sequence[str]) 
     finally:
         connection.unregister("batch_urls")
     return {url: Validators(doc_id, etag, last_modified) for url, doc_id, etag, last_modified in rows}
+
+
+def find_unchanged_files(connection: duckdb.DuckDBPyConnection, stamps: dict[str, str]) -> dict[str, str]:
+    """Of files by URI with their current stamp: the doc_id of those whose latest document has that
+    stamp and is still its article's text (they need no reading)."""
+    rows = [{"url": url, "file_stamp": stamp} for url, stamp in stamps.items()]
+    connection.register("batch_stamps", pa.Table.from_pylist(rows, schema=STAMP_SCHEMA))
+    try:
+        return dict(connection.execute(named_queries()["unchanged_files"]).fetchall())
+    finally:
+        connection.unregister("batch_stamps")
 
 
 def keys_table(documents: Sequence[RawDocument | NotModified]) -> pa.Table:
@@ -310,7 +324,7 @@ def write_batch(
     documents: Sequence[RawDocument],
     articles: Sequence[Article],
     rejects: Sequence[Reject],
-    unchanged: Sequence[RawDocument] = (),
+    unchanged: Sequence[RawDocument | NotModified] = (),
     not_modified: Sequence[NotModified] = (),
     fetches: Sequence[FetchRecord] = (),
     now: datetime | None = None,

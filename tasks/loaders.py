@@ -8,6 +8,7 @@ import json
 import re
 import zlib
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,6 +44,7 @@ def load_documents(
     if not is_supported(path):
         yield Reject(item.location, "discover", "unsupported-type", f"not a supported input type: {path.name}")
         return
+    stamp = file_stamp(path)  # before reading: a file changed while being read gets read again next time
     content_or_reject = read_file(item.location, path, max_file_bytes, max_decompressed_bytes)
     if isinstance(content_or_reject, Reject):
         yield content_or_reject
@@ -52,7 +54,25 @@ def load_documents(
         yield from jsonl_documents(item, path, content, read_at)
         return
     kind = "text" if name.endswith(".txt") else "html"
-    yield make_document(item, path.resolve().as_uri(), content, kind, read_at, input_name=item.location)
+    document = make_document(item, file_uri(path), content, kind, read_at, input_name=item.location)
+    yield replace(document, file_stamp=stamp) if isinstance(document, RawDocument) else document
+
+
+def file_uri(path: Path) -> str:
+    return path.resolve().as_uri()
+
+
+def file_stamp(path: Path) -> str | None:
+    """Size, modification and change time of a file, or None if it cannot be read.
+
+    A rewrite changes the change time even when a copy restores the size and modification time, so an
+    equal stamp means the same bytes (as far as the file system can tell without reading them).
+    """
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}"
 
 
 def read_file(label: str, path: Path, max_file_bytes: int, max_decompressed_bytes: int) -> bytes | Reject:
@@ -170,7 +190,7 @@ def make_document(
 
 def jsonl_documents(item: WorkItem, path: Path, content: bytes, read_at: datetime) -> Iterator[RawDocument | Reject]:
     """One document per JSONL line with `html` or `text`; a bad line is a Reject for that line only."""
-    file_uri = path.resolve().as_uri()
+    uri = file_uri(path)
     for number, line in enumerate(content.splitlines(), start=1):
         label = f"{item.location}:{number}"
         if not line.strip():
@@ -195,7 +215,7 @@ def jsonl_documents(item: WorkItem, path: Path, content: bytes, read_at: datetim
         )
         yield make_document(
             item,
-            hints.url or f"{file_uri}#line={number}",
+            hints.url or f"{uri}#line={number}",
             body.encode("utf-8"),
             kind,
             read_at,

@@ -48,7 +48,8 @@ class Validators:
 
 @dataclass(frozen=True)
 class NotModified:
-    """A URL the server answered 304 for: its document is still `doc_id`, so nothing is extracted."""
+    """An input known unchanged without its bytes: a URL the server answered 304 for, or a local file
+    with the stamp of its loaded document. Its document is still `doc_id`, so nothing is extracted."""
 
     input: str
     url: str
@@ -95,6 +96,9 @@ class RawDocument:
     etag: str | None = None
     last_modified: str | None = None
     hints: DocumentHints = field(default_factory=DocumentHints)
+    # A local file's size and modification/change times when it was read (see loaders.file_stamp): the
+    # next run skips reading a file whose stamp is unchanged, as a 304 skips a download.
+    file_stamp: str | None = None
 
 
 @dataclass(frozen=True)

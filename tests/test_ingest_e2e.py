@@ -102,6 +102,28 @@ def test_second_run_adds_nothing_and_reports_unchanged(
     assert query(db, "SELECT last_seen_run FROM articles LIMIT 1") == [(second["run_id"],)]
 
 
+def test_files_with_an_unchanged_stamp_are_not_read_again(
+    seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "news.duckdb"
+    ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    second = ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    assert (second["fetched"], second["unchanged"], second["extracted"]) == (0, 2, 0)
+    dump = next(seeds_copy.glob("003_*.txt"))
+    old = dump.stat()
+    os.utime(dump, ns=(old.st_atime_ns, old.st_mtime_ns + 10**9))  # touched: read again, same bytes
+    touched = ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    assert (touched["fetched"], touched["unchanged"], touched["extracted"]) == (1, 2, 0)
+    # Same size and modification time, other bytes (a copy that keeps times): the change time gives it away.
+    text = dump.read_text(encoding="utf-8")
+    assert "Said Tokaev." in text
+    dump.write_text(text.replace("Said Tokaev.", "Said Tokayev"), encoding="utf-8")
+    os.utime(dump, ns=(old.st_atime_ns, old.st_mtime_ns + 10**9))
+    assert dump.stat().st_size == old.st_size
+    rewritten = ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    assert (rewritten["fetched"], rewritten["updated"], rewritten["unchanged"]) == (1, 1, 1)
+
+
 def test_a_rerun_repeats_earlier_rejects_without_extracting_again(
     seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,5 +1,5 @@
 -- Named statements used by tasks/load.py and warehouse/db.py. Each starts with "-- name: <name>".
--- Batch relations (batch_articles, batch_documents, batch_rejects, batch_keys, batch_fetches, batch_urls) are Arrow tables
+-- Batch relations (batch_articles, batch_documents, batch_rejects, batch_keys, batch_fetches, batch_urls, batch_stamps) are Arrow tables
 -- registered by the caller; everything else is a bound parameter.
 
 -- name: start_run
@@ -46,6 +46,20 @@ JOIN rejects AS r ON r.doc_id = k.doc_id AND r.input = k.input
 WHERE r.stage IN ('extract', 'validate')
   AND r.rule NOT IN ('worker-crashed', 'extract-timeout', 'worker-failed')
 GROUP BY k.doc_id, k.input;
+
+-- name: unchanged_files
+-- Files of the batch (batch_stamps: url, current stamp) whose latest document was read with the same
+-- stamp and is still its article's text: (url, doc_id).
+WITH latest AS (
+    SELECT d.url, d.doc_id, d.file_stamp, d.article_id, d.article_text_sha256, s.file_stamp AS current_stamp
+    FROM batch_stamps AS s
+    JOIN documents AS d ON d.url = s.url
+    QUALIFY row_number() OVER (PARTITION BY d.url ORDER BY d.fetched_at DESC) = 1
+)
+SELECT l.url, l.doc_id
+FROM latest AS l
+JOIN articles AS a ON a.article_id = l.article_id AND a.text_sha256 = l.article_text_sha256
+WHERE l.file_stamp = l.current_stamp;
 
 -- name: touch_unchanged
 UPDATE articles SET last_seen_run = $run_id
@@ -106,11 +120,13 @@ INSERT INTO articles BY NAME
 SELECT * FROM batch_articles WHERE article_id NOT IN (SELECT article_id FROM articles);
 
 -- name: insert_documents
--- A document seen again keeps its row; it gains the article it produced if it did not have one.
+-- A document seen again keeps its row; it gains the article it produced if it did not have one, and a
+-- file's latest stamp (a file rewritten with the same bytes is then not read again next time).
 INSERT INTO documents BY NAME SELECT * FROM batch_documents
 ON CONFLICT (doc_id, url) DO UPDATE SET
     article_id = coalesce(EXCLUDED.article_id, documents.article_id),
-    article_text_sha256 = coalesce(EXCLUDED.article_text_sha256, documents.article_text_sha256);
+    article_text_sha256 = coalesce(EXCLUDED.article_text_sha256, documents.article_text_sha256),
+    file_stamp = coalesce(EXCLUDED.file_stamp, documents.file_stamp);
 
 -- name: insert_rejects
 INSERT INTO rejects BY NAME SELECT * FROM batch_rejects;
