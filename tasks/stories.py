@@ -490,16 +490,35 @@ def fingerprint_tables(chunk: Sequence[Fingerprint], now: datetime) -> dict[str,
         for f in chunk
     ]
     bands = [{"band_key": key, "article_id": f.article_id} for f in chunk for key in set(f.band_keys)]
+    return {
+        "batch_signatures": pa.Table.from_pylist(signatures, schema=SIGNATURE_SCHEMA),
+        "batch_bands": pa.Table.from_pylist(bands, schema=BAND_SCHEMA),
+    }
+
+
+def terms_table(chunk: Sequence[Fingerprint]) -> pa.Table:
     terms = [
         {"term": term, "day": f.day, "article_id": f.article_id, "boost": boost}
         for f in chunk
         for term, boost in f.terms.items()
     ]
-    return {
-        "batch_signatures": pa.Table.from_pylist(signatures, schema=SIGNATURE_SCHEMA),
-        "batch_bands": pa.Table.from_pylist(bands, schema=BAND_SCHEMA),
-        "batch_terms": pa.Table.from_pylist(terms, schema=TERM_SCHEMA),
-    }
+    return pa.Table.from_pylist(terms, schema=TERM_SCHEMA)
+
+
+def exact_copies(chunk: Sequence[Fingerprint], known: Known) -> set[str]:
+    """Chunk articles with the normalised text of an earlier original, stored or earlier in the chunk.
+
+    They join their original's story, so their story terms are not stored: a text syndicated to
+    hundreds of outlets would otherwise put hundreds of identical postings under each of its terms,
+    and every later article sharing a term would be scored against all of them.
+    """
+    copies, originals = set(), set()
+    for item in chunk:
+        if item.article_id in known.exact_original or item.norm_sha256 in originals:
+            copies.add(item.article_id)
+        else:
+            originals.add(item.norm_sha256)
+    return copies
 
 
 def decision_tables(
@@ -587,6 +606,9 @@ def cluster_chunk(
             connection.register(name, table)
             registered.append(name)
         known = read_known(connection, chunk)
+        copies = exact_copies(chunk, known)
+        connection.register("batch_terms", terms_table([f for f in chunk if f.article_id not in copies]))
+        registered.append("batch_terms")
         for name in ("forget_term_counts", "forget_terms", "forget_bands", "forget_near_duplicates"):
             connection.execute(queries[name])
         for name in ("insert_signatures", "insert_bands", "insert_terms", "count_terms"):

@@ -172,7 +172,7 @@ def test_signatures_of_an_older_scheme_are_recomputed_and_stories_kept(
     fresh = query(db, "SELECT article_id, minhash FROM article_signatures ORDER BY ALL")
     with connect(db) as con:  # as a database written before migration 4 left it: other signature values
         con.execute("UPDATE article_signatures SET minhash = repeat('\\x00', 512)::BLOB")
-        con.execute("DELETE FROM schema_version WHERE version = 4")
+        con.execute("DELETE FROM schema_version WHERE version >= 4")  # later migrations are idempotent
     with connect(db) as con:  # the migration drops them, so the next cluster step fingerprints again
         assert con.execute("SELECT count(*) FROM article_signatures").fetchall() == [(0,)]
         stories.cluster_pending(con)
