@@ -102,12 +102,33 @@ def parse_networks(cidrs: Sequence[str]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
 
 
+# NAT64's well-known prefix (RFC 6052): 64:ff9b::10.0.0.1 is translated to 10.0.0.1 by the network.
+NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses an IPv6 address delivers to: IPv4-mapped, 6to4, Teredo (server and client), NAT64.
+
+    Packets to these forms end up at the IPv4 address, so that address is what the guard must judge;
+    Python calls 2002:a00:1:: (6to4 for 10.0.0.1) global, for one.
+    """
+    if address.ipv4_mapped:
+        return (address.ipv4_mapped,)
+    if address.sixtofour:
+        return (address.sixtofour,)
+    if address.teredo:
+        return address.teredo
+    if address in NAT64_PREFIX:
+        return (ipaddress.IPv4Address(int(address) & 0xFFFFFFFF),)
+    return ()
+
+
 def address_allowed(address: Address, networks: Sequence[Network]) -> bool:
     """Public unicast addresses, and whatever the allow-list names; nothing else."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
     if any(address in network for network in networks):
         return True
+    if isinstance(address, ipaddress.IPv6Address) and (embedded := embedded_ipv4(address)):
+        return all(address_allowed(ipv4, networks) for ipv4 in embedded)
     return address.is_global and not (address.is_multicast or address.is_reserved)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import ipaddress
 import itertools
 import socket
 import threading
@@ -120,6 +121,8 @@ def test_loopback_is_refused_unless_allowed_and_nothing_is_sent(site: HTTPServer
         ("http://[fe80::1]/page", "refused-address"),  # link-local
         ("http://224.0.0.1/page", "refused-address"),  # multicast
         ("http://169.254.169.254/latest/meta-data/", "refused-address"),  # cloud metadata
+        ("http://[2002:a00:1::]/page", "refused-address"),  # 6to4 for 10.0.0.1 (Python calls it global)
+        ("http://[64:ff9b::a9fe:a9fe]/latest/meta-data/", "refused-address"),  # NAT64 for 169.254.169.254
         ("file:///etc/passwd", "refused-scheme"),
         ("ftp://127.0.0.1/x", "refused-scheme"),
     ],
@@ -140,6 +143,29 @@ def test_a_redirect_to_a_private_address_is_refused(site: HTTPServer) -> None:
 def test_allowing_a_network_does_not_allow_others() -> None:
     result, _ = fetch_one("http://10.255.255.1/", allow_networks=("127.0.0.0/8",))
     assert isinstance(result, Reject) and result.rule == "refused-address"
+
+
+@pytest.mark.parametrize(
+    ("address", "allowed", "allow_networks"),
+    [
+        ("2002:a00:1::", False, ()),  # 6to4 for 10.0.0.1
+        ("2002:7f00:1::", False, ()),  # 6to4 for 127.0.0.1
+        ("2002:7f00:1::", True, ("127.0.0.0/8",)),  # ... allowed when its IPv4 network is
+        ("2002:808:808::", True, ()),  # 6to4 for 8.8.8.8: public
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", False, ()),  # Teredo, client 10.0.0.1
+        ("2001:0:a00:1:8000:63bf:f7f7:f7f7", False, ()),  # Teredo, server 10.0.0.1
+        ("2001:0:4136:e378:8000:63bf:f7f7:f7f7", True, ()),  # Teredo, server and client public
+        ("64:ff9b::a00:1", False, ()),  # NAT64 for 10.0.0.1
+        ("64:ff9b::7f00:1", True, ("127.0.0.0/8",)),  # NAT64 for 127.0.0.1, allowed
+        ("64:ff9b::808:808", True, ()),  # NAT64 for 8.8.8.8: public
+        ("::ffff:10.0.0.1", False, ()),  # IPv4-mapped
+    ],
+)
+def test_ipv6_forms_that_embed_ipv4_are_judged_by_the_ipv4_address(
+    address: str, allowed: bool, allow_networks: tuple[str, ...]
+) -> None:
+    networks = fetch.parse_networks(allow_networks)
+    assert fetch.address_allowed(ipaddress.ip_address(address), networks) is allowed
 
 
 def test_check_url_refuses_before_resolving_names_it_cannot_parse() -> None:
