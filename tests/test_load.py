@@ -58,7 +58,6 @@ def test_new_then_unchanged_then_changed(tmp_path: Path) -> None:
     assert old == [(1, first.text, "run3")]
 
 
-
 def test_same_text_with_better_metadata_refreshes_the_row_without_a_version(tmp_path: Path) -> None:
     db = tmp_path / "news.duckdb"
     first = make_article()
@@ -75,6 +74,7 @@ def test_same_text_with_better_metadata_refreshes_the_row_without_a_version(tmp_
         versions = count(db, "article_versions")
     assert row == [("A better headline", "Jane Doe, John Roe", ["politics"], 1, "run1", "run2", "b" + "0" * 31)]
     assert versions == 0
+
 
 def test_dates_are_stored_as_instant_local_text_and_day(tmp_path: Path) -> None:
     db = tmp_path / "news.duckdb"
