@@ -147,6 +147,10 @@ def check_url(url: str, networks: Sequence[Network]) -> None:
         raise PermanentFetchError(f"only http and https are fetched, not {scheme}", "refused-scheme")
     if not host:
         raise PermanentFetchError("the URL names no host", "bad-url")
+    if host.rstrip(".").rsplit(".", 1)[-1] == "invalid":
+        # RFC 6761: names under .invalid never resolve, and resolvers should say so without asking a
+        # DNS server; the system resolver would ask anyway, so no query leaves the machine for them.
+        raise PermanentFetchError(f"cannot resolve {host}: .invalid names never resolve (RFC 6761)", "dns")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as error:
