@@ -83,12 +83,17 @@ class Response:
 
     @property
     def content_type(self) -> str:
-        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+        return media_type(self.headers)
 
     @property
     def charset(self) -> str | None:
         match = re.search(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", self.headers.get("content-type", ""), re.I)
         return match.group(1).lower() if match else None
+
+
+def media_type(headers: Mapping[str, str]) -> str:
+    """The Content-Type without its parameters, lower case ('' when there is none)."""
+    return headers.get("content-type", "").split(";")[0].strip().lower()
 
 
 class RefusedAddress(Exception):
@@ -481,8 +486,12 @@ class Fetcher:
         accept: str = ACCEPT_HTML,
         validators: Validators | None = None,
         check_robots: bool = True,
+        content_types: tuple[str, ...] | None = None,
     ) -> Response:
-        """GET with the guard, robots, bounded redirects and retries; a Response (200 or 304) or a FetchError."""
+        """GET with the guard, robots, bounded redirects and retries; a Response (200 or 304) or a FetchError.
+
+        With `content_types`, a 200 of another type is refused from its headers, before the body is read.
+        """
         headers = {"Accept": accept}
         if validators and validators.etag:
             headers["If-None-Match"] = validators.etag
@@ -495,7 +504,7 @@ class Fetcher:
             check_url(current, self.networks)
             if check_robots:
                 self.check_robots(current)
-            status, response_headers, content, used = self.get_with_retries(current, headers)
+            status, response_headers, content, used = self.get_with_retries(current, headers, content_types)
             attempts += used
             if status in REDIRECT_STATUSES:
                 location = response_headers.get("location")
@@ -518,14 +527,16 @@ class Fetcher:
             )
         raise PermanentFetchError(f"more than {self.policy.max_redirects} redirects", "too-many-redirects")
 
-    def get_with_retries(self, url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes, int]:
+    def get_with_retries(
+        self, url: str, headers: dict[str, str], content_types: tuple[str, ...] | None
+    ) -> tuple[int, dict[str, str], bytes, int]:
         """One GET, retried with exponential backoff on connection errors, timeouts, 429 and 5xx (never 4xx)."""
         policy = self.policy
         attempt = 0
         while True:
             attempt += 1
             try:
-                return (*self.get_once(url, headers), attempt)
+                return (*self.get_once(url, headers, content_types), attempt)
             except FetchError as error:
                 error.attempts = attempt
                 if not error.transient or attempt > policy.retries:
@@ -537,7 +548,9 @@ class Fetcher:
                     wait = max(wait, error.retry_after)
                 time.sleep(wait)
 
-    def get_once(self, url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def get_once(
+        self, url: str, headers: dict[str, str], content_types: tuple[str, ...] | None
+    ) -> tuple[int, dict[str, str], bytes]:
         policy = self.policy
         with self.gate.slot(host_key(url), self.host_delay(url)):
             try:
@@ -575,6 +588,11 @@ class Fetcher:
                     raise PermanentFetchError(f"HTTP {status} {response.reason}", "client-error", status=status)
                 if status != 200:
                     return status, response_headers, b""
+                content_type = media_type(response_headers)
+                if content_types is not None and content_type not in content_types:
+                    # Refused on the headers: a PDF or video is not downloaded only to be thrown away.
+                    detail = f"content type {content_type or 'missing'} is not {' or '.join(content_types)}"
+                    raise PermanentFetchError(detail, "wrong-type", status=status)
                 content = read_body(response, policy.max_bytes, policy.max_decompressed_bytes)
             return status, response_headers, content
 
@@ -585,7 +603,7 @@ class Fetcher:
         started = time.monotonic()
         fetched_at = datetime.now(UTC)
         try:
-            response = self.request(item.location, validators=validators)
+            response = self.request(item.location, validators=validators, content_types=HTML_TYPES)
             result = self.to_document(item, response, fetched_at, validators)
         except FetchError as error:
             reject = Reject(item.location, "fetch", error.rule, str(error), url=item.location)
@@ -626,8 +644,6 @@ class Fetcher:
             return NotModified(input=item.location, url=item.location, doc_id=validators.doc_id)
         if response.status != 200:
             raise PermanentFetchError(f"unexpected HTTP {response.status}", "unexpected-status", status=response.status)
-        if response.content_type not in HTML_TYPES:
-            raise PermanentFetchError(f"content type {response.content_type or 'missing'} is not HTML", "wrong-type")
         content = response.content
         doc_id = sha256_hex(content)
         header_charset, meta_charset = response.charset, declared_charset(content)

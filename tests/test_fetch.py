@@ -364,6 +364,16 @@ def test_only_html_goes_to_extraction(site: HTTPServer) -> None:
 ACCENTED_LEAD = "The café on the Bahnhofstraße in Zürich reopened on Monday."
 
 
+def test_a_wrong_type_is_refused_from_its_headers_without_downloading_the_body(raw_server: StartRawServer) -> None:
+    size = 64 * 1024 * 1024
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\nContent-Length: %d\r\n\r\n" % size
+    server = raw_server(endless_body(head, b"%PDF" * 16384, limit=size))
+    result, record = fetch_one(server.url("/report.pdf"), max_bytes=2 * size, max_decompressed_bytes=2 * size)
+    assert isinstance(result, Reject) and result.rule == "wrong-type" and "application/pdf" in result.detail
+    assert server.sent < size // 4  # what the socket buffers took before the client hung up, not the body
+    assert record.http_status == 200
+
+
 def test_a_wrong_charset_declaration_does_not_garble_the_text(site: HTTPServer) -> None:
     page = article_page(8, title="Zürich café reopens", lead=ACCENTED_LEAD).encode("utf-8")
     site.expect_request("/lie").respond_with_data(page, content_type="text/html; charset=iso-8859-1")
