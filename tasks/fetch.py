@@ -500,32 +500,41 @@ class Fetcher:
         seen = {url}
         current = url
         attempts = 0
-        for _hop in range(self.policy.max_redirects + 1):
-            check_url(current, self.networks)
-            if check_robots:
-                self.check_robots(current)
-            status, response_headers, content, used = self.get_with_retries(current, headers, content_types)
-            attempts += used
-            if status in REDIRECT_STATUSES:
-                location = response_headers.get("location")
-                if not location:
-                    raise PermanentFetchError(f"HTTP {status} without a Location", "bad-redirect", status=status)
-                target = urljoin(current, location.strip()).split("#")[0]
-                if target in seen:
-                    raise PermanentFetchError(f"redirect loop back to {target}", "redirect-loop", status=status)
-                seen.add(target)
-                current = target
-                continue
-            return Response(
-                url=url,
-                final_url=current,
-                status=status,
-                headers=response_headers,
-                content=content,
-                attempts=attempts,
-                conditional=len(headers) > 1,
-            )
-        raise PermanentFetchError(f"more than {self.policy.max_redirects} redirects", "too-many-redirects")
+        try:
+            for _hop in range(self.policy.max_redirects + 1):
+                check_url(current, self.networks)
+                if check_robots:
+                    self.check_robots(current)
+                try:
+                    status, response_headers, content, used = self.get_with_retries(current, headers, content_types)
+                except FetchError as error:
+                    attempts += error.attempts
+                    raise
+                attempts += used
+                if status in REDIRECT_STATUSES:
+                    location = response_headers.get("location")
+                    if not location:
+                        raise PermanentFetchError(f"HTTP {status} without a Location", "bad-redirect", status=status)
+                    target = urljoin(current, location.strip()).split("#")[0]
+                    if target in seen:
+                        raise PermanentFetchError(f"redirect loop back to {target}", "redirect-loop", status=status)
+                    seen.add(target)
+                    current = target
+                    continue
+                return Response(
+                    url=url,
+                    final_url=current,
+                    status=status,
+                    headers=response_headers,
+                    content=content,
+                    attempts=attempts,
+                    conditional=len(headers) > 1,
+                )
+            raise PermanentFetchError(f"more than {self.policy.max_redirects} redirects", "too-many-redirects")
+        except FetchError as error:
+            # Every hop's requests count, as on success (a URL refused before any request counts as one).
+            error.attempts = max(attempts, 1)
+            raise
 
     def get_with_retries(
         self, url: str, headers: dict[str, str], content_types: tuple[str, ...] | None

@@ -297,9 +297,18 @@ def test_a_connection_reset_is_retried_then_a_reject(raw_server: StartRawServer)
 def test_redirects_are_followed_only_up_to_the_limit(site: HTTPServer) -> None:
     for hop in range(10):
         site.expect_request(f"/hop/{hop}").respond_with_data("", status=302, headers={"Location": f"/hop/{hop + 1}"})
-    result, _ = fetch_one(site.url_for("/hop/0"), max_redirects=3)
-    assert isinstance(result, Reject) and result.rule == "too-many-redirects"
+    result, record = fetch_one(site.url_for("/hop/0"), max_redirects=3)
+    assert isinstance(result, Reject) and result.rule == "too-many-redirects" and record.attempts == 4
     assert [path for path in requested_paths(site) if path.startswith("/hop/")] == [f"/hop/{n}" for n in range(4)]
+
+
+def test_a_failure_after_redirects_counts_the_attempts_of_every_hop(site: HTTPServer) -> None:
+    site.expect_request("/moved").respond_with_data("", status=301, headers={"Location": "/down"})
+    site.expect_request("/down").respond_with_data("down", status=500)
+    result, record = fetch_one(site.url_for("/moved"), retries=2)
+    assert isinstance(result, Reject) and result.rule == "server-error"
+    assert record.attempts == 4  # one for the redirect, three for the page
+    assert requested_paths(site).count("/moved") == 1 and requested_paths(site).count("/down") == 3
 
 
 def test_a_redirect_loop_is_a_reject(site: HTTPServer) -> None:
