@@ -16,7 +16,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -67,6 +67,7 @@ class FetchPolicy:
     max_decompressed_bytes: int
     allow_networks: tuple[str, ...]
     max_redirects: int
+    deadline: float
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,56 @@ def media_type(headers: Mapping[str, str]) -> str:
 
 class RefusedAddress(Exception):
     """Raised inside a connection when the peer turns out to be a refused address (DNS changed under us)."""
+
+
+class DeadlinePassed(Exception):
+    """Raised inside a connection that is about to be used after its request's deadline passed."""
+
+
+class Deadline:
+    """Cuts one request off `seconds` after it starts: the read timeout bounds each read, so a server
+    that drips a byte now and then (headers or body) would otherwise hold the request forever.
+
+    The connection the request runs on registers its socket (`watch`); when time is up a timer shuts
+    that socket down, which ends a read in progress at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._socket: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self.expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket | None) -> None:
+        """Cut this socket off when time is up; DeadlinePassed if it already is."""
+        with self._lock:
+            if sock is not None:
+                self._socket = sock
+            if self.expired:
+                raise DeadlinePassed(f"the {self.seconds:g} s deadline passed")
+
+    def expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sock = self._socket
+        if sock is not None:
+            with suppress(OSError):  # already closed: nothing left to cut
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def error(self) -> PermanentFetchError:
+        # Not retried: a server this slow would take the whole deadline again.
+        return PermanentFetchError(
+            f"not done within the {self.seconds:g} s deadline per request (NEWSDAG_FETCH_DEADLINE)", "timeout"
+        )
 
 
 # --- SSRF guard -------------------------------------------------------------------------------
@@ -169,8 +220,9 @@ def check_url(url: str, networks: Sequence[Network]) -> None:
             )
 
 
-def guarded_adapter(networks: Sequence[Network], pool_maxsize: int) -> HTTPAdapter:
-    """An adapter whose connections re-check the peer address once connected.
+def guarded_adapter(networks: Sequence[Network], pool_maxsize: int, in_flight: threading.local) -> HTTPAdapter:
+    """An adapter whose connections re-check the peer address once connected, and obey the deadline
+    of the request running on this thread (`in_flight.deadline`).
 
     check_url runs before every request; this second check closes the gap where DNS answers
     differently at connect time (rebinding), before a single byte of the request is sent.
@@ -182,17 +234,28 @@ def guarded_adapter(networks: Sequence[Network], pool_maxsize: int) -> HTTPAdapt
             sock.close()
             raise RefusedAddress(f"{host} connected to {peer}, a non-public address")
 
+    def watch(sock: socket.socket | None) -> None:
+        deadline: Deadline | None = getattr(in_flight, "deadline", None)
+        if deadline is not None:
+            deadline.watch(sock)
+
     class GuardedHTTPConnection(urllib3.connection.HTTPConnection):
         def _new_conn(self) -> socket.socket:
             sock = super()._new_conn()
             check_peer(sock, self.host)
+            try:
+                watch(sock)
+            except DeadlinePassed:
+                sock.close()
+                raise
             return sock
 
-    class GuardedHTTPSConnection(urllib3.connection.HTTPSConnection):
-        def _new_conn(self) -> socket.socket:
-            sock = super()._new_conn()
-            check_peer(sock, self.host)
-            return sock
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            watch(self.sock)  # a pooled connection is watched here; a new one once connected
+            super().request(*args, **kwargs)
+
+    class GuardedHTTPSConnection(GuardedHTTPConnection, urllib3.connection.HTTPSConnection):
+        pass
 
     class GuardedPool(HTTPConnectionPool):
         ConnectionCls = GuardedHTTPConnection
@@ -422,7 +485,7 @@ class Fetcher:
         if session is None:
             session = requests.Session()
             session.trust_env = False  # no proxies or .netrc from the environment: they would bypass the guard
-            adapter = guarded_adapter(self.networks, pool_maxsize=2)
+            adapter = guarded_adapter(self.networks, pool_maxsize=2, in_flight=self._local)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.headers.update({"User-Agent": self.policy.user_agent, "Accept-Encoding": ACCEPT_ENCODING})
@@ -560,50 +623,67 @@ class Fetcher:
     def get_once(
         self, url: str, headers: dict[str, str], content_types: tuple[str, ...] | None
     ) -> tuple[int, dict[str, str], bytes]:
-        policy = self.policy
-        with self.gate.slot(host_key(url), self.host_delay(url)):
+        """One request within the host's politeness gate and the per-request deadline."""
+        with self.gate.slot(host_key(url), self.host_delay(url)), Deadline(self.policy.deadline) as deadline:
+            self._local.deadline = deadline
             try:
-                response = self.session().get(
-                    url,
-                    headers=headers,
-                    stream=True,
-                    allow_redirects=False,
-                    timeout=(policy.connect_timeout, policy.read_timeout),
-                )
-            except RefusedAddress as error:
+                result = self.exchange(url, headers, content_types)
+            except (FetchError, DeadlinePassed):
+                if deadline.expired:  # whatever the cut-off socket made of it, the cause is the deadline
+                    raise deadline.error() from None
+                raise
+            finally:
+                self._local.deadline = None
+            if deadline.expired:  # a body without a length simply ends when its socket is cut off
+                raise deadline.error()
+            return result
+
+    def exchange(
+        self, url: str, headers: dict[str, str], content_types: tuple[str, ...] | None
+    ) -> tuple[int, dict[str, str], bytes]:
+        policy = self.policy
+        try:
+            response = self.session().get(
+                url,
+                headers=headers,
+                stream=True,
+                allow_redirects=False,
+                timeout=(policy.connect_timeout, policy.read_timeout),
+            )
+        except RefusedAddress as error:
+            raise PermanentFetchError(str(error), "refused-address") from None
+        except requests.exceptions.ConnectTimeout:
+            raise TransientFetchError("connecting timed out", "timeout") from None
+        except requests.exceptions.ReadTimeout:
+            raise TransientFetchError(f"no response within {policy.read_timeout} s", "timeout") from None
+        except requests.exceptions.ConnectionError as error:
+            if isinstance(error.__context__, RefusedAddress) or "RefusedAddress" in str(error):
                 raise PermanentFetchError(str(error), "refused-address") from None
-            except requests.exceptions.ConnectTimeout:
-                raise TransientFetchError("connecting timed out", "timeout") from None
-            except requests.exceptions.ReadTimeout:
-                raise TransientFetchError(f"no response within {policy.read_timeout} s", "timeout") from None
-            except requests.exceptions.ConnectionError as error:
-                if isinstance(error.__context__, RefusedAddress) or "RefusedAddress" in str(error):
-                    raise PermanentFetchError(str(error), "refused-address") from None
-                raise TransientFetchError(f"connection failed: {short(error)}", "connection-error") from None
-            except requests.exceptions.RequestException as error:
-                raise PermanentFetchError(f"request failed: {short(error)}", "request-error") from None
-            with response:
-                status = response.status_code
-                response_headers = {name.lower(): value for name, value in response.headers.items()}
-                if status == 429 or status >= 500:
-                    rule = "rate-limited" if status == 429 else "server-error"
-                    raise TransientFetchError(
-                        f"HTTP {status} {response.reason}",
-                        rule,
-                        status=status,
-                        retry_after=retry_after_seconds(response_headers.get("retry-after")),
-                    )
-                if 400 <= status < 500:
-                    raise PermanentFetchError(f"HTTP {status} {response.reason}", "client-error", status=status)
-                if status != 200:
-                    return status, response_headers, b""
-                content_type = media_type(response_headers)
-                if content_types is not None and content_type not in content_types:
-                    # Refused on the headers: a PDF or video is not downloaded only to be thrown away.
-                    detail = f"content type {content_type or 'missing'} is not {' or '.join(content_types)}"
-                    raise PermanentFetchError(detail, "wrong-type", status=status)
-                content = read_body(response, policy.max_bytes, policy.max_decompressed_bytes)
-            return status, response_headers, content
+            raise TransientFetchError(f"connection failed: {short(error)}", "connection-error") from None
+        except requests.exceptions.RequestException as error:
+            raise PermanentFetchError(f"request failed: {short(error)}", "request-error") from None
+        with response:
+            status = response.status_code
+            response_headers = {name.lower(): value for name, value in response.headers.items()}
+            if status == 429 or status >= 500:
+                rule = "rate-limited" if status == 429 else "server-error"
+                raise TransientFetchError(
+                    f"HTTP {status} {response.reason}",
+                    rule,
+                    status=status,
+                    retry_after=retry_after_seconds(response_headers.get("retry-after")),
+                )
+            if 400 <= status < 500:
+                raise PermanentFetchError(f"HTTP {status} {response.reason}", "client-error", status=status)
+            if status != 200:
+                return status, response_headers, b""
+            content_type = media_type(response_headers)
+            if content_types is not None and content_type not in content_types:
+                # Refused on the headers: a PDF or video is not downloaded only to be thrown away.
+                detail = f"content type {content_type or 'missing'} is not {' or '.join(content_types)}"
+                raise PermanentFetchError(detail, "wrong-type", status=status)
+            content = read_body(response, policy.max_bytes, policy.max_decompressed_bytes)
+        return status, response_headers, content
 
     # documents
 

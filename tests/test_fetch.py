@@ -63,7 +63,7 @@ class RawServer:
 
     For what a well-behaved server library refuses to do: truncated bodies, connection resets, bodies
     that never end or drip. `respond` is raw bytes, or a function of the server and the connection
-    (see `reset_connection`, `endless_body`) that counts what it sends in `sent`.
+    (see `reset_connection`, `endless_body`, `drip`) that counts what it sends in `sent`.
     """
 
     def __init__(self, respond: bytes | Respond) -> None:
@@ -117,6 +117,23 @@ def endless_body(head: bytes, chunk: bytes, limit: int = 64 * 1024 * 1024) -> Re
         while server.sent < limit:
             connection.sendall(chunk)
             server.sent += len(chunk)
+
+    return respond
+
+
+def drip(head: bytes, body: bytes, interval: float, *, seconds: float = 3.0) -> Respond:
+    """`head` at once, then `body` one byte every `interval` seconds: each read is quick, the whole is
+    endless (the server gives up after `seconds`, so a test of a broken deadline fails instead of hanging)."""
+
+    def respond(server: RawServer, connection: socket.socket) -> None:
+        connection.sendall(head)
+        stop = time.monotonic() + seconds
+        for index in range(len(body)):
+            if time.monotonic() > stop:
+                return
+            connection.sendall(body[index : index + 1])
+            server.sent += 1
+            time.sleep(interval)
 
     return respond
 
@@ -274,6 +291,26 @@ def test_a_slow_response_times_out(site: HTTPServer) -> None:
     site.expect_request("/slow").respond_with_handler(slow)
     result, _ = fetch_one(site.url_for("/slow"), read_timeout=0.3, retries=0)
     assert isinstance(result, Reject) and result.rule == "timeout"
+
+
+DRIPPED_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100000\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("head", "body"),
+    [(DRIPPED_HEAD, b"<p>" + b"x" * 99_997), (b"", DRIPPED_HEAD)],
+    ids=["body", "headers"],
+)
+def test_a_server_that_drips_bytes_is_cut_off_at_the_deadline(
+    raw_server: StartRawServer, head: bytes, body: bytes
+) -> None:
+    server = raw_server(drip(head, body, interval=0.05))
+    started = time.monotonic()
+    result, record = fetch_one(server.url("/drip"), read_timeout=1.0, deadline=0.5)  # each read is quick
+    elapsed = time.monotonic() - started
+    assert isinstance(result, Reject) and result.rule == "timeout" and "0.5 s deadline" in result.detail
+    assert 0.5 <= elapsed < 1.5 and record.attempts == 1  # cut off on time, not retried
+    assert 3 <= server.sent < 30
 
 
 def test_a_truncated_body_is_a_reject(raw_server: StartRawServer) -> None:
