@@ -208,6 +208,33 @@ def test_a_second_run_sends_conditional_headers_and_extracts_nothing(
     assert query(db, "select count(*) from fetches where outcome = 'not_modified' and conditional") == [(3,)]
 
 
+def test_the_next_run_asks_with_the_validators_of_the_latest_document_only(
+    httpserver: HTTPServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The first version had an ETag; the next (same text, other bytes) only a Last-Modified. The old
+    # ETag must not ride along: the server would judge the page by a version it no longer serves.
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
+    newer = format_datetime(datetime(2026, 11, 21, 9, 0, tzinfo=UTC), usegmt=True)
+    page = article_page(30)
+    served: list[Request] = []
+
+    def revised(request: Request) -> Response:
+        served.append(request)
+        if len(served) == 1:
+            return Response(page, content_type=HTML, headers={"ETag": '"v1"'})
+        if request.headers.get("If-Modified-Since") == newer:
+            return Response(status=304)
+        return Response(page + "<!-- the new CMS -->", content_type=HTML, headers={"Last-Modified": newer})
+
+    httpserver.expect_request("/news/revised").respond_with_handler(revised)
+    db, url = tmp_path / "news.duckdb", httpserver.url_for("/news/revised")
+    assert ingest(capsys, db, url)["loaded"] == 1
+    assert ingest(capsys, db, url)["unchanged"] == 1
+    assert ingest(capsys, db, url)["not_modified"] == 1
+    sent = [(request.headers.get("If-None-Match"), request.headers.get("If-Modified-Since")) for request in served]
+    assert sent == [(None, None), ('"v1"', None), (None, newer)]
+
+
 def test_a_date_window_keeps_only_links_dated_inside_it(
     news_site: NewsSite, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
