@@ -235,6 +235,31 @@ def test_the_next_run_asks_with_the_validators_of_the_latest_document_only(
     assert sent == [(None, None), ('"v1"', None), (None, newer)]
 
 
+def test_feeds_and_sitemaps_that_cannot_be_fetched_show_in_fetch_failures_by_host(
+    news_site: NewsSite, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "news.duckdb"
+    gone, private, page = news_site.url("/fault/gone"), news_site.url("/fault/private"), news_site.url("/news/1")
+    ingest(capsys, db, page, "--feed", gone, "--sitemap", private, "--feed", page)  # a page is not a feed
+    discover = query(db, "select input, rule from rejects where stage = 'discover' order by rule")
+    assert discover == [(gone, "client-error"), (page, "not-a-feed"), (private, "refused-address")]
+    failures = [("client-error", 1, gone), ("refused-address", 1, private)]  # fetching failed; parsing is not here
+    shown = "select rule, failures, example_url from fetch_failures_by_host order by rule"
+    assert query(db, shown) == failures
+    # A database from before migration 4 has the old view; the next writer to open it brings the new one.
+    old_view = (
+        "CREATE OR REPLACE VIEW fetch_failures_by_host AS SELECT rule, count(*) AS failures, "
+        "any_value(url) AS example_url FROM rejects WHERE stage = 'fetch' GROUP BY rule"
+    )
+    with connect(db) as connection:
+        connection.execute(old_view)
+        connection.execute("DELETE FROM schema_version WHERE version = 4")
+    assert query(db, shown) == []
+    with connect(db):
+        pass
+    assert query(db, shown) == failures
+
+
 def test_a_date_window_keeps_only_links_dated_inside_it(
     news_site: NewsSite, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

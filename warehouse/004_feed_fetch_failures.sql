@@ -1,0 +1,2 @@
+-- Migration 4: no table changes. Views are re-created after every migration (warehouse/db.py), so this
+-- version bump brings existing databases the fetch_failures_by_host that includes feeds and sitemaps.
