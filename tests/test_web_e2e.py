@@ -287,6 +287,21 @@ def test_max_articles_takes_the_newest_links(
     }
 
 
+def test_max_articles_caps_urls_and_url_lists_too(
+    news_site: NewsSite, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listed = tmp_path / "reading-list.txt"
+    listed.write_text("".join(news_site.url(f"/news/{number}") + "\n" for number in (2, 3, 4)), encoding="utf-8")
+    db = tmp_path / "news.duckdb"
+    summary = ingest(capsys, db, news_site.url("/news/1"), "--urls-file", str(listed), "--max-articles", "2")
+    assert summary["discovered"] == 2
+    assert {url for (url,) in query(db, "select url from articles")} == {
+        news_site.url("/news/1"),
+        news_site.url("/news/2"),
+    }
+    assert news_site.requests("/news/3") == [] and news_site.requests("/news/4") == []
+
+
 def test_a_run_where_every_fetch_fails_is_failed_with_a_reason(
     news_site: NewsSite, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
