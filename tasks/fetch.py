@@ -48,6 +48,10 @@ CHUNK_BYTES = 64 * 1024
 # RFC 9309: crawlers must parse at least 500 KiB of robots.txt; more is not read.
 MAX_ROBOTS_BYTES = 500 * 1024
 ROBOTS_AGENT = "newsdag"
+# urllib.robotparser keeps only whole-number Crawl-delays and silently drops "Crawl-delay: 2.5", which
+# would leave that site with the default delay; so every delay is rewritten to milliseconds for it.
+CRAWL_DELAY_LINE = re.compile(r"^(\s*crawl-delay\s*:\s*)(\d+(?:\.\d*)?|\.\d+)(\s*(?:#.*)?)$", re.IGNORECASE)
+CRAWL_DELAY_UNIT = 0.001  # seconds per Crawl-delay unit as RobotFileParser reports it
 
 
 @dataclass(frozen=True)
@@ -306,6 +310,11 @@ def host_key(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
+def crawl_delays_in_milliseconds(lines: Sequence[str]) -> list[str]:
+    """robots.txt lines with each Crawl-delay in milliseconds (CRAWL_DELAY_LINE says why)."""
+    return [CRAWL_DELAY_LINE.sub(lambda m: f"{m[1]}{round(float(m[2]) * 1000)}{m[3]}", line) for line in lines]
+
+
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
     """Retry-After as seconds: either delta-seconds or an HTTP date."""
     if not value:
@@ -516,8 +525,8 @@ class Fetcher:
                 rules.disallow_all = True
             else:
                 if response.status == 200:
-                    lines = response.content[:MAX_ROBOTS_BYTES].decode("utf-8", "replace").splitlines()
-                    rules.parse(lines)
+                    text = response.content[:MAX_ROBOTS_BYTES].decode("utf-8", "replace")
+                    rules.parse(crawl_delays_in_milliseconds(text.splitlines()))
                 else:
                     rules.allow_all = True
             self._robots[key] = rules
@@ -529,7 +538,7 @@ class Fetcher:
         if rules is not None:
             crawl_delay = rules.crawl_delay(ROBOTS_AGENT)
             if crawl_delay is not None:
-                delay = max(delay, min(float(crawl_delay), self.policy.max_crawl_delay))
+                delay = max(delay, min(float(crawl_delay) * CRAWL_DELAY_UNIT, self.policy.max_crawl_delay))
         return delay
 
     def check_robots(self, url: str) -> None:
