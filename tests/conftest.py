@@ -123,6 +123,10 @@ WORDS = [
 ]
 
 
+# A first paragraph (article_page's `lead`) that a wrong decoding would garble.
+ACCENTED_LEAD = "The café on the Bahnhofstraße in Zürich reopened on Monday."
+
+
 def article_page(
     number: int, *, title: str | None = None, published: str = "2026-11-20T08:30:00+01:00", lead: str = ""
 ) -> str:

@@ -25,7 +25,7 @@ from flows.settings import Settings
 from tasks import extract, fetch
 from tasks.errors import PermanentFetchError
 from tasks.models import Article, NotModified, RawDocument, Reject, Validators, WorkItem
-from tests.conftest import LOOPBACK_NETWORKS, article_page
+from tests.conftest import ACCENTED_LEAD, LOOPBACK_NETWORKS, article_page
 
 HTML = "text/html; charset=utf-8"
 
@@ -405,9 +405,6 @@ def test_only_html_goes_to_extraction(site: HTTPServer) -> None:
     site.expect_request("/file.pdf").respond_with_data(b"%PDF-1.7", content_type="application/pdf")
     result, _ = fetch_one(site.url_for("/file.pdf"))
     assert isinstance(result, Reject) and result.rule == "wrong-type"
-
-
-ACCENTED_LEAD = "The café on the Bahnhofstraße in Zürich reopened on Monday."
 
 
 def test_a_wrong_type_is_refused_from_its_headers_without_downloading_the_body(raw_server: StartRawServer) -> None:
