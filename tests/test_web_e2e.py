@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import itertools
 import json
 import select
@@ -317,6 +318,37 @@ def test_a_second_run_sends_conditional_headers_and_extracts_nothing(
     seen = query(db, f"select count(*) from articles where last_seen_run = '{second['run_id']}'")
     assert seen == [(3,)]
     assert query(db, "select count(*) from fetches where outcome = 'not_modified' and conditional") == [(3,)]
+
+
+def test_a_page_changed_on_the_server_becomes_a_new_version_and_both_are_archived(
+    httpserver: HTTPServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
+    pages = [article_page(40), article_page(40, lead="Update: the council met again on Tuesday evening.")]
+    served: list[Request] = []
+
+    def changing(request: Request) -> Response:
+        served.append(request)
+        current = 1 if len(served) == 1 else 2
+        etag = f'"v{current}"'
+        if request.headers.get("If-None-Match") == etag:
+            return Response(status=304, headers={"ETag": etag})
+        return Response(pages[current - 1], content_type=HTML, headers={"ETag": etag})
+
+    httpserver.expect_request("/news/changing").respond_with_handler(changing)
+    db, url = tmp_path / "news.duckdb", httpserver.url_for("/news/changing")
+    assert ingest(capsys, db, url)["loaded"] == 1
+    [(first_text,)] = query(db, "select text from articles")
+    assert ingest(capsys, db, url)["updated"] == 1
+    assert served[1].headers.get("If-None-Match") == '"v1"'  # asked conditionally, got the new page
+    [(version, text)] = query(db, "select version, text from articles")
+    assert version == 2 and "met again on Tuesday" in text
+    assert query(db, "select version, text from article_versions") == [(1, first_text)]
+    # Both pages' raw bytes, content-addressed in the archive beside the database.
+    digests = [hashlib.sha256(page.encode()).hexdigest() for page in pages]
+    assert {doc_id for (doc_id,) in query(db, "select doc_id from documents")} == set(digests)
+    for page, digest in zip(pages, digests, strict=True):
+        assert (tmp_path / "archive" / digest[:2] / digest).read_bytes() == page.encode()
 
 
 def test_the_next_run_asks_with_the_validators_of_the_latest_document_only(
