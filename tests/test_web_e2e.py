@@ -351,6 +351,26 @@ def test_a_page_changed_on_the_server_becomes_a_new_version_and_both_are_archive
         assert (tmp_path / "archive" / digest[:2] / digest).read_bytes() == page.encode()
 
 
+def test_ingest_source_fetches_a_source_of_the_sources_file(
+    news_site: NewsSite, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        f'[[source]]\nname = "loopback-gazette"\nfeed = "{news_site.url("/feed.xml")}"\nmax_articles = 3\n',
+        encoding="utf-8",
+    )
+    db = tmp_path / "news.duckdb"
+    summary = ingest(capsys, db, "--source", "loopback-gazette", "--sources", str(sources))
+    # The three newest feed links: the disallowed page, then stories 3 and 2.
+    assert (summary["status"], summary["discovered"], summary["loaded"]) == ("completed", 3, 2)
+    assert query(db, "select url, source from articles order by url") == [
+        (news_site.url("/news/2"), "loopback-gazette"),
+        (news_site.url("/news/3"), "loopback-gazette"),
+    ]
+    assert query(db, "select source, trigger from runs") == [("loopback-gazette", "cli")]
+    assert news_site.requests("/news/1") == []
+
+
 def test_the_next_run_asks_with_the_validators_of_the_latest_document_only(
     httpserver: HTTPServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
