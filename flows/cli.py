@@ -64,7 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--until", type=date.fromisoformat, metavar="DATE", help="only feed/sitemap links dated before DATE"
     )
-    ingest.add_argument("--max-articles", type=int, metavar="N", help="take at most N links from feeds and sitemaps")
+    ingest.add_argument(
+        "--max-articles",
+        type=int,
+        metavar="N",
+        help="take at most N page URLs (URLs and URL lists first, then the newest feed and sitemap links)",
+    )
     ingest.add_argument(
         "--allow-network",
         action="append",

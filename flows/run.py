@@ -168,6 +168,7 @@ def fetch_policy(settings: Settings) -> fetch.FetchPolicy:
         max_decompressed_bytes=settings.max_decompressed_bytes,
         allow_networks=settings.allow_networks,
         max_redirects=settings.max_redirects,
+        deadline=settings.fetch_deadline,
     )
 
 

@@ -16,6 +16,8 @@ Setting (env var, default): meaning
 - contact_url (NEWSDAG_CONTACT_URL, the project page): named in the User-Agent so site owners can reach us
 - user_agent (NEWSDAG_USER_AGENT, "newsdag/<version> (+<contact_url>)"): sent with every request
 - connect_timeout (NEWSDAG_CONNECT_TIMEOUT, 5 s) and read_timeout (NEWSDAG_READ_TIMEOUT, 20 s): per request
+- fetch_deadline (NEWSDAG_FETCH_DEADLINE, 60 s): a request (headers and body) still running after this is cut
+  off (rule timeout, not retried); the read timeout alone lets a server that drips bytes hold a request forever
 - fetch_retries (NEWSDAG_FETCH_RETRIES, 3): retries after connection errors, timeouts, 429 and 5xx (never 4xx)
 - backoff_seconds (NEWSDAG_BACKOFF, 1.0): first retry wait, doubled each time; Retry-After wins when longer
 - max_retry_after (NEWSDAG_MAX_RETRY_AFTER, 120 s): a longer Retry-After gives up instead of waiting
@@ -78,6 +80,7 @@ ENV_NAMES: Mapping[str, str] = MappingProxyType(
         "user_agent": "NEWSDAG_USER_AGENT",
         "connect_timeout": "NEWSDAG_CONNECT_TIMEOUT",
         "read_timeout": "NEWSDAG_READ_TIMEOUT",
+        "fetch_deadline": "NEWSDAG_FETCH_DEADLINE",
         "fetch_retries": "NEWSDAG_FETCH_RETRIES",
         "backoff_seconds": "NEWSDAG_BACKOFF",
         "max_retry_after": "NEWSDAG_MAX_RETRY_AFTER",
@@ -116,6 +119,7 @@ class Settings:
     user_agent: str | None = None  # None: built from the version and contact_url
     connect_timeout: float = 5.0
     read_timeout: float = 20.0
+    fetch_deadline: float = 60.0
     fetch_retries: int = 3
     backoff_seconds: float = 1.0
     max_retry_after: float = 120.0
@@ -167,7 +171,7 @@ class Settings:
         for name in ("fetch_retries", "backoff_seconds", "per_host_delay", "max_redirects", "sitemap_max_depth"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"must not be negative, got {getattr(self, name)}", subject=name)
-        for name in ("connect_timeout", "read_timeout"):
+        for name in ("connect_timeout", "read_timeout", "fetch_deadline"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"must be positive, got {getattr(self, name)}", subject=name)
         for cidr in self.allow_networks:

@@ -19,8 +19,8 @@ from tasks.sources import domain_allows, registrable_domain
 def discover_links(
     request: IngestRequest, fetcher: fetch.Fetcher, *, sitemap_max_depth: int, sitemap_max_count: int
 ) -> tuple[list[WorkItem], list[Reject]]:
-    """The page URLs of a request: its URLs and URL lists, then the links of its feeds and sitemaps
-    within its domains, date window and article cap, newest first; each URL once."""
+    """The page URLs of a request: its URLs and URL lists in their order, then the links of its feeds and
+    sitemaps within its domains and date window, newest first; each URL once, at most `max_articles`."""
     explicit, rejects = discover.parse_url_list("\n".join(request.urls), request.source, origin="command line")
     for url_file in request.url_files:
         try:
@@ -48,9 +48,12 @@ def discover_links(
             in_domain.append(item)
         else:
             rejects.append(off_domain(item.location, domains))
-    links = list(discover.filter_by_date(in_domain, request.since, request.until).items)  # newest first
-    unique = {item.location: item for item in reversed([*explicit, *links[: request.max_articles]])}
-    return list(reversed(unique.values())), rejects  # the first of each URL, in order
+    links = discover.filter_by_date(in_domain, request.since, request.until).items  # newest first
+    unique: dict[str, WorkItem] = {}
+    for item in (*explicit, *links):
+        unique.setdefault(item.location, item)  # the first of each URL, in order
+    # The cap is on pages per run, wherever they were listed: a long URL list is no crawl either.
+    return list(unique.values())[: request.max_articles], rejects
 
 
 def sitemap_links(

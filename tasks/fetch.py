@@ -16,7 +16,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -48,6 +48,10 @@ CHUNK_BYTES = 64 * 1024
 # RFC 9309: crawlers must parse at least 500 KiB of robots.txt; more is not read.
 MAX_ROBOTS_BYTES = 500 * 1024
 ROBOTS_AGENT = "newsdag"
+# urllib.robotparser keeps only whole-number Crawl-delays and silently drops "Crawl-delay: 2.5", which
+# would leave that site with the default delay; so every delay is rewritten to milliseconds for it.
+CRAWL_DELAY_LINE = re.compile(r"^(\s*crawl-delay\s*:\s*)(\d+(?:\.\d*)?|\.\d+)(\s*(?:#.*)?)$", re.IGNORECASE)
+CRAWL_DELAY_UNIT = 0.001  # seconds per Crawl-delay unit as RobotFileParser reports it
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class FetchPolicy:
     max_decompressed_bytes: int
     allow_networks: tuple[str, ...]
     max_redirects: int
+    deadline: float
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,7 @@ class Response:
 
     @property
     def content_type(self) -> str:
-        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+        return media_type(self.headers)
 
     @property
     def charset(self) -> str | None:
@@ -91,8 +96,63 @@ class Response:
         return match.group(1).lower() if match else None
 
 
+def media_type(headers: Mapping[str, str]) -> str:
+    """The Content-Type without its parameters, lower case ('' when there is none)."""
+    return headers.get("content-type", "").split(";")[0].strip().lower()
+
+
 class RefusedAddress(Exception):
     """Raised inside a connection when the peer turns out to be a refused address (DNS changed under us)."""
+
+
+class DeadlinePassed(Exception):
+    """Raised inside a connection that is about to be used after its request's deadline passed."""
+
+
+class Deadline:
+    """Cuts one request off `seconds` after it starts: the read timeout bounds each read, so a server
+    that drips a byte now and then (headers or body) would otherwise hold the request forever.
+
+    The connection the request runs on registers its socket (`watch`); when time is up a timer shuts
+    that socket down, which ends a read in progress at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._socket: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self.expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket | None) -> None:
+        """Cut this socket off when time is up; DeadlinePassed if it already is."""
+        with self._lock:
+            if sock is not None:
+                self._socket = sock
+            if self.expired:
+                raise DeadlinePassed(f"the {self.seconds:g} s deadline passed")
+
+    def expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sock = self._socket
+        if sock is not None:
+            with suppress(OSError):  # already closed: nothing left to cut
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def error(self) -> PermanentFetchError:
+        # Not retried: a server this slow would take the whole deadline again.
+        return PermanentFetchError(
+            f"not done within the {self.seconds:g} s deadline per request (NEWSDAG_FETCH_DEADLINE)", "timeout"
+        )
 
 
 # --- SSRF guard -------------------------------------------------------------------------------
@@ -102,12 +162,33 @@ def parse_networks(cidrs: Sequence[str]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
 
 
+# NAT64's well-known prefix (RFC 6052): 64:ff9b::10.0.0.1 is translated to 10.0.0.1 by the network.
+NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses an IPv6 address delivers to: IPv4-mapped, 6to4, Teredo (server and client), NAT64.
+
+    Packets to these forms end up at the IPv4 address, so that address is what the guard must judge;
+    Python calls 2002:a00:1:: (6to4 for 10.0.0.1) global, for one.
+    """
+    if address.ipv4_mapped:
+        return (address.ipv4_mapped,)
+    if address.sixtofour:
+        return (address.sixtofour,)
+    if address.teredo:
+        return address.teredo
+    if address in NAT64_PREFIX:
+        return (ipaddress.IPv4Address(int(address) & 0xFFFFFFFF),)
+    return ()
+
+
 def address_allowed(address: Address, networks: Sequence[Network]) -> bool:
     """Public unicast addresses, and whatever the allow-list names; nothing else."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
     if any(address in network for network in networks):
         return True
+    if isinstance(address, ipaddress.IPv6Address) and (embedded := embedded_ipv4(address)):
+        return all(address_allowed(ipv4, networks) for ipv4 in embedded)
     return address.is_global and not (address.is_multicast or address.is_reserved)
 
 
@@ -126,6 +207,10 @@ def check_url(url: str, networks: Sequence[Network]) -> None:
         raise PermanentFetchError(f"only http and https are fetched, not {scheme}", "refused-scheme")
     if not host:
         raise PermanentFetchError("the URL names no host", "bad-url")
+    if host.rstrip(".").rsplit(".", 1)[-1] == "invalid":
+        # RFC 6761: names under .invalid never resolve, and resolvers should say so without asking a
+        # DNS server; the system resolver would ask anyway, so no query leaves the machine for them.
+        raise PermanentFetchError(f"cannot resolve {host}: .invalid names never resolve (RFC 6761)", "dns")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as error:
@@ -139,8 +224,9 @@ def check_url(url: str, networks: Sequence[Network]) -> None:
             )
 
 
-def guarded_adapter(networks: Sequence[Network], pool_maxsize: int) -> HTTPAdapter:
-    """An adapter whose connections re-check the peer address once connected.
+def guarded_adapter(networks: Sequence[Network], pool_maxsize: int, in_flight: threading.local) -> HTTPAdapter:
+    """An adapter whose connections re-check the peer address once connected, and obey the deadline
+    of the request running on this thread (`in_flight.deadline`).
 
     check_url runs before every request; this second check closes the gap where DNS answers
     differently at connect time (rebinding), before a single byte of the request is sent.
@@ -152,17 +238,28 @@ def guarded_adapter(networks: Sequence[Network], pool_maxsize: int) -> HTTPAdapt
             sock.close()
             raise RefusedAddress(f"{host} connected to {peer}, a non-public address")
 
+    def watch(sock: socket.socket | None) -> None:
+        deadline: Deadline | None = getattr(in_flight, "deadline", None)
+        if deadline is not None:
+            deadline.watch(sock)
+
     class GuardedHTTPConnection(urllib3.connection.HTTPConnection):
         def _new_conn(self) -> socket.socket:
             sock = super()._new_conn()
             check_peer(sock, self.host)
+            try:
+                watch(sock)
+            except DeadlinePassed:
+                sock.close()
+                raise
             return sock
 
-    class GuardedHTTPSConnection(urllib3.connection.HTTPSConnection):
-        def _new_conn(self) -> socket.socket:
-            sock = super()._new_conn()
-            check_peer(sock, self.host)
-            return sock
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            watch(self.sock)  # a pooled connection is watched here; a new one once connected
+            super().request(*args, **kwargs)
+
+    class GuardedHTTPSConnection(GuardedHTTPConnection, urllib3.connection.HTTPSConnection):
+        pass
 
     class GuardedPool(HTTPConnectionPool):
         ConnectionCls = GuardedHTTPConnection
@@ -211,6 +308,11 @@ def host_key(url: str) -> str:
     except ValueError:
         return url
     return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def crawl_delays_in_milliseconds(lines: Sequence[str]) -> list[str]:
+    """robots.txt lines with each Crawl-delay in milliseconds (CRAWL_DELAY_LINE says why)."""
+    return [CRAWL_DELAY_LINE.sub(lambda m: f"{m[1]}{round(float(m[2]) * 1000)}{m[3]}", line) for line in lines]
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -392,7 +494,7 @@ class Fetcher:
         if session is None:
             session = requests.Session()
             session.trust_env = False  # no proxies or .netrc from the environment: they would bypass the guard
-            adapter = guarded_adapter(self.networks, pool_maxsize=2)
+            adapter = guarded_adapter(self.networks, pool_maxsize=2, in_flight=self._local)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.headers.update({"User-Agent": self.policy.user_agent, "Accept-Encoding": ACCEPT_ENCODING})
@@ -423,8 +525,8 @@ class Fetcher:
                 rules.disallow_all = True
             else:
                 if response.status == 200:
-                    lines = response.content[:MAX_ROBOTS_BYTES].decode("utf-8", "replace").splitlines()
-                    rules.parse(lines)
+                    text = response.content[:MAX_ROBOTS_BYTES].decode("utf-8", "replace")
+                    rules.parse(crawl_delays_in_milliseconds(text.splitlines()))
                 else:
                     rules.allow_all = True
             self._robots[key] = rules
@@ -436,7 +538,7 @@ class Fetcher:
         if rules is not None:
             crawl_delay = rules.crawl_delay(ROBOTS_AGENT)
             if crawl_delay is not None:
-                delay = max(delay, min(float(crawl_delay), self.policy.max_crawl_delay))
+                delay = max(delay, min(float(crawl_delay) * CRAWL_DELAY_UNIT, self.policy.max_crawl_delay))
         return delay
 
     def check_robots(self, url: str) -> None:
@@ -456,8 +558,12 @@ class Fetcher:
         accept: str = ACCEPT_HTML,
         validators: Validators | None = None,
         check_robots: bool = True,
+        content_types: tuple[str, ...] | None = None,
     ) -> Response:
-        """GET with the guard, robots, bounded redirects and retries; a Response (200 or 304) or a FetchError."""
+        """GET with the guard, robots, bounded redirects and retries; a Response (200 or 304) or a FetchError.
+
+        With `content_types`, a 200 of another type is refused from its headers, before the body is read.
+        """
         headers = {"Accept": accept}
         if validators and validators.etag:
             headers["If-None-Match"] = validators.etag
@@ -466,41 +572,52 @@ class Fetcher:
         seen = {url}
         current = url
         attempts = 0
-        for _hop in range(self.policy.max_redirects + 1):
-            check_url(current, self.networks)
-            if check_robots:
-                self.check_robots(current)
-            status, response_headers, content, used = self.get_with_retries(current, headers)
-            attempts += used
-            if status in REDIRECT_STATUSES:
-                location = response_headers.get("location")
-                if not location:
-                    raise PermanentFetchError(f"HTTP {status} without a Location", "bad-redirect", status=status)
-                target = urljoin(current, location.strip()).split("#")[0]
-                if target in seen:
-                    raise PermanentFetchError(f"redirect loop back to {target}", "redirect-loop", status=status)
-                seen.add(target)
-                current = target
-                continue
-            return Response(
-                url=url,
-                final_url=current,
-                status=status,
-                headers=response_headers,
-                content=content,
-                attempts=attempts,
-                conditional=len(headers) > 1,
-            )
-        raise PermanentFetchError(f"more than {self.policy.max_redirects} redirects", "too-many-redirects")
+        try:
+            for _hop in range(self.policy.max_redirects + 1):
+                check_url(current, self.networks)
+                if check_robots:
+                    self.check_robots(current)
+                try:
+                    status, response_headers, content, used = self.get_with_retries(current, headers, content_types)
+                except FetchError as error:
+                    attempts += error.attempts
+                    raise
+                attempts += used
+                if status in REDIRECT_STATUSES:
+                    location = response_headers.get("location")
+                    if not location:
+                        raise PermanentFetchError(f"HTTP {status} without a Location", "bad-redirect", status=status)
+                    target = urljoin(current, location.strip()).split("#")[0]
+                    if target in seen:
+                        raise PermanentFetchError(f"redirect loop back to {target}", "redirect-loop", status=status)
+                    seen.add(target)
+                    current = target
+                    continue
+                return Response(
+                    url=url,
+                    final_url=current,
+                    status=status,
+                    headers=response_headers,
+                    content=content,
+                    attempts=attempts,
+                    conditional=len(headers) > 1,
+                )
+            raise PermanentFetchError(f"more than {self.policy.max_redirects} redirects", "too-many-redirects")
+        except FetchError as error:
+            # Every hop's requests count, as on success (a URL refused before any request counts as one).
+            error.attempts = max(attempts, 1)
+            raise
 
-    def get_with_retries(self, url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes, int]:
+    def get_with_retries(
+        self, url: str, headers: dict[str, str], content_types: tuple[str, ...] | None
+    ) -> tuple[int, dict[str, str], bytes, int]:
         """One GET, retried with exponential backoff on connection errors, timeouts, 429 and 5xx (never 4xx)."""
         policy = self.policy
         attempt = 0
         while True:
             attempt += 1
             try:
-                return (*self.get_once(url, headers), attempt)
+                return (*self.get_once(url, headers, content_types), attempt)
             except FetchError as error:
                 error.attempts = attempt
                 if not error.transient or attempt > policy.retries:
@@ -512,46 +629,70 @@ class Fetcher:
                     wait = max(wait, error.retry_after)
                 time.sleep(wait)
 
-    def get_once(self, url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-        policy = self.policy
-        with self.gate.slot(host_key(url), self.host_delay(url)):
+    def get_once(
+        self, url: str, headers: dict[str, str], content_types: tuple[str, ...] | None
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request within the host's politeness gate and the per-request deadline."""
+        with self.gate.slot(host_key(url), self.host_delay(url)), Deadline(self.policy.deadline) as deadline:
+            self._local.deadline = deadline
             try:
-                response = self.session().get(
-                    url,
-                    headers=headers,
-                    stream=True,
-                    allow_redirects=False,
-                    timeout=(policy.connect_timeout, policy.read_timeout),
-                )
-            except RefusedAddress as error:
+                result = self.exchange(url, headers, content_types)
+            except (FetchError, DeadlinePassed):
+                if deadline.expired:  # whatever the cut-off socket made of it, the cause is the deadline
+                    raise deadline.error() from None
+                raise
+            finally:
+                self._local.deadline = None
+            if deadline.expired:  # a body without a length simply ends when its socket is cut off
+                raise deadline.error()
+            return result
+
+    def exchange(
+        self, url: str, headers: dict[str, str], content_types: tuple[str, ...] | None
+    ) -> tuple[int, dict[str, str], bytes]:
+        policy = self.policy
+        try:
+            response = self.session().get(
+                url,
+                headers=headers,
+                stream=True,
+                allow_redirects=False,
+                timeout=(policy.connect_timeout, policy.read_timeout),
+            )
+        except RefusedAddress as error:
+            raise PermanentFetchError(str(error), "refused-address") from None
+        except requests.exceptions.ConnectTimeout:
+            raise TransientFetchError("connecting timed out", "timeout") from None
+        except requests.exceptions.ReadTimeout:
+            raise TransientFetchError(f"no response within {policy.read_timeout} s", "timeout") from None
+        except requests.exceptions.ConnectionError as error:
+            if isinstance(error.__context__, RefusedAddress) or "RefusedAddress" in str(error):
                 raise PermanentFetchError(str(error), "refused-address") from None
-            except requests.exceptions.ConnectTimeout:
-                raise TransientFetchError("connecting timed out", "timeout") from None
-            except requests.exceptions.ReadTimeout:
-                raise TransientFetchError(f"no response within {policy.read_timeout} s", "timeout") from None
-            except requests.exceptions.ConnectionError as error:
-                if isinstance(error.__context__, RefusedAddress) or "RefusedAddress" in str(error):
-                    raise PermanentFetchError(str(error), "refused-address") from None
-                raise TransientFetchError(f"connection failed: {short(error)}", "connection-error") from None
-            except requests.exceptions.RequestException as error:
-                raise PermanentFetchError(f"request failed: {short(error)}", "request-error") from None
-            with response:
-                status = response.status_code
-                response_headers = {name.lower(): value for name, value in response.headers.items()}
-                if status == 429 or status >= 500:
-                    rule = "rate-limited" if status == 429 else "server-error"
-                    raise TransientFetchError(
-                        f"HTTP {status} {response.reason}",
-                        rule,
-                        status=status,
-                        retry_after=retry_after_seconds(response_headers.get("retry-after")),
-                    )
-                if 400 <= status < 500:
-                    raise PermanentFetchError(f"HTTP {status} {response.reason}", "client-error", status=status)
-                if status != 200:
-                    return status, response_headers, b""
-                content = read_body(response, policy.max_bytes, policy.max_decompressed_bytes)
-            return status, response_headers, content
+            raise TransientFetchError(f"connection failed: {short(error)}", "connection-error") from None
+        except requests.exceptions.RequestException as error:
+            raise PermanentFetchError(f"request failed: {short(error)}", "request-error") from None
+        with response:
+            status = response.status_code
+            response_headers = {name.lower(): value for name, value in response.headers.items()}
+            if status == 429 or status >= 500:
+                rule = "rate-limited" if status == 429 else "server-error"
+                raise TransientFetchError(
+                    f"HTTP {status} {response.reason}",
+                    rule,
+                    status=status,
+                    retry_after=retry_after_seconds(response_headers.get("retry-after")),
+                )
+            if 400 <= status < 500:
+                raise PermanentFetchError(f"HTTP {status} {response.reason}", "client-error", status=status)
+            if status != 200:
+                return status, response_headers, b""
+            content_type = media_type(response_headers)
+            if content_types is not None and content_type not in content_types:
+                # Refused on the headers: a PDF or video is not downloaded only to be thrown away.
+                detail = f"content type {content_type or 'missing'} is not {' or '.join(content_types)}"
+                raise PermanentFetchError(detail, "wrong-type", status=status)
+            content = read_body(response, policy.max_bytes, policy.max_decompressed_bytes)
+        return status, response_headers, content
 
     # documents
 
@@ -560,7 +701,7 @@ class Fetcher:
         started = time.monotonic()
         fetched_at = datetime.now(UTC)
         try:
-            response = self.request(item.location, validators=validators)
+            response = self.request(item.location, validators=validators, content_types=HTML_TYPES)
             result = self.to_document(item, response, fetched_at, validators)
         except FetchError as error:
             reject = Reject(item.location, "fetch", error.rule, str(error), url=item.location)
@@ -601,8 +742,6 @@ class Fetcher:
             return NotModified(input=item.location, url=item.location, doc_id=validators.doc_id)
         if response.status != 200:
             raise PermanentFetchError(f"unexpected HTTP {response.status}", "unexpected-status", status=response.status)
-        if response.content_type not in HTML_TYPES:
-            raise PermanentFetchError(f"content type {response.content_type or 'missing'} is not HTML", "wrong-type")
         content = response.content
         doc_id = sha256_hex(content)
         header_charset, meta_charset = response.charset, declared_charset(content)

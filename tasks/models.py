@@ -198,7 +198,8 @@ class IngestRequest:
     """What one run ingests: local paths, page URLs, URL-list files, feeds and sitemaps, within the source's limits.
 
     `since`/`until` keep feed and sitemap links dated on or between those days (both included);
-    `max_articles` caps the links taken from feeds and sitemaps (newest first);
+    `max_articles` caps the page URLs taken per run (URLs and URL lists first, then feed and sitemap links
+    newest first);
     `allow_domains` limits discovered links to these domains and their subdomains (empty: any).
     """
 

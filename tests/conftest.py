@@ -123,10 +123,17 @@ WORDS = [
 ]
 
 
-def article_page(number: int, *, title: str | None = None, published: str = "2026-11-20T08:30:00+01:00") -> str:
-    """A news page with a unique headline and body (enough words to pass validation), a date and an author."""
+# A first paragraph (article_page's `lead`) that a wrong decoding would garble.
+ACCENTED_LEAD = "The café on the Bahnhofstraße in Zürich reopened on Monday."
+
+
+def article_page(
+    number: int, *, title: str | None = None, published: str = "2026-11-20T08:30:00+01:00", lead: str = ""
+) -> str:
+    """A news page with a unique headline and body (enough words to pass validation), a date and an author;
+    `lead` is a first paragraph of your own (text to look for after extraction)."""
     words = [WORDS[(number * 7 + index * 3) % len(WORDS)] for index in range(60)]
-    body = "".join(
+    body = (f"<p>{lead}</p>" if lead else "") + "".join(
         f"<p>Article {number} paragraph {part}: the {' '.join(words[part * 12 : part * 12 + 12])} story went on.</p>"
         for part in range(5)
     )

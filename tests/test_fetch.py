@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import gzip
+import ipaddress
 import itertools
 import socket
+import struct
 import threading
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
@@ -18,10 +22,10 @@ from werkzeug import Request, Response
 
 from flows.run import fetch_policy
 from flows.settings import Settings
-from tasks import fetch
+from tasks import extract, fetch
 from tasks.errors import PermanentFetchError
-from tasks.models import NotModified, RawDocument, Reject, Validators, WorkItem
-from tests.conftest import LOOPBACK_NETWORKS, article_page
+from tasks.models import Article, NotModified, RawDocument, Reject, Validators, WorkItem
+from tests.conftest import ACCENTED_LEAD, LOOPBACK_NETWORKS, article_page
 
 HTML = "text/html; charset=utf-8"
 
@@ -50,19 +54,26 @@ def requested_paths(server: HTTPServer) -> list[str]:
     return [request.path for request, _response in server.log]
 
 
-class RawServer:
-    """A one-trick HTTP server on 127.0.0.1 that answers every page with the same raw bytes, then closes.
+Respond = Callable[["RawServer", socket.socket], None]
 
-    For what a well-behaved server library refuses to send: truncated bodies, connection resets.
+
+class RawServer:
+    """A one-trick HTTP server on 127.0.0.1 that answers every page with `respond`, then closes
+    (robots.txt is a 404: everything allowed).
+
+    For what a well-behaved server library refuses to do: truncated bodies, connection resets, bodies
+    that never end or drip. `respond` is raw bytes, or a function of the server and the connection
+    (see `reset_connection`, `endless_body`, `drip`) that counts what it sends in `sent`.
     """
 
-    def __init__(self, raw: bytes) -> None:
-        self.raw = raw
+    def __init__(self, respond: bytes | Respond) -> None:
+        self.respond = respond
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen()
         self.port = self.listener.getsockname()[1]
-        self.connections = 0
+        self.connections = 0  # page requests (robots.txt not counted)
+        self.sent = 0
         threading.Thread(target=self.serve, daemon=True).start()
 
     def serve(self) -> None:
@@ -71,13 +82,20 @@ class RawServer:
                 connection, _ = self.listener.accept()
             except OSError:
                 return
-            self.connections += 1
             with connection:
+                connection.settimeout(10)  # a client that stops reading cannot hold the server for long
                 request_line = connection.recv(65536).split(b"\r\n", 1)[0]
-                if b" /robots.txt " in request_line:
-                    connection.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                else:
-                    connection.sendall(self.raw)
+                try:
+                    if b" /robots.txt " in request_line:
+                        connection.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    elif isinstance(self.respond, bytes):
+                        self.connections += 1
+                        connection.sendall(self.respond)
+                    else:
+                        self.connections += 1
+                        self.respond(self, connection)
+                except OSError:
+                    pass  # the client hung up, as most of these tests want it to
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -86,15 +104,52 @@ class RawServer:
         self.listener.close()
 
 
+def reset_connection(_server: RawServer, connection: socket.socket) -> None:
+    """Close with an RST instead of an answer (SO_LINGER 0), as an overloaded server or middlebox does."""
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def endless_body(head: bytes, chunk: bytes, limit: int = 64 * 1024 * 1024) -> Respond:
+    """`head`, then `chunk` again and again until the client hangs up (or `limit` bytes)."""
+
+    def respond(server: RawServer, connection: socket.socket) -> None:
+        connection.sendall(head)
+        while server.sent < limit:
+            connection.sendall(chunk)
+            server.sent += len(chunk)
+
+    return respond
+
+
+def drip(head: bytes, body: bytes, interval: float, *, seconds: float = 3.0) -> Respond:
+    """`head` at once, then `body` one byte every `interval` seconds: each read is quick, the whole is
+    endless (the server gives up after `seconds`, so a test of a broken deadline fails instead of hanging)."""
+
+    def respond(server: RawServer, connection: socket.socket) -> None:
+        connection.sendall(head)
+        stop = time.monotonic() + seconds
+        for index in range(len(body)):
+            if time.monotonic() > stop:
+                return
+            connection.sendall(body[index : index + 1])
+            server.sent += 1
+            time.sleep(interval)
+
+    return respond
+
+
+StartRawServer = Callable[[bytes | Respond], RawServer]
+
+
 @pytest.fixture
-def raw_server() -> Iterator[type[RawServer]]:
+def raw_server() -> Iterator[StartRawServer]:
     servers: list[RawServer] = []
 
-    def start(raw: bytes) -> RawServer:
-        servers.append(RawServer(raw))
+    def start(respond: bytes | Respond) -> RawServer:
+        servers.append(RawServer(respond))
         return servers[-1]
 
-    yield start  # type: ignore[misc]
+    yield start
     for server in servers:
         server.close()
 
@@ -120,6 +175,8 @@ def test_loopback_is_refused_unless_allowed_and_nothing_is_sent(site: HTTPServer
         ("http://[fe80::1]/page", "refused-address"),  # link-local
         ("http://224.0.0.1/page", "refused-address"),  # multicast
         ("http://169.254.169.254/latest/meta-data/", "refused-address"),  # cloud metadata
+        ("http://[2002:a00:1::]/page", "refused-address"),  # 6to4 for 10.0.0.1 (Python calls it global)
+        ("http://[64:ff9b::a9fe:a9fe]/latest/meta-data/", "refused-address"),  # NAT64 for 169.254.169.254
         ("file:///etc/passwd", "refused-scheme"),
         ("ftp://127.0.0.1/x", "refused-scheme"),
     ],
@@ -140,6 +197,36 @@ def test_a_redirect_to_a_private_address_is_refused(site: HTTPServer) -> None:
 def test_allowing_a_network_does_not_allow_others() -> None:
     result, _ = fetch_one("http://10.255.255.1/", allow_networks=("127.0.0.0/8",))
     assert isinstance(result, Reject) and result.rule == "refused-address"
+
+
+@pytest.mark.parametrize(
+    ("address", "allowed", "allow_networks"),
+    [
+        ("2002:a00:1::", False, ()),  # 6to4 for 10.0.0.1
+        ("2002:7f00:1::", False, ()),  # 6to4 for 127.0.0.1
+        ("2002:7f00:1::", True, ("127.0.0.0/8",)),  # ... allowed when its IPv4 network is
+        ("2002:808:808::", True, ()),  # 6to4 for 8.8.8.8: public
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", False, ()),  # Teredo, client 10.0.0.1
+        ("2001:0:a00:1:8000:63bf:f7f7:f7f7", False, ()),  # Teredo, server 10.0.0.1
+        ("2001:0:4136:e378:8000:63bf:f7f7:f7f7", True, ()),  # Teredo, server and client public
+        ("64:ff9b::a00:1", False, ()),  # NAT64 for 10.0.0.1
+        ("64:ff9b::7f00:1", True, ("127.0.0.0/8",)),  # NAT64 for 127.0.0.1, allowed
+        ("64:ff9b::808:808", True, ()),  # NAT64 for 8.8.8.8: public
+        ("::ffff:10.0.0.1", False, ()),  # IPv4-mapped
+    ],
+)
+def test_ipv6_forms_that_embed_ipv4_are_judged_by_the_ipv4_address(
+    address: str, allowed: bool, allow_networks: tuple[str, ...]
+) -> None:
+    networks = fetch.parse_networks(allow_networks)
+    assert fetch.address_allowed(ipaddress.ip_address(address), networks) is allowed
+
+
+@pytest.mark.disable_socket  # no sockets and no getaddrinfo: a DNS query leaving the machine fails the test
+def test_a_name_that_cannot_resolve_is_a_dns_reject_without_asking_a_resolver() -> None:
+    result, record = fetch_one("http://no-such-host.invalid/page")
+    assert isinstance(result, Reject) and result.rule == "dns" and "no-such-host.invalid" in result.detail
+    assert record.outcome == "failed"
 
 
 def test_check_url_refuses_before_resolving_names_it_cannot_parse() -> None:
@@ -168,6 +255,20 @@ def test_429_waits_for_retry_after(site: HTTPServer) -> None:
     assert time.monotonic() - started >= 1.0
 
 
+def test_a_retry_after_http_date_is_waited_for(site: HTTPServer) -> None:
+    def limited(_request: Request) -> Response:
+        # HTTP dates are to the second: two seconds from now is one to two seconds of waiting.
+        when = format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)
+        return Response("slow down", status=429, headers={"Retry-After": when})
+
+    site.expect_oneshot_request("/limited").respond_with_handler(limited)
+    site.expect_request("/limited").respond_with_data(article_page(3), content_type=HTML)
+    started = time.monotonic()
+    result, record = fetch_one(site.url_for("/limited"))
+    assert isinstance(result, RawDocument) and record.attempts == 2
+    assert time.monotonic() - started >= 0.9  # the backoff alone is 0.05 s
+
+
 def test_a_client_error_is_not_retried(site: HTTPServer) -> None:
     site.expect_request("/gone").respond_with_data("gone", status=410)
     result, record = fetch_one(site.url_for("/gone"))
@@ -192,7 +293,27 @@ def test_a_slow_response_times_out(site: HTTPServer) -> None:
     assert isinstance(result, Reject) and result.rule == "timeout"
 
 
-def test_a_truncated_body_is_a_reject(raw_server: Any) -> None:
+DRIPPED_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100000\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("head", "body"),
+    [(DRIPPED_HEAD, b"<p>" + b"x" * 99_997), (b"", DRIPPED_HEAD)],
+    ids=["body", "headers"],
+)
+def test_a_server_that_drips_bytes_is_cut_off_at_the_deadline(
+    raw_server: StartRawServer, head: bytes, body: bytes
+) -> None:
+    server = raw_server(drip(head, body, interval=0.05))
+    started = time.monotonic()
+    result, record = fetch_one(server.url("/drip"), read_timeout=1.0, deadline=0.5)  # each read is quick
+    elapsed = time.monotonic() - started
+    assert isinstance(result, Reject) and result.rule == "timeout" and "0.5 s deadline" in result.detail
+    assert 0.5 <= elapsed < 1.5 and record.attempts == 1  # cut off on time, not retried
+    assert 3 <= server.sent < 30
+
+
+def test_a_truncated_body_is_a_reject(raw_server: StartRawServer) -> None:
     body = article_page(5).encode()
     server = raw_server(
         b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
@@ -201,6 +322,30 @@ def test_a_truncated_body_is_a_reject(raw_server: Any) -> None:
     result, record = fetch_one(server.url("/cut"), retries=1)
     assert isinstance(result, Reject) and result.rule == "truncated"
     assert record.attempts == 2  # transient: retried once
+
+
+def test_a_connection_reset_is_retried_then_a_reject(raw_server: StartRawServer) -> None:
+    server = raw_server(reset_connection)
+    result, record = fetch_one(server.url("/reset"), retries=2)
+    assert isinstance(result, Reject) and result.rule == "connection-error"
+    assert record.attempts == 3 and server.connections == 3
+
+
+def test_redirects_are_followed_only_up_to_the_limit(site: HTTPServer) -> None:
+    for hop in range(10):
+        site.expect_request(f"/hop/{hop}").respond_with_data("", status=302, headers={"Location": f"/hop/{hop + 1}"})
+    result, record = fetch_one(site.url_for("/hop/0"), max_redirects=3)
+    assert isinstance(result, Reject) and result.rule == "too-many-redirects" and record.attempts == 4
+    assert [path for path in requested_paths(site) if path.startswith("/hop/")] == [f"/hop/{n}" for n in range(4)]
+
+
+def test_a_failure_after_redirects_counts_the_attempts_of_every_hop(site: HTTPServer) -> None:
+    site.expect_request("/moved").respond_with_data("", status=301, headers={"Location": "/down"})
+    site.expect_request("/down").respond_with_data("down", status=500)
+    result, record = fetch_one(site.url_for("/moved"), retries=2)
+    assert isinstance(result, Reject) and result.rule == "server-error"
+    assert record.attempts == 4  # one for the redirect, three for the page
+    assert requested_paths(site).count("/moved") == 1 and requested_paths(site).count("/down") == 3
 
 
 def test_a_redirect_loop_is_a_reject(site: HTTPServer) -> None:
@@ -221,10 +366,19 @@ def test_redirects_are_followed_and_the_final_url_kept(site: HTTPServer) -> None
 # --- caps, types and encodings -------------------------------------------------------------------
 
 
-def test_an_oversized_page_is_rejected_while_streaming(site: HTTPServer) -> None:
+def test_an_announced_oversized_page_is_rejected_before_its_body(site: HTTPServer) -> None:
     site.expect_request("/big").respond_with_data("<p>" + "x" * 300_000 + "</p>", content_type=HTML)
     result, _ = fetch_one(site.url_for("/big"), max_bytes=100_000)
-    assert isinstance(result, Reject) and result.rule == "too-large"
+    assert isinstance(result, Reject) and result.rule == "too-large" and "announced" in result.detail
+
+
+def test_an_oversized_page_without_content_length_is_cut_off_while_streaming(raw_server: StartRawServer) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n"
+    data = b"<p>" + b"x" * (64 * 1024 - 3)
+    server = raw_server(endless_body(head, b"%x\r\n%s\r\n" % (len(data), data)))
+    result, _ = fetch_one(server.url("/big"), max_bytes=100_000)
+    assert isinstance(result, Reject) and result.rule == "too-large" and "announced" not in result.detail
+    assert server.sent < 16 * 1024 * 1024  # the client hung up long before the 64 MiB on offer
 
 
 def test_a_gzip_bomb_is_stopped_with_memory_bounded(site: HTTPServer) -> None:
@@ -253,19 +407,35 @@ def test_only_html_goes_to_extraction(site: HTTPServer) -> None:
     assert isinstance(result, Reject) and result.rule == "wrong-type"
 
 
+def test_a_wrong_type_is_refused_from_its_headers_without_downloading_the_body(raw_server: StartRawServer) -> None:
+    size = 64 * 1024 * 1024
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\nContent-Length: %d\r\n\r\n" % size
+    server = raw_server(endless_body(head, b"%PDF" * 16384, limit=size))
+    result, record = fetch_one(server.url("/report.pdf"), max_bytes=2 * size, max_decompressed_bytes=2 * size)
+    assert isinstance(result, Reject) and result.rule == "wrong-type" and "application/pdf" in result.detail
+    assert server.sent < size // 4  # what the socket buffers took before the client hung up, not the body
+    assert record.http_status == 200
+
+
 def test_a_wrong_charset_declaration_does_not_garble_the_text(site: HTTPServer) -> None:
-    page = article_page(8, title="Zürich café reopens").encode("utf-8")
+    page = article_page(8, title="Zürich café reopens", lead=ACCENTED_LEAD).encode("utf-8")
     site.expect_request("/lie").respond_with_data(page, content_type="text/html; charset=iso-8859-1")
     result, _ = fetch_one(site.url_for("/lie"))
     assert isinstance(result, RawDocument)
     assert result.encoding_declared == "iso-8859-1" and result.encoding in ("utf-8", "utf_8")
+    article = extract.extract_document(result)  # decodes with the encoding fetching chose
+    assert isinstance(article, Article) and article.title == "Zürich café reopens"
+    assert ACCENTED_LEAD in article.text
 
 
 def test_a_real_latin1_page_is_read_as_latin1(site: HTTPServer) -> None:
-    page = article_page(9, title="Zürich café reopens").replace("charset='utf-8'", "charset='iso-8859-1'")
+    page = article_page(9, title="Zürich café reopens", lead=ACCENTED_LEAD)
+    page = page.replace("charset='utf-8'", "charset='iso-8859-1'")
     site.expect_request("/latin1").respond_with_data(page.encode("latin-1"), content_type="text/html")
     result, _ = fetch_one(site.url_for("/latin1"))
     assert isinstance(result, RawDocument) and result.encoding in ("iso-8859-1", "latin-1", "latin_1", "cp1252")
+    article = extract.extract_document(result)
+    assert isinstance(article, Article) and ACCENTED_LEAD in article.text
 
 
 @pytest.mark.parametrize(
@@ -299,9 +469,12 @@ def test_an_article_that_mentions_cookies_is_not_a_block(site: HTTPServer) -> No
 # --- robots.txt and politeness -------------------------------------------------------------------
 
 
-def test_robots_disallowed_paths_are_never_requested_and_crawl_delay_is_kept(httpserver: HTTPServer) -> None:
+@pytest.mark.parametrize(("crawl_delay", "seconds"), [("1", 1.0), ("0.5", 0.5)])
+def test_robots_disallowed_paths_are_never_requested_and_crawl_delay_is_kept(
+    httpserver: HTTPServer, crawl_delay: str, seconds: float
+) -> None:
     httpserver.expect_request("/robots.txt").respond_with_data(
-        "User-agent: *\nDisallow: /private/\nCrawl-delay: 1\n", content_type="text/plain"
+        f"User-agent: *\nDisallow: /private/\nCrawl-delay: {crawl_delay}  # please\n", content_type="text/plain"
     )
     times: list[float] = []
 
@@ -319,8 +492,7 @@ def test_robots_disallowed_paths_are_never_requested_and_crawl_delay_is_kept(htt
     assert len(batch.documents) == 2
     assert "/private/1" not in requested_paths(httpserver)
     assert requested_paths(httpserver).count("/robots.txt") == 1  # cached for the run
-    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
-    assert gaps and min(gaps) >= 0.95
+    assert len(times) == 2 and times[1] - times[0] >= seconds - 0.05  # the per-host delay is 0 here
 
 
 def test_the_per_host_delay_applies_between_requests(site: HTTPServer) -> None:

@@ -135,16 +135,20 @@ INSERT INTO rejects BY NAME SELECT * FROM batch_rejects;
 INSERT INTO fetches BY NAME SELECT * FROM batch_fetches;
 
 -- name: url_validators
--- Per URL of the batch, the validators of its latest document that is still its article's text.
-SELECT d.url,
-       arg_max(d.doc_id, d.fetched_at) AS doc_id,
-       arg_max(d.etag, d.fetched_at) AS etag,
-       arg_max(d.last_modified, d.fetched_at) AS last_modified
-FROM batch_urls AS u
-JOIN documents AS d ON d.url = u.url
-JOIN articles AS a ON a.article_id = d.article_id AND a.text_sha256 = d.article_text_sha256
-WHERE d.etag IS NOT NULL OR d.last_modified IS NOT NULL
-GROUP BY d.url;
+-- Per URL of the batch, the validators of its latest document that is still its article's text, all
+-- from that one row: arg_max column by column skips NULLs, and would pair an older document's ETag
+-- with the latest one's Last-Modified. A latest document with neither validator gets a plain GET.
+WITH latest AS (
+    SELECT d.url,
+           arg_max({'doc_id': d.doc_id, 'etag': d.etag, 'last_modified': d.last_modified}, d.fetched_at) AS document
+    FROM batch_urls AS u
+    JOIN documents AS d ON d.url = u.url
+    JOIN articles AS a ON a.article_id = d.article_id AND a.text_sha256 = d.article_text_sha256
+    GROUP BY d.url
+)
+SELECT url, document.doc_id, document.etag, document.last_modified
+FROM latest
+WHERE document.etag IS NOT NULL OR document.last_modified IS NOT NULL;
 
 -- Clustering (tasks/stories.py): duplicates, near-duplicates and stories, one transaction per chunk.
 -- Registered relations: batch_signatures, batch_bands, batch_terms (the chunk's fingerprints),

@@ -69,11 +69,18 @@ FROM stories AS s
 JOIN outlets AS o USING (story_id)
 ORDER BY s.last_day DESC, s.article_count DESC, s.story_id;
 
--- Fetch failures by host and rule (timeouts, 5xx after retries, blocks, robots, ...), most frequent first.
+-- Fetch failures by host and rule (timeouts, 5xx after retries, blocks, robots, ...), most frequent first:
+-- pages (stage 'fetch'), and feeds and sitemaps that could not be fetched (stage 'discover' with a fetch
+-- rule; not the rules of a feed or sitemap that was fetched but held no usable links, which are excluded).
 CREATE OR REPLACE VIEW fetch_failures_by_host AS
 WITH failures AS (
     SELECT regexp_extract(url, '^[a-z]+://([^/?#]+)', 1) AS host, rule, run_id, url, detail
-    FROM rejects WHERE stage = 'fetch'
+    FROM rejects
+    WHERE stage = 'fetch'
+       OR (stage = 'discover' AND url IS NOT NULL AND rule NOT IN (
+           'not-a-feed', 'not-a-sitemap', 'bad-xml', 'bad-gzip', 'xml-entities',  -- DiscoveryError (tasks/errors.py)
+           'off-domain', 'sitemap-too-deep', 'too-many-sitemaps'                   -- links refused (tasks/crawl.py)
+       ))
 )
 SELECT host, rule, count(*) AS failures, count(DISTINCT run_id) AS runs,
        any_value(url) AS example_url, any_value(detail) AS example_detail
