@@ -455,6 +455,9 @@ def run_batches(
         )
         return extracting.submit(contextvars.copy_context().run, extract_gathered, gathered, settings, steps, clock)
 
+    if not settings.dask_address and settings.workers > 1 and len(items) >= settings.parallel_min_docs:
+        # The workers start (and import trafilatura) on an idle core while the first batch is read.
+        extracting.submit(extract.start_pool, settings.workers)
     done = 0
     try:
         in_flight = deque(future for future in (prepare_next() for _ in range(BATCHES_AHEAD)) if future)
