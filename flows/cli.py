@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--since", type=date.fromisoformat, metavar="DATE", help="only feed/sitemap links dated on or after DATE"
     )
     ingest.add_argument(
-        "--until", type=date.fromisoformat, metavar="DATE", help="only feed/sitemap links dated before DATE"
+        "--until", type=date.fromisoformat, metavar="DATE", help="only feed/sitemap links dated on or before DATE"
     )
     ingest.add_argument("--max-articles", type=int, metavar="N", help="take at most N links from feeds and sitemaps")
     ingest.add_argument(
