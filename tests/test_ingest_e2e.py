@@ -186,6 +186,17 @@ def test_sql_formats_runs_and_the_readme_commands(
     assert "completed" in capsys.readouterr().out
 
 
+@pytest.fixture(scope="module")
+def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ingest of the seeds, shared by the read-only SQL tests (none of them may change it)."""
+    directory = tmp_path_factory.mktemp("seeded")
+    for seed in sorted((PROJECT / "seeds" / "articles").glob("*.txt")):
+        (directory / seed.name).write_bytes(seed.read_bytes())
+    db = directory / "news.duckdb"
+    assert main(["ingest", str(directory), "--db", str(db), "--json", "--prefect", "never"]) == 0
+    return db
+
+
 @pytest.mark.parametrize(
     "statement",
     [
@@ -193,19 +204,29 @@ def test_sql_formats_runs_and_the_readme_commands(
         "copy articles to '/tmp/newsdag-leak.csv'",
         "attach '/tmp/other.duckdb'",
         "install httpfs",
+        "load httpfs",
+        "load '/tmp/newsdag-evil.duckdb_extension'",
         "set enable_external_access = true",
+        "pragma threads = 1",
+        "pragma memory_limit = '1GB'",
+        "pragma enable_profiling",
         "select * from read_csv('/etc/passwd')",
     ],
 )
-def test_sql_refuses_writes_files_and_settings(
-    statement: str, seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_sql_refuses_writes_files_extensions_and_settings(
+    statement: str, seeded_db: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db = tmp_path / "news.duckdb"
-    ingest_json(capsys, str(seeds_copy), "--db", str(db))
-    assert main(["sql", statement, "--db", str(db)]) == 2
+    capsys.readouterr()
+    assert main(["sql", statement, "--db", str(seeded_db)]) == 2
     error = capsys.readouterr().err
     assert error.startswith("newsdag: error: SQL error:") and error.count("\n") == 1
-    assert query(db, "SELECT count(*) FROM articles") == [(2,)]
+    assert query(seeded_db, "SELECT count(*) FROM articles") == [(2,)]
+
+
+def test_sql_allows_pragmas_that_only_read(seeded_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["sql", "pragma table_info('articles')", "--db", str(seeded_db), "--format", "csv"]) == 0
+    assert "published_at" in capsys.readouterr().out
 
 
 def test_usage_errors_are_one_line_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
