@@ -168,6 +168,33 @@ def test_served_sources_run_on_schedule_and_by_trigger(
         serving.wait(timeout=30)
 
 
+def test_deployments_carry_the_sources_tags_and_its_parameters(tmp_path: Path) -> None:
+    from flows.serve import source_deployments
+    from flows.settings import Settings
+    from tasks.sources import load_sources
+
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        '[[source]]\nname = "gazette"\nfeed = "https://example.com/rss.xml"\ninterval = "15m"\n'
+        'max_articles = 7\ntags = ["world", "local"]\n\n'
+        '[[source]]\nname = "plain"\nfeed = "https://example.com/other.xml"\n',
+        encoding="utf-8",
+    )
+    settings = Settings.from_env(sources_file=sources, db_path=Path("relative/news.duckdb"))
+    gazette, plain = source_deployments(load_sources(sources), settings)
+    assert gazette.tags == ["newsdag", "source:gazette", "world", "local"]
+    assert plain.tags == ["newsdag", "source:plain"]
+    assert gazette.parameters == {
+        "source": "gazette",
+        "sources": str(sources.resolve()),
+        "db": str(Path("relative/news.duckdb").resolve()),
+        "max_articles": 7,
+        "since": None,
+        "until": None,
+    }
+    assert plain.parameters["max_articles"] == 200  # the default cap, shown rather than implied
+
+
 def test_trigger_needs_a_server_and_valid_parameters(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
