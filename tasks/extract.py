@@ -27,6 +27,7 @@ from tasks.models import Article, ArticleDate, ExtractedFields, RawDocument, Rej
 from tasks.textdump import parse_text_dump
 
 WORD = re.compile(r"\w+")
+LIBXML2_HINT = re.compile(r",? *(?:try|use) XML_PARSE_HUGE(?: option)?")
 BLANK_LINES = re.compile(r"\n\s*\n+")
 INLINE_SPACE = re.compile(r"[ \t\u00a0]+")
 # py3langid is unreliable on a few words; below this many characters the page's declared language wins.
@@ -96,13 +97,20 @@ def extract_fields(document: RawDocument) -> ExtractedFields:
 
 def extract_html(html: str, url: str | None) -> ExtractedFields:
     """Main text with trafilatura; every metadata field with our own rules (htmldate as the date fallback)."""
+    parser = lxml.html.HTMLParser()  # the default parser's options; an instance of our own for its error log
     try:
-        tree = lxml.html.fromstring(html)
+        tree = lxml.html.fromstring(html, parser=parser)
     except (ParserError, ValueError) as error:
         raise ExtractError(f"not parseable as HTML: {error}", rule="unparseable-html") from None
     page_url = url if url and url.startswith("http") else None
     metadata = read_page_metadata(tree, url=page_url)
-    text = main_text(tree, page_url)
+    try:
+        text = main_text(tree, page_url)
+    except ExtractError as error:
+        limit = parser_limit(parser)
+        if error.rule == "no-text" and limit:
+            raise ExtractError(f"the HTML parser stopped early, before any main text: {limit}", "parser-limit") from None
+        raise
     return ExtractedFields(
         # The body repeats the og:title on some pages where the title we keep is worded differently.
         text=drop_leading_headline(normalize_text(text), (metadata.title, metadata.og_title)),
@@ -117,6 +125,16 @@ def extract_html(html: str, url: str | None) -> ExtractedFields:
         published=metadata.published or htmldate_date(tree, page_url),
         modified=metadata.modified,
     )
+
+
+def parser_limit(parser: lxml.html.HTMLParser) -> str | None:
+    """libxml2's message when it stopped reading the page at one of its limits (nesting deeper than 256,
+    an attribute or text over 10 MB), else None. It stops silently: what follows is simply not in the tree."""
+    for entry in parser.error_log:
+        if entry.type_name == "ERR_RESOURCE_LIMIT":
+            message = " ".join(entry.message.split()).removeprefix("Resource limit exceeded: ")
+            return LIBXML2_HINT.sub("", message)  # its advice names a parser flag, not something a user can do
+    return None
 
 
 def main_text(tree: lxml.html.HtmlElement, url: str | None) -> str:
