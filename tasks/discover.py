@@ -6,6 +6,7 @@ sitemap index it fetches each child and calls `parse_sitemap` again. Nothing her
 
 from __future__ import annotations
 
+import calendar
 import email.utils
 import glob
 import io
@@ -93,6 +94,7 @@ UTF8_BOM = b"\xef\xbb\xbf"
 # them, so entity declarations are refused on sight rather than left to its DOCTYPE handling.
 ENTITY_DECLARATION = re.compile(rb"<!\s*ENTITY", re.IGNORECASE)
 DAY_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+DATE_WORD = re.compile(r"[a-z]+|\d+")
 # Feed entry date fields in order of preference: a backfill window is about publication.
 FEED_DATE_FIELDS = ("published", "updated", "created")
 SITEMAP_ROOTS = ("urlset", "sitemapindex")
@@ -200,16 +202,30 @@ def parse_feed(content: bytes, feed_url: str, source: str, *, max_bytes: int = M
 
 
 def feed_entry_date(entry: feedparser.FeedParserDict) -> str | None:
-    """The entry's date as written (offset kept); feedparser's UTC reading only when the raw string defeats us."""
+    """The entry's date as written (offset kept); feedparser's UTC reading only when the raw string defeats
+    us and feedparser read it without inventing a day (see `reads_as_written`)."""
     for name in FEED_DATE_FIELDS:
         written = iso_date(entry.get(name))
         if written:
             return written
     for name in FEED_DATE_FIELDS:
         parsed: time.struct_time | None = entry.get(f"{name}_parsed")
-        if parsed:
+        if parsed and reads_as_written(entry.get(name) or "", parsed):
             return datetime(*parsed[:6], tzinfo=UTC).isoformat()
     return None
+
+
+def reads_as_written(raw: str, parsed: time.struct_time) -> bool:
+    """Whether feedparser's reading of a date we could not read keeps the year, month and day written there.
+
+    feedparser reads dates like "Thursday, May 16, 2024" that we cannot, but it also rolls a malformed
+    "2026-02-30" over to 2 March and "T99:00" into later days. So its reading counts only for dates that
+    name their month in words, and only when the day, month and year it found are the ones written.
+    """
+    words = set(DATE_WORD.findall(raw.lower()))
+    numbers = {int(word) for word in words if word.isdigit()}
+    month_names = {calendar.month_abbr[parsed.tm_mon].lower(), calendar.month_name[parsed.tm_mon].lower()}
+    return bool(month_names & words) and parsed.tm_year in numbers and parsed.tm_mday in numbers
 
 
 def clean_title(title: str | None) -> str | None:
