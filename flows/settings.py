@@ -5,7 +5,8 @@ Setting (env var, default): meaning
 - archive_dir (NEWSDAG_ARCHIVE, <db dir>/archive): raw documents, content-addressed
 - workers (NEWSDAG_WORKERS, CPU cores): extraction processes
 - batch_size (NEWSDAG_BATCH_SIZE, 200): documents per read/extract/validate/load batch
-- parallel_min_docs (NEWSDAG_PARALLEL_MIN_DOCS, 32): smaller batches are extracted in-process
+- parallel_min_docs (NEWSDAG_PARALLEL_MIN_DOCS, 32): without a time bound (extract_timeout_seconds 0),
+  smaller batches are extracted in-process
 - max_file_bytes (NEWSDAG_MAX_FILE_BYTES, 10 MiB): larger inputs are rejected (rule too-large)
 - max_decompressed_bytes (NEWSDAG_MAX_DECOMPRESSED_BYTES, 50 MiB): cap on a .gz input after decompression
 - min_words (NEWSDAG_MIN_WORDS, 20): shorter texts fail validation
@@ -27,10 +28,11 @@ Setting (env var, default): meaning
 - max_redirects (NEWSDAG_MAX_REDIRECTS, 5): redirects followed per URL
 - sitemap_max_depth (NEWSDAG_SITEMAP_MAX_DEPTH, 3) and sitemap_max_count (NEWSDAG_SITEMAP_MAX_COUNT, 50):
   how deep and how many sitemap indexes/children are followed
-- extract_timeout_seconds (NEWSDAG_EXTRACT_TIMEOUT, 30): a page extracted in a worker process for longer
-  is rejected (rule extract-timeout) and its worker replaced (a news page takes well under 1 s); a page
-  whose worker dies is rejected too (worker-crashed). In-process extraction (batches under
-  parallel_min_docs, or one worker) has no bound.
+- extract_timeout_seconds (NEWSDAG_EXTRACT_TIMEOUT, 30): a page whose extraction takes longer is rejected
+  (rule extract-timeout) and its worker process replaced (a news page takes well under 1 s); a page whose
+  worker dies is rejected too (worker-crashed). Every batch is extracted in worker processes for this,
+  even one page with one worker. 0: no bound, and batches under parallel_min_docs, or one worker,
+  extract in the ingest process (what a debugger needs).
 - dask_address (NEWSDAG_DASK_ADDRESS, empty): a Dask scheduler (tcp://host:8786); when set, extraction runs
   on that cluster instead of local worker processes (needs `pip install 'newsdag[dask]'` here and on the workers)
 - dask_chunk_docs (NEWSDAG_DASK_CHUNK_DOCS, 16): documents per Dask task
@@ -158,9 +160,9 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"must be at least 1, got {getattr(self, name)}", subject=name)
-        if self.extract_timeout_seconds <= 0:
+        if self.extract_timeout_seconds < 0:
             raise ConfigError(
-                f"must be positive, got {self.extract_timeout_seconds}", subject="extract_timeout_seconds"
+                f"must not be negative, got {self.extract_timeout_seconds}", subject="extract_timeout_seconds"
             )
         if self.min_words < 0:
             raise ConfigError(f"must not be negative, got {self.min_words}", subject="min_words")

@@ -109,7 +109,9 @@ def extract_html(html: str, url: str | None) -> ExtractedFields:
     except ExtractError as error:
         limit = parser_limit(parser)
         if error.rule == "no-text" and limit:
-            raise ExtractError(f"the HTML parser stopped early, before any main text: {limit}", "parser-limit") from None
+            raise ExtractError(
+                f"the HTML parser stopped early, before any main text: {limit}", "parser-limit"
+            ) from None
         raise
     return ExtractedFields(
         # The body repeats the og:title on some pages where the title we keep is worded differently.
@@ -277,16 +279,22 @@ def extract_batch(
     timeout_seconds: float,
     extractor: Extractor = extract_document,
 ) -> list[Article | Reject]:
-    """Extract a batch, in worker processes when it is large enough to pay for them.
+    """Extract a batch in worker processes, so that each page's time is bounded.
 
-    In workers, a page that takes longer than `timeout_seconds` becomes a Reject (extract-timeout) and
-    a page whose worker dies (segfault, OOM kill) becomes one (worker-crashed); the run goes on in a
-    fresh pool. In-process extraction has no such bound. `extractor` is the per-document function
-    (a module-level one: it is pickled to the workers).
+    A page that takes longer than `timeout_seconds` becomes a Reject (extract-timeout) and a page whose
+    worker dies (segfault, OOM kill) becomes one (worker-crashed); the run goes on in a fresh pool.
+    This holds for every batch, one page with one worker included: only a process can be stopped when a
+    page hangs (a thread cannot be, and a signal reaches only the main thread, where extraction does not
+    run). With `timeout_seconds` 0 there is no bound, and a batch smaller than `parallel_min_docs`, or
+    one worker, extracts in this process. `extractor` is the per-document function (a module-level
+    one: it is pickled to the workers).
     """
-    if workers <= 1 or len(documents) < parallel_min_docs:
+    if not documents:
+        return []
+    bounded = timeout_seconds > 0
+    if not bounded and (workers <= 1 or len(documents) < parallel_min_docs):
         return [extractor(document) for document in documents]
-    return extract_in_pool(documents, workers, timeout_seconds, extractor)
+    return extract_in_pool(documents, max(1, workers), timeout_seconds if bounded else None, extractor)
 
 
 @dataclass(frozen=True)
@@ -299,7 +307,7 @@ class Running:
 
 
 def extract_in_pool(
-    documents: Sequence[RawDocument], workers: int, timeout_seconds: float, extractor: Extractor
+    documents: Sequence[RawDocument], workers: int, timeout_seconds: float | None, extractor: Extractor
 ) -> list[Article | Reject]:
     """The batch through the worker pool, one document per worker at a time so each one's running
     time is known. Documents in flight when a worker dies are retried alone in a fresh pool: the one
@@ -313,8 +321,11 @@ def extract_in_pool(
         while (chosen := next_to_submit(pending, suspects, running, workers)) is not None:
             index, alone = chosen
             running[pool.submit(extractor, documents[index])] = Running(index, time.monotonic(), alone)
-        deadline = min(item.started for item in running.values()) + timeout_seconds
-        finished, _ = wait(running, timeout=max(0.0, deadline - time.monotonic()), return_when=FIRST_COMPLETED)
+        wait_seconds = None  # no bound: wait for the next page to finish
+        if timeout_seconds is not None:
+            deadline = min(item.started for item in running.values()) + timeout_seconds
+            wait_seconds = max(0.0, deadline - time.monotonic())
+        finished, _ = wait(running, timeout=wait_seconds, return_when=FIRST_COMPLETED)
         if any(isinstance(future.exception(), BrokenProcessPool) for future in finished):
             # Every future of a broken pool fails within milliseconds; keep what finished first.
             wait(running, timeout=POOL_SHUTDOWN_SECONDS)
@@ -332,6 +343,8 @@ def extract_in_pool(
             continue
         for future in finished:
             done[running.pop(future).index] = future.result()
+        if timeout_seconds is None:
+            continue
         now = time.monotonic()
         overdue = [item.index for item in running.values() if now - item.started >= timeout_seconds]
         if overdue:
