@@ -15,6 +15,7 @@ from typing import Any
 
 from flows.settings import Settings
 from tasks.errors import ConfigError, InputError, NewsdagError, RunFailed
+from tasks.models import strip_userinfo
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_RUNS_SHOWN = 10
@@ -199,16 +200,18 @@ def command_ingest(args: argparse.Namespace) -> int:
         os.environ.setdefault("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
     from flows import run
 
+    # Credentials in URLs are never used; removed here, they reach neither the run nor Prefect's parameters.
+    inputs = [strip_userinfo(value) for value in args.inputs]
     what = {
-        "feeds": args.feed,
-        "sitemaps": args.sitemap,
+        "feeds": [strip_userinfo(url) for url in args.feed],
+        "sitemaps": [strip_userinfo(url) for url in args.sitemap],
         "url_files": args.urls_file,
         "source": args.source,
         "since": args.since,
         "until": args.until,
         "max_articles": args.max_articles,
     }
-    request = run.build_request(args.inputs, settings=settings, **what)  # a bad source fails here, before a run
+    request = run.build_request(inputs, settings=settings, **what)  # a bad source fails here, before a run
     started = time.monotonic()
     progress = ProgressDisplay(enabled=not args.json)
     run.PROGRESS_LISTENERS.append(progress.update)
@@ -218,7 +221,7 @@ def command_ingest(args: argparse.Namespace) -> int:
 
             try:
                 summary = ingest_flow(
-                    inputs=list(args.inputs),
+                    inputs=inputs,
                     sources=str(settings.sources_file),
                     db=str(settings.db_path),
                     workers=settings.workers,

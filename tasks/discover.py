@@ -27,7 +27,7 @@ import feedparser
 from defusedxml import DefusedXmlException
 
 from tasks.errors import DiscoveryError, InputError
-from tasks.models import DocumentHints, Reject, WorkItem
+from tasks.models import DocumentHints, Reject, WorkItem, strip_userinfo
 
 # File endings the loaders read; anything else in a directory is reported, not read.
 SUPPORTED_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz", ".txt", ".jsonl", ".jsonl.gz")
@@ -131,11 +131,11 @@ def normalize_url(url: str, base: str | None = None) -> str | None:
     """An absolute http(s) URL in canonical form, or None when `url` is not one.
 
     Relative URLs are resolved against `base`. The host is lowercased, default ports, the
-    fragment and tracking parameters (utm_*, fbclid, gclid, mc_cid, ref, ... as courlan knows
-    them) are removed, and the remaining query parameters are sorted, so one article found
-    through two feeds gets one address.
+    fragment, credentials (`user:password@`) and tracking parameters (utm_*, fbclid, gclid, mc_cid,
+    ref, ... as courlan knows them) are removed, and the remaining query parameters are sorted, so
+    one article found through two feeds gets one address.
     """
-    candidate = "".join(url.split())  # feeds wrap long <link>s over lines
+    candidate = strip_userinfo("".join(url.split()))  # feeds wrap long <link>s over lines
     if not candidate:
         return None
     try:
@@ -397,7 +397,8 @@ def parse_url_list(text: str, source: str, origin: str = "urls") -> tuple[list[W
             continue
         url = normalize_url(raw) if not any(character.isspace() for character in raw) else None
         if url is None:
-            rejects.append(Reject(f"{origin}:{number}", "discover", "bad-url", f"not an http(s) URL: {raw[:200]}"))
+            detail = f"not an http(s) URL: {strip_userinfo(raw)[:200]}"
+            rejects.append(Reject(f"{origin}:{number}", "discover", "bad-url", detail))
             continue
         if url not in seen:
             seen.add(url)
