@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -116,6 +117,19 @@ def test_a_rerun_repeats_earlier_rejects_without_extracting_again(
     assert [row[1:] for row in by_run if row[0] == first["run_id"]] == [
         row[1:] for row in by_run if row[0] == second["run_id"]
     ]
+
+
+def test_a_run_starts_by_removing_what_a_killed_run_left_half_written_in_the_archive(
+    seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    leftover = tmp_path / "archive" / "00" / ".partial-killed"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"half a page")
+    two_hours_ago = time.time() - 2 * 3600
+    os.utime(leftover, (two_hours_ago, two_hours_ago))
+    ingest_json(capsys, str(seeds_copy), "--db", str(tmp_path / "news.duckdb"))
+    assert not leftover.exists()
+    assert len([path for path in (tmp_path / "archive").rglob("*") if path.is_file()]) == 2  # the two seeds
 
 
 def test_a_changed_page_gets_a_new_version_and_keeps_the_old_text(

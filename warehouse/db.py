@@ -18,7 +18,7 @@ from tasks.errors import WarehouseBusy, WarehouseError
 SQL_DIR = Path(__file__).parent
 # Each migration is a SQL file; its position in this list is the schema version it brings.
 # Add new migrations at the end; never edit one that has landed.
-MIGRATIONS = ("schema.sql", "002_stories.sql", "003_fetch.sql")
+MIGRATIONS = ("schema.sql", "002_stories.sql", "003_fetch.sql", "005_run_process.sql")
 SCHEMA_VERSION = len(MIGRATIONS)
 LOCK_RETRY_SECONDS = 0.2
 # One open connection per process at a time: a run reads the file on one thread (what is unchanged)
