@@ -13,6 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from flows.progress import ProgressLines
 from flows.settings import Settings
 from tasks.errors import ConfigError, InputError, NewsdagError, RunFailed
 from tasks.models import strip_userinfo
@@ -213,7 +214,9 @@ def command_ingest(args: argparse.Namespace) -> int:
     }
     request = run.build_request(inputs, settings=settings, **what)  # a bad source fails here, before a run
     started = time.monotonic()
-    progress = ProgressDisplay(enabled=not args.json)
+    # A flow run reports its progress through its own logger (in the Prefect UI, and here on stderr):
+    # a bar or lines of ours would only repeat it.
+    progress = ProgressDisplay(enabled=not args.json and not orchestrated)
     run.PROGRESS_LISTENERS.append(progress.update)
     try:
         if orchestrated:
@@ -273,20 +276,22 @@ def command_trigger(args: argparse.Namespace) -> int:
 
 
 class ProgressDisplay:
-    """A progress bar on a terminal; one line per batch when stderr is not a terminal."""
+    """A progress bar with an ETA on a terminal; one line per batch (done/total, rate, ETA) when stderr is
+    not a terminal (a pipe, a log file, a journal)."""
 
     def __init__(self, *, enabled: bool) -> None:
         self.enabled = enabled
         self.interactive = enabled and sys.stderr.isatty()
         self.bar: Any = None
         self.task_id: Any = None
+        self.lines = ProgressLines()
 
     def update(self, progress: Any) -> None:
         if not self.enabled:
             return
         if not self.interactive:
-            if progress.done:
-                print(f"  {progress.done}/{progress.total} inputs processed", file=sys.stderr)
+            if line := self.lines.line(progress):
+                print(f"  {line}", file=sys.stderr, flush=True)
             return
         if self.bar is None:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
@@ -14,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 
 from flows import run
+from flows.progress import ProgressLines
 from flows.settings import Settings
 from tasks.errors import RunFailed
 
@@ -91,18 +93,43 @@ def ingest_flow(
     if trigger is None:  # a deployment's run: started by its schedule, or by hand (UI, `newsdag trigger`)
         trigger = "schedule" if flow_run is not None and flow_run.auto_scheduled else "manual"
     body_clock = run.StepClock()
-    summary = run.run_ingest(
-        request,
-        settings,
-        trigger=trigger,
-        flow_run_id=str(flow_run.id) if flow_run else None,
-        steps=prefect_steps(body_clock),
-    )
+    progress_log = FlowProgressLog(flow_run.id if flow_run else None)
+    run.PROGRESS_LISTENERS.append(progress_log)
+    try:
+        summary = run.run_ingest(
+            request,
+            settings,
+            trigger=trigger,
+            flow_run_id=str(flow_run.id) if flow_run else None,
+            steps=prefect_steps(body_clock),
+        )
+    finally:
+        run.PROGRESS_LISTENERS.remove(progress_log)
     summary["orchestration"] = body_clock.overhead_of(summary["seconds_by_step"])
     report_summary(summary)
     if summary["status"] != "completed":
         raise RunFailed(summary)
     return summary
+
+
+class FlowProgressLog:
+    """A progress listener that logs one line per batch (done/total, rate, ETA) to the flow run's log.
+
+    Listeners hear every run of the process; this one logs only what is reported from inside its own
+    flow run (reports come from the flow's thread, in its context), so two flow runs in one process
+    do not log each other's progress.
+    """
+
+    def __init__(self, flow_run_id: UUID | None) -> None:
+        self.flow_run_id = flow_run_id
+        self.lines = ProgressLines()
+
+    def __call__(self, progress: run.Progress) -> None:
+        context = FlowRunContext.get()
+        if context is None or context.flow_run is None or context.flow_run.id != self.flow_run_id:
+            return
+        if line := self.lines.line(progress):
+            get_run_logger().info("run %s: %s", progress.run_id, line)
 
 
 def report_summary(summary: dict[str, Any]) -> None:
