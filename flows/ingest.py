@@ -13,11 +13,12 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
+from prefect.states import State
 
 from flows import run
 from flows.progress import ProgressLines
 from flows.settings import Settings
-from tasks.errors import RunFailed
+from tasks.errors import RunFailed, is_transient
 
 STEP_TASK_NAMES = {
     "discover_links": "discover-links",
@@ -31,18 +32,38 @@ STEP_TASK_NAMES = {
 }
 
 
-def prefect_steps(body_clock: run.StepClock) -> run.IngestSteps:
+# The steps that talk to the network or open the database: only these can fail for a while and then
+# work (the file locked by another run's load, a network error). Extraction and validation are
+# deterministic CPU work: running them again would fail again.
+IO_STEPS = frozenset({"discover_links", "fetch", "split_unchanged", "write", "cluster"})
+
+
+def prefect_steps(body_clock: run.StepClock, settings: Settings) -> run.IngestSteps:
     """The plain steps as Prefect tasks, each timed inside its task run by `body_clock`.
 
     The run's StepClock times each task call from outside; the difference is what Prefect itself
     costs (task run creation, state reports), shown as `orchestration` in the summary.
+    I/O steps are retried on transient errors, `task_retries` times with a doubling delay.
     NO_CACHE: step inputs are large byte strings; hashing them for a cache key would cost more than the work.
     """
+    retrying: dict[str, Any] = {}
+    if settings.task_retries:
+        retrying = {
+            "retries": settings.task_retries,
+            "retry_delay_seconds": [settings.task_retry_delay * 2**n for n in range(settings.task_retries)],
+            "retry_condition_fn": failed_transiently,
+        }
     tasks = {}
     for field, name in STEP_TASK_NAMES.items():
         body = getattr(run.PLAIN_STEPS, field)
-        tasks[field] = task(name=name, cache_policy=NO_CACHE)(timed_body(name, body, body_clock))
+        options = retrying if field in IO_STEPS else {}
+        tasks[field] = task(name=name, cache_policy=NO_CACHE, **options)(timed_body(name, body, body_clock))
     return run.IngestSteps(**tasks)
+
+
+def failed_transiently(_task: Any, _task_run: Any, state: State[Any]) -> bool:
+    """Prefect's retry condition: the task raised an error worth trying again (tasks/errors.py's `transient`)."""
+    return isinstance(state.data, BaseException) and is_transient(state.data)
 
 
 def timed_body(name: str, body: Callable[..., Any], clock: run.StepClock) -> Callable[..., Any]:
@@ -101,7 +122,7 @@ def ingest_flow(
             settings,
             trigger=trigger,
             flow_run_id=str(flow_run.id) if flow_run else None,
-            steps=prefect_steps(body_clock),
+            steps=prefect_steps(body_clock, settings),
         )
     finally:
         run.PROGRESS_LISTENERS.remove(progress_log)

@@ -33,6 +33,12 @@ Setting (env var, default): meaning
   worker dies is rejected too (worker-crashed). Every batch is extracted in worker processes for this,
   even one page with one worker. 0: no bound, and batches under parallel_min_docs, or one worker,
   extract in the ingest process (what a debugger needs).
+- task_retries (NEWSDAG_TASK_RETRIES, 2): in a Prefect flow run, how often an I/O task (discover-links, fetch,
+  find-unchanged, load, cluster) that failed on a transient error is run again: the database still locked
+  after lock_timeout_seconds (WarehouseBusy) or a transient network error. Extraction and validation,
+  deterministic CPU work, are never retried; neither is any task on a permanent error.
+- task_retry_delay (NEWSDAG_TASK_RETRY_DELAY, 10 s): the wait before the first such retry, doubled each time
+  (10 s, 20 s): a load of another run holding the file for minutes gets that long to finish
 - dask_address (NEWSDAG_DASK_ADDRESS, empty): a Dask scheduler (tcp://host:8786); when set, extraction runs
   on that cluster instead of local worker processes (needs `pip install 'newsdag[dask]'` here and on the workers)
 - dask_chunk_docs (NEWSDAG_DASK_CHUNK_DOCS, 16): documents per Dask task
@@ -92,6 +98,8 @@ ENV_NAMES: Mapping[str, str] = MappingProxyType(
         "sitemap_max_depth": "NEWSDAG_SITEMAP_MAX_DEPTH",
         "sitemap_max_count": "NEWSDAG_SITEMAP_MAX_COUNT",
         "extract_timeout_seconds": "NEWSDAG_EXTRACT_TIMEOUT",
+        "task_retries": "NEWSDAG_TASK_RETRIES",
+        "task_retry_delay": "NEWSDAG_TASK_RETRY_DELAY",
         "dask_address": "NEWSDAG_DASK_ADDRESS",
         "dask_chunk_docs": "NEWSDAG_DASK_CHUNK_DOCS",
     }
@@ -130,6 +138,8 @@ class Settings:
     sitemap_max_depth: int = 3
     sitemap_max_count: int = 50
     extract_timeout_seconds: float = 30.0
+    task_retries: int = 2
+    task_retry_delay: float = 10.0
     dask_address: str | None = None
     dask_chunk_docs: int = 16
 
@@ -166,7 +176,15 @@ class Settings:
             )
         if self.min_words < 0:
             raise ConfigError(f"must not be negative, got {self.min_words}", subject="min_words")
-        for name in ("fetch_retries", "backoff_seconds", "per_host_delay", "max_redirects", "sitemap_max_depth"):
+        for name in (
+            "fetch_retries",
+            "backoff_seconds",
+            "per_host_delay",
+            "max_redirects",
+            "sitemap_max_depth",
+            "task_retries",
+            "task_retry_delay",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"must not be negative, got {getattr(self, name)}", subject=name)
         for name in ("connect_timeout", "read_timeout"):

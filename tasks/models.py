@@ -198,7 +198,6 @@ def strip_userinfo(text: str) -> str:
     return USERINFO.sub("", text) if "@" in text else text
 
 
-
 @dataclass(frozen=True)
 class IngestRequest:
     """What one run ingests: local paths, page URLs, URL-list files, feeds and sitemaps, within the source's limits.
