@@ -109,7 +109,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a parameter: since=DATE, until=DATE, max_articles=N, workers=N (repeatable)",
     )
     trigger.add_argument("--wait", action="store_true", help="follow the run to its end and print its summary")
-    add_db_option(trigger)
 
     sql = commands.add_parser("sql", help="run a read-only SQL query against the warehouse")
     sql.add_argument("query", help='e.g. "select title, published_at from articles"')
@@ -269,8 +268,10 @@ def command_trigger(args: argparse.Namespace) -> int:
         return EXIT_OK
     state = flow_run.state
     print(f"flow run {flow_run.name} ({flow_run.id}): {state.name if state else 'unknown'}")
+    # The run wrote where its deployment's `db` parameter says, wherever this command runs from.
+    db = (flow_run.parameters or {}).get("db")
     query = f"SELECT {RUN_COLUMNS} FROM latest_runs WHERE run_id IN (SELECT run_id FROM runs WHERE flow_run_id = $id)"
-    columns, rows = run_query(args, query, {"id": str(flow_run.id)})
+    columns, rows = run_query(Path(db) if db else None, query, {"id": str(flow_run.id)})
     write_rows(columns, rows, "table")
     return EXIT_OK if state is not None and state.is_completed() else EXIT_FAILED
 
@@ -350,7 +351,7 @@ def reject_summary(settings: Settings, run_id: str) -> list[tuple[Any, ...]]:
 
 
 def command_sql(args: argparse.Namespace) -> int:
-    columns, rows = run_query(args, args.query)
+    columns, rows = run_query(args.db, args.query)
     write_rows(columns, rows, args.format)
     return EXIT_OK
 
@@ -358,7 +359,7 @@ def command_sql(args: argparse.Namespace) -> int:
 def command_runs(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
-    columns, rows = run_query(args, f"SELECT {RUN_COLUMNS} FROM latest_runs LIMIT $limit", {"limit": args.limit})
+    columns, rows = run_query(args.db, f"SELECT {RUN_COLUMNS} FROM latest_runs LIMIT $limit", {"limit": args.limit})
     write_rows(columns, rows, "table")
     return EXIT_OK
 
@@ -367,7 +368,7 @@ def command_stories(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
     columns, rows = run_query(
-        args,
+        args.db,
         "SELECT * FROM latest_stories WHERE $since IS NULL OR last_day >= $since LIMIT $limit",
         {"since": args.since, "limit": args.limit},
     )
@@ -376,15 +377,27 @@ def command_stories(args: argparse.Namespace) -> int:
 
 
 def run_query(
-    args: argparse.Namespace, query: str, parameters: dict[str, Any] | None = None
+    db: Path | None, query: str, parameters: dict[str, Any] | None = None
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run a query on a read-only connection that cannot touch files, extensions or settings."""
+    """Run a query on a read-only connection that cannot touch files, extensions or settings;
+    `db` None: the configured database."""
     import duckdb
 
     from warehouse.db import connect
 
-    settings = Settings.from_env(db_path=args.db)
-    with connect(Path(settings.db_path), read_only=True, wait_seconds=settings.lock_timeout_seconds) as con:
+    settings = Settings.from_env(db_path=db)
+
+    def say_waiting() -> None:
+        print(
+            f"newsdag: waiting up to {settings.lock_timeout_seconds:g} s: another newsdag process is writing "
+            f"{settings.db_path}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    with connect(
+        Path(settings.db_path), read_only=True, wait_seconds=settings.lock_timeout_seconds, on_wait=say_waiting
+    ) as con:
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         try:

@@ -281,6 +281,8 @@ def test_the_installed_command_prints_a_summary_and_no_traceback(seeds_copy: Pat
         )
     assert busy.returncode == 1
     assert "another newsdag process is writing" in busy.stderr and "Traceback" not in busy.stderr
+    # It said it was waiting, then that it gave up: two lines.
+    assert busy.stderr.startswith("newsdag: waiting up to 1 s:") and busy.stderr.count("\n") == 2
 
 
 def test_readme_documents_every_command_and_option() -> None:
