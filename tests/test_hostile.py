@@ -48,9 +48,9 @@ def hostile_inputs(directory: Path) -> dict[str, str | None]:
         # UTF-8 with a paragraph pasted in from a Windows-1252 page: the declaration holds, the few
         # foreign bytes become U+FFFD, the UTF-8 text is kept.
         "mixed-encodings.html": (
-            page(PARAGRAPH.replace("harbour", "Zürich harbour") * 4).encode().replace(
-                b"</body>", "<p>Genève, café «quoted».</p></body>".encode("cp1252")
-            ),
+            page(PARAGRAPH.replace("harbour", "Zürich harbour") * 4)
+            .encode()
+            .replace(b"</body>", "<p>Genève, café «quoted».</p></body>".encode("cp1252")),
             None,
         ),
         "megabytes-of-script.html": (

@@ -136,7 +136,8 @@ def test_a_file_the_reader_may_not_read_is_an_unreadable_reject() -> None:
             "from tasks.loaders import load_documents\n"
             "from tasks.models import WorkItem\n"
             f"{drop_root}\n"
-            "[reject] = load_documents(WorkItem(location=sys.argv[1]), max_file_bytes=10**6, max_decompressed_bytes=10**6)\n"
+            "limits = {'max_file_bytes': 10**6, 'max_decompressed_bytes': 10**6}\n"
+            "[reject] = load_documents(WorkItem(location=sys.argv[1]), **limits)\n"
             "print(reject.rule, reject.detail, sep='|')\n"
         )
         result = subprocess.run(
