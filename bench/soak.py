@@ -1,13 +1,14 @@
 """Soak: ingest a loopback news site of many pages with 20% faults; nothing may go missing.
 
-Usage: .venv/bin/python bench/soak.py [--pages 2000] [--workers 2] [--hosts 8]
+Usage: .venv/bin/python bench/soak.py [--pages 2000] [--workers 2] [--hosts 8] [--rss-every 2]
 
 Serves `--pages` article pages from `--hosts` loopback ports (each port is a host to newsdag, so
 they are fetched in parallel) with a sitemap index listing them all. Every fifth page is a fault,
 the kinds in turn: a response slower than the read timeout, a 503 every time, a connection reset,
 a truncated body, a gzip bomb. Then runs `newsdag ingest --sitemap ... --workers N` in its own
 process, samples the RSS of that process tree every half second, and reports pages loaded,
-rejects by rule, retries, RSS over time, and whether every URL ended as an article or a reject.
+rejects by rule, retries, RSS over time (the peak, and a table of the RSS every --rss-every seconds),
+and whether every URL ended as an article or a reject.
 Not a test: figures depend on the machine.
 """
 
@@ -36,6 +37,9 @@ FAULT_KINDS = ("slow", "unavailable", "reset", "truncated", "bomb")
 READ_TIMEOUT_SECONDS = 1.0
 SLOW_SECONDS = 3.0
 SAMPLE_SECONDS = 0.5
+# The RSS series printed: one value per this many seconds, this many to a line.
+RSS_TABLE_SECONDS = 2.0
+RSS_TABLE_COLUMNS = 10
 BOMB_BYTES = 200_000_000
 WORDS = [
     "council",
@@ -182,11 +186,29 @@ def tree_rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def rss_table(samples: list[tuple[float, float]], every: float) -> list[str]:
+    """The RSS series as compact lines: `t=  0 s |  312  330 ...` (MB), one value per `every` seconds.
+
+    Each value is the largest sample of its interval, so a short spike is not lost between two points.
+    """
+    buckets: dict[int, float] = {}
+    for seconds, rss in samples:
+        bucket = int(seconds // every)
+        buckets[bucket] = max(buckets.get(bucket, 0.0), rss)
+    values = [buckets.get(bucket, 0.0) for bucket in range(max(buckets, default=-1) + 1)]
+    lines = []
+    for start in range(0, len(values), RSS_TABLE_COLUMNS):
+        row = " ".join(f"{value:5.0f}" for value in values[start : start + RSS_TABLE_COLUMNS])
+        lines.append(f"  t={start * every:5.0f} s | {row}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--hosts", type=int, default=8)
+    parser.add_argument("--rss-every", type=float, default=RSS_TABLE_SECONDS, help="seconds per RSS table value")
     args = parser.parse_args()
     site = Site(args.pages, args.hosts)
     with tempfile.TemporaryDirectory() as scratch:
@@ -227,6 +249,9 @@ def main() -> None:
         f"RSS MB: peak {peak:.0f}; mean of first quarter {sum(r for _, r in samples[:quarter]) / quarter:.0f}, "
         f"of last quarter {sum(r for _, r in samples[-quarter:]) / quarter:.0f}"
     )
+    print(f"RSS MB over time, one value per {args.rss_every:g} s (the largest sample in it):")
+    for line in rss_table(samples, args.rss_every):
+        print(line)
     print(f"missing (neither article nor reject): {len(missing)}{' e.g. ' + missing[0] if missing else ''}")
 
 

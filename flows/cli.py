@@ -13,8 +13,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from flows.progress import ProgressLines
 from flows.settings import Settings
 from tasks.errors import ConfigError, InputError, NewsdagError, RunFailed
+from tasks.models import strip_userinfo
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_RUNS_SHOWN = 10
@@ -62,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--since", type=date.fromisoformat, metavar="DATE", help="only feed/sitemap links dated on or after DATE"
     )
     ingest.add_argument(
-        "--until", type=date.fromisoformat, metavar="DATE", help="only feed/sitemap links dated before DATE"
+        "--until", type=date.fromisoformat, metavar="DATE", help="only feed/sitemap links dated on or before DATE"
     )
     ingest.add_argument(
         "--max-articles",
@@ -112,7 +114,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a parameter: since=DATE, until=DATE, max_articles=N, workers=N (repeatable)",
     )
     trigger.add_argument("--wait", action="store_true", help="follow the run to its end and print its summary")
-    add_db_option(trigger)
 
     sql = commands.add_parser("sql", help="run a read-only SQL query against the warehouse")
     sql.add_argument("query", help='e.g. "select title, published_at from articles"')
@@ -204,18 +205,22 @@ def command_ingest(args: argparse.Namespace) -> int:
         os.environ.setdefault("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
     from flows import run
 
+    # Credentials in URLs are never used; removed here, they reach neither the run nor Prefect's parameters.
+    inputs = [strip_userinfo(value) for value in args.inputs]
     what = {
-        "feeds": args.feed,
-        "sitemaps": args.sitemap,
+        "feeds": [strip_userinfo(url) for url in args.feed],
+        "sitemaps": [strip_userinfo(url) for url in args.sitemap],
         "url_files": args.urls_file,
         "source": args.source,
         "since": args.since,
         "until": args.until,
         "max_articles": args.max_articles,
     }
-    request = run.build_request(args.inputs, settings=settings, **what)  # a bad source fails here, before a run
+    request = run.build_request(inputs, settings=settings, **what)  # a bad source fails here, before a run
     started = time.monotonic()
-    progress = ProgressDisplay(enabled=not args.json)
+    # A flow run reports its progress through its own logger (in the Prefect UI, and here on stderr):
+    # a bar or lines of ours would only repeat it.
+    progress = ProgressDisplay(enabled=not args.json and not orchestrated)
     run.PROGRESS_LISTENERS.append(progress.update)
     try:
         if orchestrated:
@@ -223,7 +228,7 @@ def command_ingest(args: argparse.Namespace) -> int:
 
             try:
                 summary = ingest_flow(
-                    inputs=list(args.inputs),
+                    inputs=inputs,
                     sources=str(settings.sources_file),
                     db=str(settings.db_path),
                     workers=settings.workers,
@@ -268,27 +273,31 @@ def command_trigger(args: argparse.Namespace) -> int:
         return EXIT_OK
     state = flow_run.state
     print(f"flow run {flow_run.name} ({flow_run.id}): {state.name if state else 'unknown'}")
+    # The run wrote where its deployment's `db` parameter says, wherever this command runs from.
+    db = (flow_run.parameters or {}).get("db")
     query = f"SELECT {RUN_COLUMNS} FROM latest_runs WHERE run_id IN (SELECT run_id FROM runs WHERE flow_run_id = $id)"
-    columns, rows = run_query(args, query, {"id": str(flow_run.id)})
+    columns, rows = run_query(Path(db) if db else None, query, {"id": str(flow_run.id)})
     write_rows(columns, rows, "table")
     return EXIT_OK if state is not None and state.is_completed() else EXIT_FAILED
 
 
 class ProgressDisplay:
-    """A progress bar on a terminal; one line per batch when stderr is not a terminal."""
+    """A progress bar with an ETA on a terminal; one line per batch (done/total, rate, ETA) when stderr is
+    not a terminal (a pipe, a log file, a journal)."""
 
     def __init__(self, *, enabled: bool) -> None:
         self.enabled = enabled
         self.interactive = enabled and sys.stderr.isatty()
         self.bar: Any = None
         self.task_id: Any = None
+        self.lines = ProgressLines()
 
     def update(self, progress: Any) -> None:
         if not self.enabled:
             return
         if not self.interactive:
-            if progress.done:
-                print(f"  {progress.done}/{progress.total} inputs processed", file=sys.stderr)
+            if line := self.lines.line(progress):
+                print(f"  {line}", file=sys.stderr, flush=True)
             return
         if self.bar is None:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -347,7 +356,7 @@ def reject_summary(settings: Settings, run_id: str) -> list[tuple[Any, ...]]:
 
 
 def command_sql(args: argparse.Namespace) -> int:
-    columns, rows = run_query(args, args.query)
+    columns, rows = run_query(args.db, args.query)
     write_rows(columns, rows, args.format)
     return EXIT_OK
 
@@ -355,7 +364,7 @@ def command_sql(args: argparse.Namespace) -> int:
 def command_runs(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
-    columns, rows = run_query(args, f"SELECT {RUN_COLUMNS} FROM latest_runs LIMIT $limit", {"limit": args.limit})
+    columns, rows = run_query(args.db, f"SELECT {RUN_COLUMNS} FROM latest_runs LIMIT $limit", {"limit": args.limit})
     write_rows(columns, rows, "table")
     return EXIT_OK
 
@@ -364,7 +373,7 @@ def command_stories(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
     columns, rows = run_query(
-        args,
+        args.db,
         "SELECT * FROM latest_stories WHERE $since IS NULL OR last_day >= $since LIMIT $limit",
         {"since": args.since, "limit": args.limit},
     )
@@ -373,15 +382,27 @@ def command_stories(args: argparse.Namespace) -> int:
 
 
 def run_query(
-    args: argparse.Namespace, query: str, parameters: dict[str, Any] | None = None
+    db: Path | None, query: str, parameters: dict[str, Any] | None = None
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run a query on a read-only connection that cannot touch files, extensions or settings."""
+    """Run a query on a read-only connection that cannot touch files, extensions or settings;
+    `db` None: the configured database."""
     import duckdb
 
     from warehouse.db import connect
 
-    settings = Settings.from_env(db_path=args.db)
-    with connect(Path(settings.db_path), read_only=True, wait_seconds=settings.lock_timeout_seconds) as con:
+    settings = Settings.from_env(db_path=db)
+
+    def say_waiting() -> None:
+        print(
+            f"newsdag: waiting up to {settings.lock_timeout_seconds:g} s: another newsdag process is writing "
+            f"{settings.db_path}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    with connect(
+        Path(settings.db_path), read_only=True, wait_seconds=settings.lock_timeout_seconds, on_wait=say_waiting
+    ) as con:
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         try:

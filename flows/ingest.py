@@ -7,15 +7,18 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
+from prefect.states import State
 
 from flows import run
+from flows.progress import ProgressLines
 from flows.settings import Settings
-from tasks.errors import RunFailed
+from tasks.errors import RunFailed, is_transient
 
 STEP_TASK_NAMES = {
     "discover_links": "discover-links",
@@ -29,18 +32,38 @@ STEP_TASK_NAMES = {
 }
 
 
-def prefect_steps(body_clock: run.StepClock) -> run.IngestSteps:
+# The steps that talk to the network or open the database: only these can fail for a while and then
+# work (the file locked by another run's load, a network error). Extraction and validation are
+# deterministic CPU work: running them again would fail again.
+IO_STEPS = frozenset({"discover_links", "fetch", "split_unchanged", "write", "cluster"})
+
+
+def prefect_steps(body_clock: run.StepClock, settings: Settings) -> run.IngestSteps:
     """The plain steps as Prefect tasks, each timed inside its task run by `body_clock`.
 
     The run's StepClock times each task call from outside; the difference is what Prefect itself
     costs (task run creation, state reports), shown as `orchestration` in the summary.
+    I/O steps are retried on transient errors, `task_retries` times with a doubling delay.
     NO_CACHE: step inputs are large byte strings; hashing them for a cache key would cost more than the work.
     """
+    retrying: dict[str, Any] = {}
+    if settings.task_retries:
+        retrying = {
+            "retries": settings.task_retries,
+            "retry_delay_seconds": [settings.task_retry_delay * 2**n for n in range(settings.task_retries)],
+            "retry_condition_fn": failed_transiently,
+        }
     tasks = {}
     for field, name in STEP_TASK_NAMES.items():
         body = getattr(run.PLAIN_STEPS, field)
-        tasks[field] = task(name=name, cache_policy=NO_CACHE)(timed_body(name, body, body_clock))
+        options = retrying if field in IO_STEPS else {}
+        tasks[field] = task(name=name, cache_policy=NO_CACHE, **options)(timed_body(name, body, body_clock))
     return run.IngestSteps(**tasks)
+
+
+def failed_transiently(_task: Any, _task_run: Any, state: State[Any]) -> bool:
+    """Prefect's retry condition: the task raised an error worth trying again (tasks/errors.py's `transient`)."""
+    return isinstance(state.data, BaseException) and is_transient(state.data)
 
 
 def timed_body(name: str, body: Callable[..., Any], clock: run.StepClock) -> Callable[..., Any]:
@@ -91,18 +114,43 @@ def ingest_flow(
     if trigger is None:  # a deployment's run: started by its schedule, or by hand (UI, `newsdag trigger`)
         trigger = "schedule" if flow_run is not None and flow_run.auto_scheduled else "manual"
     body_clock = run.StepClock()
-    summary = run.run_ingest(
-        request,
-        settings,
-        trigger=trigger,
-        flow_run_id=str(flow_run.id) if flow_run else None,
-        steps=prefect_steps(body_clock),
-    )
+    progress_log = FlowProgressLog(flow_run.id if flow_run else None)
+    run.PROGRESS_LISTENERS.append(progress_log)
+    try:
+        summary = run.run_ingest(
+            request,
+            settings,
+            trigger=trigger,
+            flow_run_id=str(flow_run.id) if flow_run else None,
+            steps=prefect_steps(body_clock, settings),
+        )
+    finally:
+        run.PROGRESS_LISTENERS.remove(progress_log)
     summary["orchestration"] = body_clock.overhead_of(summary["seconds_by_step"])
     report_summary(summary)
     if summary["status"] != "completed":
         raise RunFailed(summary)
     return summary
+
+
+class FlowProgressLog:
+    """A progress listener that logs one line per batch (done/total, rate, ETA) to the flow run's log.
+
+    Listeners hear every run of the process; this one logs only what is reported from inside its own
+    flow run (reports come from the flow's thread, in its context), so two flow runs in one process
+    do not log each other's progress.
+    """
+
+    def __init__(self, flow_run_id: UUID | None) -> None:
+        self.flow_run_id = flow_run_id
+        self.lines = ProgressLines()
+
+    def __call__(self, progress: run.Progress) -> None:
+        context = FlowRunContext.get()
+        if context is None or context.flow_run is None or context.flow_run.id != self.flow_run_id:
+            return
+        if line := self.lines.line(progress):
+            get_run_logger().info("run %s: %s", progress.run_id, line)
 
 
 def report_summary(summary: dict[str, Any]) -> None:

@@ -341,6 +341,7 @@ def run_ingest(
     db_path = Path(settings.db_path)
     with connect(db_path, wait_seconds=settings.lock_timeout_seconds) as connection:
         load.start_run(connection, run)
+    load.remove_stale_partials(settings.archive_path)  # what a killed run left half-written
     counts: Counter[str] = Counter(dict.fromkeys(COUNT_NAMES, 0))
     status, error = "completed", None
     clock = StepClock()

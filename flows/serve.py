@@ -56,12 +56,25 @@ def run_server(host: str, port: int) -> int:
 
 
 def deployment_parameters(source: Source, settings: Settings) -> dict[str, Any]:
-    """Absolute paths: the runs execute in processes of their own, wherever `serve` was started."""
+    """The parameters a run of the source's deployment gets unless a trigger overrides them.
+
+    Absolute paths: the runs execute in processes of their own, wherever `serve` was started.
+    max_articles, since and until are spelled out (the source's cap, no date window) so that
+    "Custom run" in the Prefect UI shows what a run will do and what can be changed.
+    """
     return {
         "source": source.name,
         "sources": str(Path(settings.sources_file).resolve()),
         "db": str(Path(settings.db_path).resolve()),
+        "max_articles": source.max_articles,
+        "since": None,
+        "until": None,
     }
+
+
+def deployment_tags(source: Source) -> list[str]:
+    """`newsdag`, `source:<name>`, then the source's own tags (to filter runs by in the UI)."""
+    return list(dict.fromkeys(["newsdag", f"source:{source.name}", *source.tags]))
 
 
 def source_deployments(sources: Sequence[Source], settings: Settings) -> list[Any]:
@@ -78,7 +91,7 @@ def source_deployments(sources: Sequence[Source], settings: Settings) -> list[An
             ingest_flow.to_deployment(
                 name=source.name,
                 parameters=deployment_parameters(source, settings),
-                tags=["newsdag", f"source:{source.name}"],
+                tags=deployment_tags(source),
                 description=f"Ingest the source {source.name!r} of {settings.sources_file}",
                 **schedule,
             )

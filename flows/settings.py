@@ -5,7 +5,8 @@ Setting (env var, default): meaning
 - archive_dir (NEWSDAG_ARCHIVE, <db dir>/archive): raw documents, content-addressed
 - workers (NEWSDAG_WORKERS, CPU cores): extraction processes
 - batch_size (NEWSDAG_BATCH_SIZE, 200): documents per read/extract/validate/load batch
-- parallel_min_docs (NEWSDAG_PARALLEL_MIN_DOCS, 32): smaller batches are extracted in-process
+- parallel_min_docs (NEWSDAG_PARALLEL_MIN_DOCS, 32): without a time bound (extract_timeout_seconds 0),
+  smaller batches are extracted in-process
 - max_file_bytes (NEWSDAG_MAX_FILE_BYTES, 10 MiB): larger inputs are rejected (rule too-large)
 - max_decompressed_bytes (NEWSDAG_MAX_DECOMPRESSED_BYTES, 50 MiB): cap on a .gz input after decompression
 - min_words (NEWSDAG_MIN_WORDS, 20): shorter texts fail validation
@@ -29,10 +30,17 @@ Setting (env var, default): meaning
 - max_redirects (NEWSDAG_MAX_REDIRECTS, 5): redirects followed per URL
 - sitemap_max_depth (NEWSDAG_SITEMAP_MAX_DEPTH, 3) and sitemap_max_count (NEWSDAG_SITEMAP_MAX_COUNT, 50):
   how deep and how many sitemap indexes/children are followed
-- extract_timeout_seconds (NEWSDAG_EXTRACT_TIMEOUT, 30): a page extracted in a worker process for longer
-  is rejected (rule extract-timeout) and its worker replaced (a news page takes well under 1 s); a page
-  whose worker dies is rejected too (worker-crashed). In-process extraction (batches under
-  parallel_min_docs, or one worker) has no bound.
+- extract_timeout_seconds (NEWSDAG_EXTRACT_TIMEOUT, 30): a page whose extraction takes longer is rejected
+  (rule extract-timeout) and its worker process replaced (a news page takes well under 1 s); a page whose
+  worker dies is rejected too (worker-crashed). Every batch is extracted in worker processes for this,
+  even one page with one worker. 0: no bound, and batches under parallel_min_docs, or one worker,
+  extract in the ingest process (what a debugger needs).
+- task_retries (NEWSDAG_TASK_RETRIES, 2): in a Prefect flow run, how often an I/O task (discover-links, fetch,
+  find-unchanged, load, cluster) that failed on a transient error is run again: the database still locked
+  after lock_timeout_seconds (WarehouseBusy) or a transient network error. Extraction and validation,
+  deterministic CPU work, are never retried; neither is any task on a permanent error.
+- task_retry_delay (NEWSDAG_TASK_RETRY_DELAY, 10 s): the wait before the first such retry, doubled each time
+  (10 s, 20 s): a load of another run holding the file for minutes gets that long to finish
 - dask_address (NEWSDAG_DASK_ADDRESS, empty): a Dask scheduler (tcp://host:8786); when set, extraction runs
   on that cluster instead of local worker processes (needs `pip install 'newsdag[dask]'` here and on the workers)
 - dask_chunk_docs (NEWSDAG_DASK_CHUNK_DOCS, 16): documents per Dask task
@@ -93,6 +101,8 @@ ENV_NAMES: Mapping[str, str] = MappingProxyType(
         "sitemap_max_depth": "NEWSDAG_SITEMAP_MAX_DEPTH",
         "sitemap_max_count": "NEWSDAG_SITEMAP_MAX_COUNT",
         "extract_timeout_seconds": "NEWSDAG_EXTRACT_TIMEOUT",
+        "task_retries": "NEWSDAG_TASK_RETRIES",
+        "task_retry_delay": "NEWSDAG_TASK_RETRY_DELAY",
         "dask_address": "NEWSDAG_DASK_ADDRESS",
         "dask_chunk_docs": "NEWSDAG_DASK_CHUNK_DOCS",
     }
@@ -132,6 +142,8 @@ class Settings:
     sitemap_max_depth: int = 3
     sitemap_max_count: int = 50
     extract_timeout_seconds: float = 30.0
+    task_retries: int = 2
+    task_retry_delay: float = 10.0
     dask_address: str | None = None
     dask_chunk_docs: int = 16
 
@@ -162,13 +174,21 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"must be at least 1, got {getattr(self, name)}", subject=name)
-        if self.extract_timeout_seconds <= 0:
+        if self.extract_timeout_seconds < 0:
             raise ConfigError(
-                f"must be positive, got {self.extract_timeout_seconds}", subject="extract_timeout_seconds"
+                f"must not be negative, got {self.extract_timeout_seconds}", subject="extract_timeout_seconds"
             )
         if self.min_words < 0:
             raise ConfigError(f"must not be negative, got {self.min_words}", subject="min_words")
-        for name in ("fetch_retries", "backoff_seconds", "per_host_delay", "max_redirects", "sitemap_max_depth"):
+        for name in (
+            "fetch_retries",
+            "backoff_seconds",
+            "per_host_delay",
+            "max_redirects",
+            "sitemap_max_depth",
+            "task_retries",
+            "task_retry_delay",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"must not be negative, got {getattr(self, name)}", subject=name)
         for name in ("connect_timeout", "read_timeout", "fetch_deadline"):

@@ -6,6 +6,7 @@ sitemap index it fetches each child and calls `parse_sitemap` again. Nothing her
 
 from __future__ import annotations
 
+import calendar
 import email.utils
 import glob
 import io
@@ -26,7 +27,7 @@ import feedparser
 from defusedxml import DefusedXmlException
 
 from tasks.errors import DiscoveryError, InputError
-from tasks.models import DocumentHints, Reject, WorkItem
+from tasks.models import DocumentHints, Reject, WorkItem, strip_userinfo
 
 # File endings the loaders read; anything else in a directory is reported, not read.
 SUPPORTED_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz", ".txt", ".jsonl", ".jsonl.gz")
@@ -93,6 +94,7 @@ UTF8_BOM = b"\xef\xbb\xbf"
 # them, so entity declarations are refused on sight rather than left to its DOCTYPE handling.
 ENTITY_DECLARATION = re.compile(rb"<!\s*ENTITY", re.IGNORECASE)
 DAY_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+DATE_WORD = re.compile(r"[a-z]+|\d+")
 # Feed entry date fields in order of preference: a backfill window is about publication.
 FEED_DATE_FIELDS = ("published", "updated", "created")
 SITEMAP_ROOTS = ("urlset", "sitemapindex")
@@ -129,11 +131,11 @@ def normalize_url(url: str, base: str | None = None) -> str | None:
     """An absolute http(s) URL in canonical form, or None when `url` is not one.
 
     Relative URLs are resolved against `base`. The host is lowercased, default ports, the
-    fragment and tracking parameters (utm_*, fbclid, gclid, mc_cid, ref, ... as courlan knows
-    them) are removed, and the remaining query parameters are sorted, so one article found
-    through two feeds gets one address.
+    fragment, credentials (`user:password@`) and tracking parameters (utm_*, fbclid, gclid, mc_cid,
+    ref, ... as courlan knows them) are removed, and the remaining query parameters are sorted, so
+    one article found through two feeds gets one address.
     """
-    candidate = "".join(url.split())  # feeds wrap long <link>s over lines
+    candidate = strip_userinfo("".join(url.split()))  # feeds wrap long <link>s over lines
     if not candidate:
         return None
     try:
@@ -200,16 +202,30 @@ def parse_feed(content: bytes, feed_url: str, source: str, *, max_bytes: int = M
 
 
 def feed_entry_date(entry: feedparser.FeedParserDict) -> str | None:
-    """The entry's date as written (offset kept); feedparser's UTC reading only when the raw string defeats us."""
+    """The entry's date as written (offset kept); feedparser's UTC reading only when the raw string defeats
+    us and feedparser read it without inventing a day (see `reads_as_written`)."""
     for name in FEED_DATE_FIELDS:
         written = iso_date(entry.get(name))
         if written:
             return written
     for name in FEED_DATE_FIELDS:
         parsed: time.struct_time | None = entry.get(f"{name}_parsed")
-        if parsed:
+        if parsed and reads_as_written(entry.get(name) or "", parsed):
             return datetime(*parsed[:6], tzinfo=UTC).isoformat()
     return None
+
+
+def reads_as_written(raw: str, parsed: time.struct_time) -> bool:
+    """Whether feedparser's reading of a date we could not read keeps the year, month and day written there.
+
+    feedparser reads dates like "Thursday, May 16, 2024" that we cannot, but it also rolls a malformed
+    "2026-02-30" over to 2 March and "T99:00" into later days. So its reading counts only for dates that
+    name their month in words, and only when the day, month and year it found are the ones written.
+    """
+    words = set(DATE_WORD.findall(raw.lower()))
+    numbers = {int(word) for word in words if word.isdigit()}
+    month_names = {calendar.month_abbr[parsed.tm_mon].lower(), calendar.month_name[parsed.tm_mon].lower()}
+    return bool(month_names & words) and parsed.tm_year in numbers and parsed.tm_mday in numbers
 
 
 def clean_title(title: str | None) -> str | None:
@@ -381,7 +397,8 @@ def parse_url_list(text: str, source: str, origin: str = "urls") -> tuple[list[W
             continue
         url = normalize_url(raw) if not any(character.isspace() for character in raw) else None
         if url is None:
-            rejects.append(Reject(f"{origin}:{number}", "discover", "bad-url", f"not an http(s) URL: {raw[:200]}"))
+            detail = f"not an http(s) URL: {strip_userinfo(raw)[:200]}"
+            rejects.append(Reject(f"{origin}:{number}", "discover", "bad-url", detail))
             continue
         if url not in seen:
             seen.add(url)

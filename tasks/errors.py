@@ -13,6 +13,9 @@
     │   └── WarehouseBusy        another process holds the database's write lock
     └── RunFailed                a run ended failed (e.g. every fetch failed); carries its summary
 
+`transient` is True for the errors worth trying again later (TransientFetchError, WarehouseBusy):
+the flow retries a whole I/O task on those (`is_transient`), never on the others.
+
 Per-document problems (an undecodable file, an empty page) are not raised to the
 user: stages turn them into `Reject` rows. Only `flows/cli.py` turns these
 exceptions into messages.
@@ -25,6 +28,8 @@ from typing import Any
 
 class NewsdagError(Exception):
     """Base of all newsdag errors; `subject` is the path, URL or rule it failed on."""
+
+    transient = False
 
     def __init__(self, message: str, subject: str | None = None) -> None:
         super().__init__(message)
@@ -49,8 +54,6 @@ class FetchError(NewsdagError):
     `status` is the HTTP status when there was one, `retry_after` the server's Retry-After in seconds,
     `attempts` how many requests were made before giving up.
     """
-
-    transient = False
 
     def __init__(
         self,
@@ -110,6 +113,8 @@ class WarehouseError(NewsdagError):
 class WarehouseBusy(WarehouseError):
     """Another process holds the database; try again when its load finishes."""
 
+    transient = True
+
 
 class RunFailed(NewsdagError):
     """A run ended `failed` (every fetch failed, or an error stopped it); `summary` has its counts and reason.
@@ -120,3 +125,8 @@ class RunFailed(NewsdagError):
     def __init__(self, summary: dict[str, Any]) -> None:
         super().__init__(f"run {summary['run_id']} failed: {summary.get('error')}")
         self.summary = summary
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether `error` is worth trying again later (see `transient`); anything outside the tree is not."""
+    return isinstance(error, NewsdagError) and error.transient

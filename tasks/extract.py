@@ -27,6 +27,7 @@ from tasks.models import Article, ArticleDate, ExtractedFields, RawDocument, Rej
 from tasks.textdump import parse_text_dump
 
 WORD = re.compile(r"\w+")
+LIBXML2_HINT = re.compile(r",? *(?:try|use) XML_PARSE_HUGE(?: option)?")
 BLANK_LINES = re.compile(r"\n\s*\n+")
 INLINE_SPACE = re.compile(r"[ \t\u00a0]+")
 # py3langid is unreliable on a few words; below this many characters the page's declared language wins.
@@ -96,13 +97,22 @@ def extract_fields(document: RawDocument) -> ExtractedFields:
 
 def extract_html(html: str, url: str | None) -> ExtractedFields:
     """Main text with trafilatura; every metadata field with our own rules (htmldate as the date fallback)."""
+    parser = lxml.html.HTMLParser()  # the default parser's options; an instance of our own for its error log
     try:
-        tree = lxml.html.fromstring(html)
+        tree = lxml.html.fromstring(html, parser=parser)
     except (ParserError, ValueError) as error:
         raise ExtractError(f"not parseable as HTML: {error}", rule="unparseable-html") from None
     page_url = url if url and url.startswith("http") else None
     metadata = read_page_metadata(tree, url=page_url)
-    text = main_text(tree, page_url)
+    try:
+        text = main_text(tree, page_url)
+    except ExtractError as error:
+        limit = parser_limit(parser)
+        if error.rule == "no-text" and limit:
+            raise ExtractError(
+                f"the HTML parser stopped early, before any main text: {limit}", "parser-limit"
+            ) from None
+        raise
     return ExtractedFields(
         # The body repeats the og:title on some pages where the title we keep is worded differently.
         text=drop_leading_headline(normalize_text(text), (metadata.title, metadata.og_title)),
@@ -117,6 +127,16 @@ def extract_html(html: str, url: str | None) -> ExtractedFields:
         published=metadata.published or htmldate_date(tree, page_url),
         modified=metadata.modified,
     )
+
+
+def parser_limit(parser: lxml.html.HTMLParser) -> str | None:
+    """libxml2's message when it stopped reading the page at one of its limits (nesting deeper than 256,
+    an attribute or text over 10 MB), else None. It stops silently: what follows is simply not in the tree."""
+    for entry in parser.error_log:
+        if entry.type_name == "ERR_RESOURCE_LIMIT":
+            message = " ".join(entry.message.split()).removeprefix("Resource limit exceeded: ")
+            return LIBXML2_HINT.sub("", message)  # its advice names a parser flag, not something a user can do
+    return None
 
 
 def main_text(tree: lxml.html.HtmlElement, url: str | None) -> str:
@@ -259,16 +279,22 @@ def extract_batch(
     timeout_seconds: float,
     extractor: Extractor = extract_document,
 ) -> list[Article | Reject]:
-    """Extract a batch, in worker processes when it is large enough to pay for them.
+    """Extract a batch in worker processes, so that each page's time is bounded.
 
-    In workers, a page that takes longer than `timeout_seconds` becomes a Reject (extract-timeout) and
-    a page whose worker dies (segfault, OOM kill) becomes one (worker-crashed); the run goes on in a
-    fresh pool. In-process extraction has no such bound. `extractor` is the per-document function
-    (a module-level one: it is pickled to the workers).
+    A page that takes longer than `timeout_seconds` becomes a Reject (extract-timeout) and a page whose
+    worker dies (segfault, OOM kill) becomes one (worker-crashed); the run goes on in a fresh pool.
+    This holds for every batch, one page with one worker included: only a process can be stopped when a
+    page hangs (a thread cannot be, and a signal reaches only the main thread, where extraction does not
+    run). With `timeout_seconds` 0 there is no bound, and a batch smaller than `parallel_min_docs`, or
+    one worker, extracts in this process. `extractor` is the per-document function (a module-level
+    one: it is pickled to the workers).
     """
-    if workers <= 1 or len(documents) < parallel_min_docs:
+    if not documents:
+        return []
+    bounded = timeout_seconds > 0
+    if not bounded and (workers <= 1 or len(documents) < parallel_min_docs):
         return [extractor(document) for document in documents]
-    return extract_in_pool(documents, workers, timeout_seconds, extractor)
+    return extract_in_pool(documents, max(1, workers), timeout_seconds if bounded else None, extractor)
 
 
 @dataclass(frozen=True)
@@ -281,7 +307,7 @@ class Running:
 
 
 def extract_in_pool(
-    documents: Sequence[RawDocument], workers: int, timeout_seconds: float, extractor: Extractor
+    documents: Sequence[RawDocument], workers: int, timeout_seconds: float | None, extractor: Extractor
 ) -> list[Article | Reject]:
     """The batch through the worker pool, one document per worker at a time so each one's running
     time is known. Documents in flight when a worker dies are retried alone in a fresh pool: the one
@@ -295,8 +321,11 @@ def extract_in_pool(
         while (chosen := next_to_submit(pending, suspects, running, workers)) is not None:
             index, alone = chosen
             running[pool.submit(extractor, documents[index])] = Running(index, time.monotonic(), alone)
-        deadline = min(item.started for item in running.values()) + timeout_seconds
-        finished, _ = wait(running, timeout=max(0.0, deadline - time.monotonic()), return_when=FIRST_COMPLETED)
+        wait_seconds = None  # no bound: wait for the next page to finish
+        if timeout_seconds is not None:
+            deadline = min(item.started for item in running.values()) + timeout_seconds
+            wait_seconds = max(0.0, deadline - time.monotonic())
+        finished, _ = wait(running, timeout=wait_seconds, return_when=FIRST_COMPLETED)
         if any(isinstance(future.exception(), BrokenProcessPool) for future in finished):
             # Every future of a broken pool fails within milliseconds; keep what finished first.
             wait(running, timeout=POOL_SHUTDOWN_SECONDS)
@@ -314,6 +343,8 @@ def extract_in_pool(
             continue
         for future in finished:
             done[running.pop(future).index] = future.result()
+        if timeout_seconds is None:
+            continue
         now = time.monotonic()
         overdue = [item.index for item in running.values() if now - item.started >= timeout_seconds]
         if overdue:

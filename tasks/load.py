@@ -6,10 +6,11 @@ import gc
 import os
 import socket
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -375,8 +376,27 @@ def write_batch(
     )
 
 
-def process_is_alive(host: str | None, pid: int | None) -> bool:
-    """Whether a run's process still exists; a run from another host is assumed alive."""
+# A process's start time read twice can differ by this much (the kernel's boot time moves with clock steps).
+PROCESS_START_TOLERANCE = timedelta(seconds=1)
+# A temp file in the archive this old is left by a killed run (writing one takes milliseconds).
+STALE_PARTIAL_SECONDS = 3600
+
+
+def process_started_at(pid: int) -> datetime | None:
+    """When process `pid` started (Linux: boot time + its start in clock ticks, from /proc); None if unknown."""
+    try:
+        after_name = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(line for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
+        ticks = int(after_name[19])  # field 22 of proc(5)'s stat; the name (field 2) may hold spaces
+        return datetime.fromtimestamp(int(boot.split()[1]) + ticks / os.sysconf("SC_CLK_TCK"), UTC)
+    except (OSError, StopIteration, IndexError, ValueError):
+        return None
+
+
+def process_is_alive(host: str | None, pid: int | None, started_at: datetime | None = None) -> bool:
+    """Whether a run's process still exists: its pid does, and (when known) started when the run's did,
+    so a later process that got the same pid does not keep a dead run alive. A run from another host
+    is assumed alive."""
     if host != socket.gethostname() or pid is None:
         return True
     try:
@@ -384,8 +404,9 @@ def process_is_alive(host: str | None, pid: int | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    current = process_started_at(pid)
+    return started_at is None or current is None or abs(current - started_at) <= PROCESS_START_TOLERANCE
 
 
 def mark_crashed_runs(connection: duckdb.DuckDBPyConnection, found_by: str, now: datetime) -> list[str]:
@@ -393,8 +414,8 @@ def mark_crashed_runs(connection: duckdb.DuckDBPyConnection, found_by: str, now:
     queries = named_queries()
     crashed = [
         run_id
-        for run_id, host, pid in connection.execute(queries["running_runs"]).fetchall()
-        if run_id != found_by and not process_is_alive(host, pid)
+        for run_id, host, pid, started_at in connection.execute(queries["running_runs"]).fetchall()
+        if run_id != found_by and not process_is_alive(host, pid, started_at)
     ]
     for run_id in crashed:
         connection.execute(queries["mark_crashed"], {"run_id": run_id, "found_at": now, "found_by": found_by})
@@ -415,6 +436,7 @@ def start_run(connection: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
             "inputs": list(run.inputs),
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "process_started_at": process_started_at(os.getpid()),
             "started_at": run.started_at,
         },
     )
@@ -432,6 +454,23 @@ def finish_run(
         named_queries()["finish_run"],
         {"run_id": run_id, "finished_at": datetime.now(UTC), "status": status, "error": error, **counts},
     )
+
+
+def remove_stale_partials(archive_dir: Path, now: float | None = None) -> int:
+    """Delete temp files a killed run left in the archive (older than STALE_PARTIAL_SECONDS); how many.
+
+    Younger ones may belong to a run writing right now, so they stay.
+    """
+    cutoff = (now if now is not None else time.time()) - STALE_PARTIAL_SECONDS
+    removed = 0
+    for partial in archive_dir.glob("*/.partial-*"):
+        try:
+            if partial.stat().st_mtime < cutoff:
+                partial.unlink()
+                removed += 1
+        except FileNotFoundError:  # another run removed it first
+            continue
+    return removed
 
 
 def archive_documents(documents: Sequence[RawDocument], archive_dir: Path) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import re
+import stat
 import zlib
 from collections.abc import Iterator
 from dataclasses import replace
@@ -18,9 +20,23 @@ from tasks.discover import is_supported
 from tasks.models import DocumentHints, RawDocument, Reject, WorkItem
 
 GZIP_CHUNK_BYTES = 64 * 1024
-# How much of a file is inspected for NUL bytes when deciding whether it is binary.
+# How much of a document is inspected when deciding whether it is binary.
 BINARY_SNIFF_BYTES = 8192
+# Bytes no text holds: NUL and the other C0 controls except tab, newline, VT, form feed, CR and ESC.
+BINARY_BYTES = bytes(sorted(set(range(32)) - {9, 10, 11, 12, 13, 27}))
+# One rule for files and fetched pages alike: a document is binary when these bytes are more than
+# this share of its first BINARY_SNIFF_BYTES (images and archives hold ~10 %, after their headers
+# at least ~0.4 %, like any compressed data); fewer are stray bytes in a text (a broken CMS, a bad
+# paste): the document is read as text and extraction drops its NULs, as HTML5 parsers ignore them.
+MAX_BINARY_SHARE = 0.01
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+FILE_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 # Detected encodings below this coherence are treated as undecodable (binary noise decodes to something).
 MIN_DETECTION_COHERENCE = 0.2
@@ -76,12 +92,19 @@ def file_stamp(path: Path) -> str | None:
 
 
 def read_file(label: str, path: Path, max_file_bytes: int, max_decompressed_bytes: int) -> bytes | Reject:
-    """The file's bytes (decompressed for .gz), or a Reject: missing, unreadable, empty, too large, binary."""
+    """The file's bytes (decompressed for .gz), or a Reject: missing, unreadable, not a regular file,
+    empty, too large, binary."""
     try:
-        size = path.stat().st_size
-        if size > max_file_bytes:
-            return Reject(label, "fetch", "too-large", f"{size} bytes; the limit is {max_file_bytes}")
-        with path.open("rb") as handle:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            return not_a_file(label, info.st_mode)
+        if info.st_size > max_file_bytes:
+            return Reject(label, "fetch", "too-large", f"{info.st_size} bytes; the limit is {max_file_bytes}")
+        # Non-blocking: a named pipe put in the file's place after the check must not hang the run.
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                return not_a_file(label, mode)
             content = handle.read(max_file_bytes + 1)
     except OSError as error:
         return Reject(label, "fetch", "unreadable", f"cannot read the file: {error.strerror or error}")
@@ -93,8 +116,15 @@ def read_file(label: str, path: Path, max_file_bytes: int, max_decompressed_byte
     if not content.strip():
         return Reject(label, "fetch", "empty", "the file is empty")
     if looks_binary(content):
-        return Reject(label, "fetch", "binary", "the file holds binary data (NUL bytes), not text")
+        return Reject(label, "fetch", "binary", "the file holds binary data (NUL and control bytes), not text")
     return content
+
+
+def not_a_file(label: str, mode: int) -> Reject:
+    """A named pipe, socket, device or directory under an input's name: never read (a pipe would block
+    forever, a device never ends)."""
+    kind = FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+    return Reject(label, "fetch", "not-a-file", f"{kind}, not a regular file; not read")
 
 
 def gunzip_bounded(label: str, content: bytes, limit: int) -> bytes | Reject:
@@ -118,8 +148,12 @@ def gunzip_bounded(label: str, content: bytes, limit: int) -> bytes | Reject:
 
 
 def looks_binary(content: bytes) -> bool:
+    """Whether bytes are binary data rather than text with a few stray NULs (see MAX_BINARY_SHARE)."""
     head = content[:BINARY_SNIFF_BYTES]
-    return b"\x00" in head and not head.startswith(UTF16_BOMS)
+    if head.startswith(UTF16_BOMS):
+        return False
+    controls = len(head) - len(head.translate(None, BINARY_BYTES))
+    return controls > MAX_BINARY_SHARE * len(head)
 
 
 def declared_charset(content: bytes) -> str | None:
@@ -132,8 +166,11 @@ def decode_content(content: bytes, declared: str | None = None) -> tuple[str, st
     """(text, encoding used), or None when the bytes are no text in any encoding we can detect.
 
     Valid UTF-8 wins over a declaration: saved pages are often re-encoded to UTF-8 while
-    their <meta charset> still names the original encoding.
+    their <meta charset> still names the original encoding. Binary data (see looks_binary) is no
+    text, whatever it would decode to: fetched pages get the same rule as files.
     """
+    if looks_binary(content):
+        return None
     if content.startswith(UTF16_BOMS):
         try:
             return content.decode("utf-16"), "utf-16"

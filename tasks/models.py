@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -191,6 +192,14 @@ class FetchBatch:
 
 
 URL_SCHEMES = ("http://", "https://")
+# `user:password@` after a scheme's `://`. newsdag never logs in to a site, so credentials written
+# into a URL are removed wherever a URL enters (never sent, stored, logged or passed to Prefect).
+USERINFO = re.compile(r"(?<=://)[^/?#@\s]*@")
+
+
+def strip_userinfo(text: str) -> str:
+    """`text` (a URL, or a line that may hold URLs) without the `user:password@` of its URLs."""
+    return USERINFO.sub("", text) if "@" in text else text
 
 
 @dataclass(frozen=True)
@@ -213,6 +222,12 @@ class IngestRequest:
     until: date | None = None
     max_articles: int | None = None
     allow_domains: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # However the request was built (flags, a sources file, Prefect parameters), credentials in its
+        # URLs go no further: not into runs.inputs, rejects or requests.
+        for name in ("urls", "feeds", "sitemaps"):
+            object.__setattr__(self, name, tuple(strip_userinfo(url) for url in getattr(self, name)))
 
     @classmethod
     def from_inputs(cls, inputs: Sequence[str], **options: Any) -> IngestRequest:

@@ -18,7 +18,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tests.conftest import FIXTURE_PAGES, article_page
+from tests.conftest import FIXTURE_PAGES, WORDS, article_page
 from warehouse.db import connect
 
 NEWSDAG = Path(sys.executable).parent / "newsdag"
@@ -39,13 +39,13 @@ def make_corpus(directory: Path) -> None:
         (directory / f"page-{number:03d}.html.gz").write_bytes(gzip.compress(html.encode()))
 
 
-def ingest(corpus: Path, db: Path) -> subprocess.Popen[str]:
+def ingest(corpus: Path, db: Path, environment: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [str(NEWSDAG), "ingest", str(corpus), "--db", str(db), "--json", "--prefect", "never"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, **ENVIRONMENT},
+        env={**os.environ, **ENVIRONMENT, **(environment or {})},
     )
 
 
@@ -82,8 +82,10 @@ def test_kill_9_at_several_points_loses_and_doubles_nothing(tmp_path: Path) -> N
     loaded_when_killed = []
     # Kill before anything loads, then as soon as 1, 3 and 6 batches have landed (the next batch is
     # being extracted, validated or written then); polling makes the points independent of speed.
+    # Each run has a directory of its own, so its archive is its own too.
     for kill_after in (0, 6, 18, 36):
-        db = tmp_path / f"killed-after-{kill_after}.duckdb"
+        db = tmp_path / f"killed-after-{kill_after}" / "news.duckdb"
+        db.parent.mkdir()
         process = ingest(corpus, db)
         wait_until_loaded(db, kill_after, process)
         process.send_signal(signal.SIGKILL)
@@ -99,14 +101,115 @@ def test_kill_9_at_several_points_loses_and_doubles_nothing(tmp_path: Path) -> N
             documents = con.execute("SELECT count(*), count(DISTINCT (doc_id, url)) FROM documents").fetchall()[0]
         assert articles == expected, f"killed after {kill_after} articles"
         assert versions == 0 and documents[0] == documents[1]
-        if len(statuses) == 2:  # the killed run had recorded its start
-            assert statuses == ["crashed", "completed"], f"killed after {kill_after} articles"
+        # wait_until_loaded returned only once the killed run had recorded its start.
+        assert statuses == ["crashed", "completed"], f"killed after {kill_after} articles"
+        assert_archive_complete(db.parent / "archive", PAGES)
     # The kills must have hit runs in the middle, with part of the articles loaded.
     assert sum(0 < loaded < expected[0] for loaded in loaded_when_killed) >= 3, loaded_when_killed
-    # A kill can leave a temp file, but every named archive entry is complete: its bytes hash to its name.
-    entries = [path for path in (tmp_path / "archive").rglob("*") if path.is_file() and "partial" not in path.name]
-    assert len(entries) >= PAGES
+
+
+def assert_archive_complete(archive: Path, documents: int) -> None:
+    """A kill can leave a temp file, but every named archive entry is complete (its bytes hash to its
+    name), and after the finishing run there is one for every document."""
+    entries = [path for path in archive.rglob("*") if path.is_file() and not path.name.startswith(".partial-")]
+    assert len(entries) == documents
     assert all(hashlib.sha256(path.read_bytes()).hexdigest() == path.name for path in entries)
+
+
+BIG_PAGES = 40
+BIG_BATCH = 20
+# The WAL is written in steps of about this size; a kill is aimed at a WAL at least this big, so that it
+# is the load's (the schema's or the cluster step's stay smaller) and past its first step.
+WAL_STEP_BYTES = 1024 * 1024
+# Batches of equal pages write WALs of about the same size: below this share of one, the WAL is partial.
+PARTIAL_WAL_SHARE = 0.9
+
+
+def make_big_corpus(directory: Path) -> None:
+    """BIG_PAGES pages of ~430 KB of distinct text each: a batch's articles make a WAL of several MB,
+    written while its load transaction commits (long enough to be seen from outside and killed in)."""
+    directory.mkdir()
+    for number in range(BIG_PAGES):
+        paragraphs = "".join(
+            f"<p>Paragraph {part} of story {number}: the "
+            + " ".join(WORDS[(number * 7 + part * 5 + index * 3) % len(WORDS)] for index in range(60))
+            + f" went on, said witness number {part * 13 + number}.</p>"
+            for part in range(900)
+        )
+        html = (
+            f"<html><head><title>Long story {number}</title>"
+            f"<link rel='canonical' href='https://example.org/long/{number}'></head>"
+            f"<body><article><h1>Long story {number}</h1>{paragraphs}</article></body></html>"
+        )
+        (directory / f"long-{number:03d}.html.gz").write_bytes(gzip.compress(html.encode()))
+
+
+def wal_size(db: Path) -> int:
+    try:
+        return (db.parent / f"{db.name}.wal").stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def largest_wal(process: subprocess.Popen[str], db: Path) -> int:
+    """Watch a run to its end; the largest WAL it wrote (a batch's load at commit time)."""
+    largest = 0
+    while process.poll() is None:
+        largest = max(largest, wal_size(db))
+        time.sleep(0.001)
+    assert process.returncode == 0, process.stderr.read() if process.stderr else ""
+    return largest
+
+
+@pytest.mark.slow
+def test_kill_9_inside_a_load_transaction_loses_the_batch_whole_and_the_rerun_loads_it(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    make_big_corpus(corpus)
+    environment = {"NEWSDAG_BATCH_SIZE": str(BIG_BATCH)}
+    reference_db = tmp_path / "reference" / "news.duckdb"
+    reference_db.parent.mkdir()
+    full_wal = largest_wal(ingest(corpus, reference_db, environment), reference_db)
+    assert full_wal >= 3 * WAL_STEP_BYTES, f"a batch's WAL of {full_wal} bytes is too small to aim at"
+    with connect(reference_db, read_only=True) as con:
+        expected = con.execute("SELECT count(*) FROM articles").fetchall()[0][0]
+    assert expected == BIG_PAGES
+
+    db = tmp_path / "killed" / "news.duckdb"
+    db.parent.mkdir()
+    process = ingest(corpus, db, environment)
+    # The signal: a WAL past its first step but short of a whole batch's. DuckDB writes a transaction's
+    # WAL during its COMMIT (and deletes it at the checkpoint after), so such a WAL means the run is in
+    # the middle of committing a batch's load. Aimed at the second batch, once the first batch's whole
+    # WAL has been seen (it committed).
+    first_committed = False
+    deadline = time.monotonic() + 240
+    while process.poll() is None and time.monotonic() < deadline:
+        size = wal_size(db)
+        first_committed = first_committed or size >= PARTIAL_WAL_SHARE * full_wal
+        if first_committed and WAL_STEP_BYTES <= size < PARTIAL_WAL_SHARE * full_wal:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.0002)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run ended before a load's commit could be caught"
+    assert 0 < size < full_wal  # killed with the WAL half written
+    with connect(db, read_only=True) as con:  # opens: the torn WAL is not taken for a commit
+        loaded_when_killed = con.execute("SELECT count(*) FROM articles").fetchall()[0][0]
+    assert loaded_when_killed == BIG_BATCH  # the first batch whole, none of the torn second one
+
+    process = ingest(corpus, db, environment)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    assert json.loads(out)["loaded"] == expected - loaded_when_killed  # the torn batch, loaded again
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT text_sha256) FROM articles").fetchall() == [
+            (expected, expected)
+        ]
+        assert [row[0] for row in con.execute("SELECT status FROM runs ORDER BY started_at").fetchall()] == [
+            "crashed",
+            "completed",
+        ]
+    assert_archive_complete(db.parent / "archive", BIG_PAGES)
 
 
 @pytest.mark.slow

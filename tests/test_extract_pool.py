@@ -64,6 +64,28 @@ def test_a_hanging_page_is_rejected_after_the_time_bound_and_the_rest_extracted(
     assert results[1].detail == "extraction took longer than 2 s"
 
 
+@pytest.mark.parametrize(("workers", "parallel_min_docs"), [(1, 1), (2, 32)], ids=["one-worker", "small-batch"])
+def test_a_hanging_page_is_bounded_with_one_worker_and_in_a_small_batch(workers: int, parallel_min_docs: int) -> None:
+    # Both used to extract in the ingest process, where a hanging page hung the whole (scheduled) run.
+    started = time.monotonic()
+    results = extract_batch(
+        documents(HANG, b""),
+        workers=workers,
+        parallel_min_docs=parallel_min_docs,
+        timeout_seconds=TIMEOUT_SECONDS,
+        extractor=faulty_extractor,
+    )
+    assert rules(results) == ["extract-timeout", "test-ok"]
+    assert time.monotonic() - started < TIMEOUT_SECONDS + 5
+
+
+def test_without_a_time_bound_a_small_batch_extracts_in_this_process() -> None:
+    results = extract_batch(
+        documents(b"", b""), workers=2, parallel_min_docs=32, timeout_seconds=0, extractor=faulty_extractor
+    )
+    assert rules(results) == ["test-ok", "test-ok"] and not POOLS
+
+
 def test_the_pool_works_again_after_a_crash() -> None:
     run(documents(CRASH, b""))
     assert rules(run(documents(b"", b"", b""))) == ["test-ok"] * 3

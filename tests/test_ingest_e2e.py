@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -140,6 +141,19 @@ def test_a_rerun_repeats_earlier_rejects_without_extracting_again(
     ]
 
 
+def test_a_run_starts_by_removing_what_a_killed_run_left_half_written_in_the_archive(
+    seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    leftover = tmp_path / "archive" / "00" / ".partial-killed"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"half a page")
+    two_hours_ago = time.time() - 2 * 3600
+    os.utime(leftover, (two_hours_ago, two_hours_ago))
+    ingest_json(capsys, str(seeds_copy), "--db", str(tmp_path / "news.duckdb"))
+    assert not leftover.exists()
+    assert len([path for path in (tmp_path / "archive").rglob("*") if path.is_file()]) == 2  # the two seeds
+
+
 def test_a_changed_page_gets_a_new_version_and_keeps_the_old_text(
     seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -208,6 +222,17 @@ def test_sql_formats_runs_and_the_readme_commands(
     assert "completed" in capsys.readouterr().out
 
 
+@pytest.fixture(scope="module")
+def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ingest of the seeds, shared by the read-only SQL tests (none of them may change it)."""
+    directory = tmp_path_factory.mktemp("seeded")
+    for seed in sorted((PROJECT / "seeds" / "articles").glob("*.txt")):
+        (directory / seed.name).write_bytes(seed.read_bytes())
+    db = directory / "news.duckdb"
+    assert main(["ingest", str(directory), "--db", str(db), "--json", "--prefect", "never"]) == 0
+    return db
+
+
 @pytest.mark.parametrize(
     "statement",
     [
@@ -215,19 +240,29 @@ def test_sql_formats_runs_and_the_readme_commands(
         "copy articles to '/tmp/newsdag-leak.csv'",
         "attach '/tmp/other.duckdb'",
         "install httpfs",
+        "load httpfs",
+        "load '/tmp/newsdag-evil.duckdb_extension'",
         "set enable_external_access = true",
+        "pragma threads = 1",
+        "pragma memory_limit = '1GB'",
+        "pragma enable_profiling",
         "select * from read_csv('/etc/passwd')",
     ],
 )
-def test_sql_refuses_writes_files_and_settings(
-    statement: str, seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_sql_refuses_writes_files_extensions_and_settings(
+    statement: str, seeded_db: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db = tmp_path / "news.duckdb"
-    ingest_json(capsys, str(seeds_copy), "--db", str(db))
-    assert main(["sql", statement, "--db", str(db)]) == 2
+    capsys.readouterr()
+    assert main(["sql", statement, "--db", str(seeded_db)]) == 2
     error = capsys.readouterr().err
     assert error.startswith("newsdag: error: SQL error:") and error.count("\n") == 1
-    assert query(db, "SELECT count(*) FROM articles") == [(2,)]
+    assert query(seeded_db, "SELECT count(*) FROM articles") == [(2,)]
+
+
+def test_sql_allows_pragmas_that_only_read(seeded_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["sql", "pragma table_info('articles')", "--db", str(seeded_db), "--format", "csv"]) == 0
+    assert "published_at" in capsys.readouterr().out
 
 
 def test_usage_errors_are_one_line_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -268,6 +303,8 @@ def test_the_installed_command_prints_a_summary_and_no_traceback(seeds_copy: Pat
         )
     assert busy.returncode == 1
     assert "another newsdag process is writing" in busy.stderr and "Traceback" not in busy.stderr
+    # It said it was waiting, then that it gave up: two lines.
+    assert busy.stderr.startswith("newsdag: waiting up to 1 s:") and busy.stderr.count("\n") == 2
 
 
 def test_readme_documents_every_command_and_option() -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -185,6 +186,48 @@ def test_crashed_runs_are_marked_and_live_ones_left_alone(tmp_path: Path) -> Non
         load.start_run(con, load.RunRecord("next", "cli", None, (), now))
         statuses = dict(con.execute("SELECT run_id, status FROM runs").fetchall())
     assert statuses == {"dead": "crashed", "other": "running", "next": "running"}
+
+
+def test_a_live_process_that_reused_a_dead_runs_pid_does_not_keep_it_running(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    now = datetime.now(UTC)
+    # A process that is alive now; the first run's record names its pid but an earlier start, which is
+    # what the table holds when a crashed run's pid has gone to a new process since.
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = load.process_started_at(other.pid)
+        assert started is not None and abs(started - now) < timedelta(minutes=1)
+        with connect(db) as con:
+            for run_id in ("reused", "same-process", "unknown-start"):
+                load.start_run(con, load.RunRecord(run_id, "cli", None, (), now))
+            con.execute("UPDATE runs SET pid = $pid", {"pid": other.pid})
+            con.execute(
+                "UPDATE runs SET process_started_at = $at WHERE run_id = 'reused'", {"at": started - timedelta(hours=3)}
+            )
+            con.execute("UPDATE runs SET process_started_at = $at WHERE run_id = 'same-process'", {"at": started})
+            con.execute("UPDATE runs SET process_started_at = NULL WHERE run_id = 'unknown-start'")  # older schema
+            load.start_run(con, load.RunRecord("next", "cli", None, (), now))
+            statuses = dict(con.execute("SELECT run_id, status FROM runs").fetchall())
+            [recorded] = con.execute("SELECT process_started_at FROM runs WHERE run_id = 'next'").fetchall()[0]
+    finally:
+        other.kill()
+        other.wait()
+    assert statuses == {"reused": "crashed", "same-process": "running", "unknown-start": "running", "next": "running"}
+    assert recorded == load.process_started_at(os.getpid())
+
+
+def test_stale_partial_archive_files_are_removed_and_fresh_ones_kept(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    (archive / "ab").mkdir(parents=True)
+    stale, fresh, entry = archive / "ab" / ".partial-old", archive / "ab" / ".partial-new", archive / "ab" / "abcd"
+    for path in (stale, fresh, entry):
+        path.write_bytes(b"x")
+    two_hours_ago = time.time() - 2 * 3600
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    os.utime(entry, (two_hours_ago, two_hours_ago))  # a finished entry is never touched, however old
+    assert load.remove_stale_partials(archive) == 1
+    assert sorted(path.name for path in (archive / "ab").iterdir()) == [".partial-new", "abcd"]
+    assert load.remove_stale_partials(tmp_path / "no-archive-yet") == 0
 
 
 def test_a_second_process_waits_for_the_writer_then_gives_up_clearly(tmp_path: Path) -> None:

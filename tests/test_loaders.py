@@ -5,6 +5,12 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,6 +19,7 @@ from tasks.discover import discover_paths
 from tasks.errors import InputError
 from tasks.loaders import declared_charset, decode_content, load_documents
 from tasks.models import RawDocument, Reject, WorkItem
+from tests.conftest import PROJECT
 
 LIMITS = {"max_file_bytes": 100_000, "max_decompressed_bytes": 200_000}
 PAGE = b"<html><head><title>T</title></head><body><p>Hello world.</p></body></html>"
@@ -111,6 +118,84 @@ def test_unreadable_file_is_a_reject(tmp_path: Path) -> None:
     [item] = discover_paths([str(tmp_path)])
     reject = only_reject(Path(item.location))
     assert reject.rule == "unreadable" and "No such file" in reject.detail
+
+
+def test_a_file_the_reader_may_not_read_is_an_unreadable_reject() -> None:
+    """A real EACCES. Root reads any file whatever its mode (CAP_DAC_OVERRIDE), so when the tests run
+    as root (as CI does) the loader runs in a process that has given up root for `nobody` first."""
+    # Not under tmp_path: pytest's base directory is root-only, which `nobody` could not even enter.
+    directory = Path(tempfile.mkdtemp(prefix="newsdag-denied-"))
+    try:
+        directory.chmod(0o755)
+        page = directory / "locked.html"
+        page.write_bytes(PAGE)
+        page.chmod(0)
+        drop_root = "os.setgid(65534); os.setuid(65534)" if os.geteuid() == 0 else "pass"
+        code = (
+            "import os, sys\n"
+            "from tasks.loaders import load_documents\n"
+            "from tasks.models import WorkItem\n"
+            f"{drop_root}\n"
+            "limits = {'max_file_bytes': 10**6, 'max_decompressed_bytes': 10**6}\n"
+            "[reject] = load_documents(WorkItem(location=sys.argv[1]), **limits)\n"
+            "print(reject.rule, reject.detail, sep='|')\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code, str(page)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": str(PROJECT)},
+        )
+    finally:
+        shutil.rmtree(directory)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "unreadable|cannot read the file: Permission denied"
+
+
+def test_pipes_sockets_and_devices_named_like_pages_are_rejected_unread(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.html")  # opened for reading, it would block until a writer comes: forever
+    (tmp_path / "zero.html").symlink_to("/dev/zero")  # read, it would never end
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(tmp_path / "socket.txt"))
+    (tmp_path / "page.html").write_bytes(PAGE)
+    results: dict[str, list[RawDocument | Reject]] = {}
+
+    def load_all() -> None:
+        for item in discover_paths([str(tmp_path)]):
+            results[Path(item.location).name] = load(Path(item.location))
+
+    loading = threading.Thread(target=load_all, daemon=True)
+    loading.start()
+    loading.join(timeout=30)
+    listener.close()
+    assert not loading.is_alive(), "loading blocked on a non-regular file"
+    assert sorted(results) == ["page.html", "pipe.html", "socket.txt", "zero.html"]
+    assert isinstance(results["page.html"][0], RawDocument)
+    details = {}
+    for name in ("pipe.html", "socket.txt", "zero.html"):
+        [reject] = results[name]
+        assert isinstance(reject, Reject) and (reject.stage, reject.rule) == ("fetch", "not-a-file"), name
+        details[name] = reject.detail
+    assert details == {
+        "pipe.html": "a named pipe, not a regular file; not read",
+        "socket.txt": "a socket, not a regular file; not read",
+        "zero.html": "a character device, not a regular file; not read",
+    }
+
+
+def test_a_few_stray_nul_bytes_are_text_and_dense_control_bytes_binary(tmp_path: Path) -> None:
+    with_stray_nuls = PAGE.replace(b"Hello", b"Hel\0lo", 1) + PAGE * 20 + b"\0"
+    stray = tmp_path / "stray.html"
+    stray.write_bytes(with_stray_nuls)
+    [document] = load(stray)
+    assert isinstance(document, RawDocument) and document.encoding == "utf-8"
+    dense = tmp_path / "dense.html"
+    dense.write_bytes(PAGE + b"\0\x01\x02\x03" * 10)
+    assert only_reject(dense).rule == "binary"
+    # The same rule when the bytes come from the web (fetching decodes with decode_content too).
+    assert decode_content(with_stray_nuls) is not None
+    assert decode_content(PAGE + b"\0\x01\x02\x03" * 10) is None
 
 
 def test_legacy_encoding_is_detected_and_recorded(tmp_path: Path) -> None:

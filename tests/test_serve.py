@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from flows.cli import main
-from tests.conftest import article_page
+from tests.conftest import PROJECT, article_page
 from warehouse.db import connect
 
 NEWSDAG = [sys.executable, "-m", "flows.cli"]
@@ -90,42 +93,85 @@ def article_count(db: Path) -> int:
         return connection.execute("select count(*) from articles").fetchall()[0][0]
 
 
+def run_rows(db: Path, source: str) -> list[tuple]:
+    with connect(db, read_only=True, wait_seconds=30) as connection:
+        return connection.execute(
+            "select status, started_at, finished_at, pid from runs where source = $source order by started_at",
+            {"source": source},
+        ).fetchall()
+
+
+def news_feed(httpserver: HTTPServer, path: str, numbers: Sequence[int], *, delay: float = 0.0) -> str:
+    """An RSS feed at `path` linking the article pages `numbers`, each answered after `delay` s; its URL."""
+    links = "".join(
+        f"<item><title>Story {n}</title><link>{httpserver.url_for(f'/news/{n}')}</link></item>" for n in numbers
+    )
+    httpserver.expect_request(path).respond_with_data(
+        f"<?xml version='1.0'?><rss version='2.0'><channel><title>Gazette</title>{links}</channel></rss>",
+        content_type="application/rss+xml",
+    )
+
+    def page(request: Request) -> Response:
+        time.sleep(delay)  # a run spends its time fetching: long enough to overlap, or to be killed in
+        return Response(article_page(int(request.path.rsplit("/", 1)[1])), content_type="text/html; charset=utf-8")
+
+    for number in numbers:
+        httpserver.expect_request(f"/news/{number}").respond_with_handler(page)
+    return httpserver.url_for(path)
+
+
+def serve_environment(prefect_api: dict[str, str]) -> dict[str, str]:
+    return {
+        **prefect_api,
+        "PYTHONPATH": str(PROJECT),  # absolute: some commands run from another directory
+        "NEWSDAG_ALLOW_NETWORKS": "127.0.0.0/8",
+        "NEWSDAG_PER_HOST_DELAY": "0",
+        "NEWSDAG_WORKERS": "1",
+        "NEWSDAG_BATCH_SIZE": "4",
+    }
+
+
+def start_serving(sources: Path, db: Path, environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`newsdag serve` in a process group of its own (so a test can kill it with all its children)."""
+    return subprocess.Popen(
+        [*NEWSDAG, "serve", "--sources", str(sources), "--db", str(db)],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("a"),
+        start_new_session=True,
+    )
+
+
+def trigger_when_served(source: str, environment: dict[str, str]) -> None:
+    """Start a run of `source` as soon as serve has registered its deployment."""
+    deadline = time.monotonic() + RUN_WAIT_SECONDS
+    while True:
+        started = subprocess.run(
+            [*NEWSDAG, "trigger", source], env=environment, capture_output=True, text=True, timeout=60
+        )
+        if started.returncode == 0 or time.monotonic() > deadline:
+            assert started.returncode == 0, started.stderr
+            return
+        time.sleep(1)
+
+
 @pytest.mark.slow
 def test_served_sources_run_on_schedule_and_by_trigger(
     prefect_api: dict[str, str], httpserver: HTTPServer, tmp_path: Path
 ) -> None:
     httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
-    links = "".join(
-        f"<item><title>Story {n}</title><link>{httpserver.url_for(f'/news/{n}')}</link></item>" for n in (1, 2, 3)
-    )
-    httpserver.expect_request("/feed.xml").respond_with_data(
-        f"<?xml version='1.0'?><rss version='2.0'><channel><title>Gazette</title>{links}</channel></rss>",
-        content_type="application/rss+xml",
-    )
-    for number in (1, 2, 3):
-        httpserver.expect_request(f"/news/{number}").respond_with_data(
-            article_page(number), content_type="text/html; charset=utf-8"
-        )
+    feed = news_feed(httpserver, "/feed.xml", (1, 2, 3))
+    fresh_feed = news_feed(httpserver, "/fresh.xml", range(10, 30), delay=0.1)
     sources = tmp_path / "sources.toml"
     sources.write_text(
-        f'[[source]]\nname = "gazette"\nfeed = "{httpserver.url_for("/feed.xml")}"\ninterval = "15s"\n\n'
-        f'[[source]]\nname = "gazette-by-hand"\nfeed = "{httpserver.url_for("/feed.xml")}"\n'
-        'schedule = "0 0 1 1 *"\n',  # once a year: runs only when triggered
+        f'[[source]]\nname = "gazette"\nfeed = "{feed}"\ninterval = "15s"\ntags = ["local"]\n\n'
+        f'[[source]]\nname = "gazette-by-hand"\nfeed = "{feed}"\nschedule = "0 0 1 1 *"\n\n'  # yearly: by hand
+        f'[[source]]\nname = "fresh"\nfeed = "{fresh_feed}"\nmax_articles = 50\n',
         encoding="utf-8",
     )
     db = tmp_path / "news.duckdb"
-    environment = {
-        **prefect_api,
-        "NEWSDAG_ALLOW_NETWORKS": "127.0.0.0/8",
-        "NEWSDAG_PER_HOST_DELAY": "0",
-        "NEWSDAG_WORKERS": "1",
-    }
-    serving = subprocess.Popen(
-        [*NEWSDAG, "serve", "--sources", str(sources), "--db", str(db)],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp_path / "serve.log").open("w"),
-    )
+    environment = serve_environment(prefect_api)
+    serving = start_serving(sources, db, environment, tmp_path / "serve.log")
     try:
         # 1. The interval schedule fires and its run loads the feed's articles.
         wait_for(
@@ -136,36 +182,144 @@ def test_served_sources_run_on_schedule_and_by_trigger(
         scheduled = next(row for row in runs(db) if row[0] == "schedule")
         assert scheduled[2] == 3 and scheduled[4]
         assert article_count(db) == 3
+        with urllib.request.urlopen(f"{prefect_api['PREFECT_API_URL']}/deployments/name/ingest/gazette") as answer:
+            deployment = json.load(answer)
+        assert deployment["tags"] == ["newsdag", "source:gazette", "local"]
+        assert {key: deployment["parameters"][key] for key in ("source", "db", "max_articles", "since", "until")} == {
+            "source": "gazette",
+            "db": str(db),
+            "max_articles": 200,
+            "since": None,
+            "until": None,
+        }
 
-        # 2. A manual trigger with a parameter: that parameter is applied.
+        # 2. A manual trigger with a parameter, from another directory and without --db: the parameter is
+        # applied, and --wait prints the run's row from the database the deployment names.
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
         triggered = subprocess.run(
-            [*NEWSDAG, "trigger", "gazette-by-hand", "--param", "max_articles=1", "--wait", "--db", str(db)],
+            [*NEWSDAG, "trigger", "gazette-by-hand", "--param", "max_articles=1", "--wait"],
             env=environment,
+            cwd=elsewhere,
             capture_output=True,
             text=True,
             timeout=RUN_WAIT_SECONDS,
         )
         assert triggered.returncode == 0, triggered.stderr
-        assert "Completed" in triggered.stdout
+        assert "Completed" in triggered.stdout and "(1 row)" in triggered.stdout
+        assert " | manual " in triggered.stdout and " | completed " in triggered.stdout
         manual = [row for row in runs(db) if row[0] == "manual"]
         assert len(manual) == 1 and manual[0][1:3] == ("completed", 1)
 
-        # 3. Two runs at once: both complete, and the articles are not doubled.
-        before = len(runs(db))
+        # 3. Two runs of pages never loaded before, started at once, while `newsdag sql` readers run one
+        # after another: the runs overlap and their loads contend, both complete, nothing is doubled,
+        # and every reader waits for the loads instead of failing.
+        before = article_count(db)
+        assert before == 3
         for _ in range(2):
-            started = subprocess.run(
-                [*NEWSDAG, "trigger", "gazette-by-hand"], env=environment, capture_output=True, text=True, timeout=60
+            trigger_when_served("fresh", environment)
+        readers = []
+        while sum(1 for row in run_rows(db, "fresh") if row[0] == "completed") < 2:
+            assert len(readers) < 200, "the two runs did not complete"
+            readers.append(
+                subprocess.run(
+                    [*NEWSDAG, "sql", "select count(*) as n from articles", "--db", str(db)],
+                    env=environment,
+                    capture_output=True,
+                    text=True,
+                    timeout=RUN_WAIT_SECONDS,
+                )
             )
-            assert started.returncode == 0, started.stderr
-        wait_for(
-            lambda: sum(1 for row in runs(db)[before:] if row[0] == "manual" and row[1] == "completed") >= 2,
-            RUN_WAIT_SECONDS,
-            "two concurrent manual runs",
-        )
-        assert article_count(db) == 3
+        first, second = run_rows(db, "fresh")
+        assert first[1] < second[2] and second[1] < first[2], "the two runs did not overlap"
+        assert article_count(db) == before + 20
+        assert all(reader.returncode == 0 and "(1 row)" in reader.stdout for reader in readers)
+        waited = [reader for reader in readers if "waiting up to" in reader.stderr]
+        assert waited, f"none of {len(readers)} readers met a load"
     finally:
         serving.terminate()
         serving.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_kill_9_of_serve_during_a_run_then_the_next_run_finishes_the_work(
+    prefect_api: dict[str, str], httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
+    feed = news_feed(httpserver, "/slow.xml", range(100, 124), delay=0.2)
+    sources = tmp_path / "sources.toml"
+    sources.write_text(f'[[source]]\nname = "slow"\nfeed = "{feed}"\n', encoding="utf-8")
+    environment = serve_environment(prefect_api)
+    for name in ("NEWSDAG_PER_HOST_DELAY", "NEWSDAG_BATCH_SIZE", "NEWSDAG_WORKERS"):
+        monkeypatch.setenv(name, environment[name])
+    reference = tmp_path / "reference.duckdb"  # what an uninterrupted run loads
+    assert (
+        main(["ingest", "--feed", feed, "--db", str(reference), "--allow-network", "127.0.0.0/8", "--prefect", "never"])
+        == 0
+    )
+    expected = article_count(reference)
+    assert expected == 24
+
+    db = tmp_path / "news.duckdb"
+    serving = start_serving(sources, db, environment, tmp_path / "serve.log")
+    try:
+        trigger_when_served("slow", environment)
+        wait_for(lambda: db.exists() and article_count(db) >= 4, RUN_WAIT_SECONDS, "the first batch of the run")
+    finally:
+        os.killpg(serving.pid, signal.SIGKILL)  # serve, its flow run's process, the extraction workers
+        serving.wait(timeout=30)
+    [(status, _started, _finished, pid)] = run_rows(db, "slow")
+    assert status == "running"
+    wait_for(lambda: not Path(f"/proc/{pid}").exists(), 30, "the flow run's process to be gone")
+    killed_at = article_count(db)  # the file opens: consistent
+    assert 0 < killed_at < expected
+
+    serving = start_serving(sources, db, environment, tmp_path / "serve.log")
+    try:
+        finished = subprocess.run(
+            [*NEWSDAG, "trigger", "slow", "--wait"],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=RUN_WAIT_SECONDS,
+        )
+    finally:
+        serving.terminate()
+        serving.wait(timeout=30)
+    assert finished.returncode == 0, finished.stderr
+    assert article_count(db) == expected
+    assert [row[0] for row in run_rows(db, "slow")] == ["crashed", "completed"]
+    with connect(db, read_only=True) as connection:
+        assert connection.execute("select count(*), count(distinct (doc_id, url)) from documents").fetchall() == [
+            (expected, expected)
+        ]
+
+
+def test_deployments_carry_the_sources_tags_and_its_parameters(tmp_path: Path) -> None:
+    from flows.serve import source_deployments
+    from flows.settings import Settings
+    from tasks.sources import load_sources
+
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        '[[source]]\nname = "gazette"\nfeed = "https://example.com/rss.xml"\ninterval = "15m"\n'
+        'max_articles = 7\ntags = ["world", "local"]\n\n'
+        '[[source]]\nname = "plain"\nfeed = "https://example.com/other.xml"\n',
+        encoding="utf-8",
+    )
+    settings = Settings.from_env(sources_file=sources, db_path=Path("relative/news.duckdb"))
+    gazette, plain = source_deployments(load_sources(sources), settings)
+    assert gazette.tags == ["newsdag", "source:gazette", "world", "local"]
+    assert plain.tags == ["newsdag", "source:plain"]
+    assert gazette.parameters == {
+        "source": "gazette",
+        "sources": str(sources.resolve()),
+        "db": str(Path("relative/news.duckdb").resolve()),
+        "max_articles": 7,
+        "since": None,
+        "until": None,
+    }
+    assert plain.parameters["max_articles"] == 200  # the default cap, shown rather than implied
 
 
 def test_trigger_needs_a_server_and_valid_parameters(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
@@ -18,7 +18,14 @@ from tasks.errors import WarehouseBusy, WarehouseError
 SQL_DIR = Path(__file__).parent
 # Each migration is a SQL file; its position in this list is the schema version it brings.
 # Add new migrations at the end; never edit one that has landed.
-MIGRATIONS = ("schema.sql", "002_stories.sql", "003_fetch.sql", "004_minhash_multiply_shift.sql", "005_file_stamps.sql")
+MIGRATIONS = (
+    "schema.sql",
+    "002_stories.sql",
+    "003_fetch.sql",
+    "004_minhash_multiply_shift.sql",
+    "005_file_stamps.sql",
+    "006_run_process.sql",
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 LOCK_RETRY_SECONDS = 0.2
 # One open connection per process at a time: a run reads the file on one thread (what is unchanged)
@@ -40,8 +47,13 @@ def is_lock_error(error: Exception) -> bool:
     return any(message in str(error) for message in LOCK_MESSAGES)
 
 
-def open_database(path: Path, *, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyConnection:
-    """A connection, retrying while another process holds the file; WarehouseBusy after `wait_seconds`."""
+def open_database(
+    path: Path, *, read_only: bool, wait_seconds: float, on_wait: Callable[[], None] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A connection, retrying while another process holds the file; WarehouseBusy after `wait_seconds`.
+
+    `on_wait` is called once, when the file is first found locked (a reader tells its user it waits).
+    """
     if read_only and not path.exists():
         raise WarehouseError("no warehouse here yet; run `newsdag ingest` first", subject=str(path))
     if not read_only:
@@ -54,6 +66,9 @@ def open_database(path: Path, *, read_only: bool, wait_seconds: float) -> duckdb
         except duckdb.IOException as error:
             if not is_lock_error(error):
                 raise WarehouseError(f"cannot open the database: {error}", subject=str(path)) from None
+            if on_wait is not None:
+                on_wait()
+                on_wait = None
             if time.monotonic() >= deadline:
                 raise WarehouseBusy(
                     f"another newsdag process is writing; gave up after {wait_seconds:.0f} s",
@@ -67,13 +82,19 @@ def open_database(path: Path, *, read_only: bool, wait_seconds: float) -> duckdb
 
 
 @contextmanager
-def connect(path: Path, *, read_only: bool = False, wait_seconds: float = 60.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(
+    path: Path,
+    *,
+    read_only: bool = False,
+    wait_seconds: float = 60.0,
+    on_wait: Callable[[], None] | None = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open (and, for writers, migrate) the warehouse for the span of a `with` block, then release the file.
 
     Writers hold the file only this long, so other runs and readers get their turn between batches.
     """
     with PROCESS_LOCK:
-        connection = open_database(path, read_only=read_only, wait_seconds=wait_seconds)
+        connection = open_database(path, read_only=read_only, wait_seconds=wait_seconds, on_wait=on_wait)
         try:
             if not read_only:
                 migrate(connection)

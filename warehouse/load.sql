@@ -3,8 +3,8 @@
 -- registered by the caller; everything else is a bound parameter.
 
 -- name: start_run
-INSERT INTO runs (run_id, flow_run_id, trigger, source, inputs, host, pid, started_at, status)
-VALUES ($run_id, $flow_run_id, $trigger, $source, $inputs, $host, $pid, $started_at, 'running');
+INSERT INTO runs (run_id, flow_run_id, trigger, source, inputs, host, pid, process_started_at, started_at, status)
+VALUES ($run_id, $flow_run_id, $trigger, $source, $inputs, $host, $pid, $process_started_at, $started_at, 'running');
 
 -- name: finish_run
 UPDATE runs SET
@@ -15,7 +15,7 @@ UPDATE runs SET
 WHERE run_id = $run_id;
 
 -- name: running_runs
-SELECT run_id, host, pid FROM runs WHERE status = 'running';
+SELECT run_id, host, pid, process_started_at FROM runs WHERE status = 'running';
 
 -- name: mark_crashed
 UPDATE runs SET status = 'crashed', finished_at = $found_at,

@@ -1,0 +1,152 @@
+"""flows/ingest.py against a real (temporary) Prefect server: task retries, failed runs, progress logs, parameters.
+
+One prefect_test_harness server for the module: starting one costs ~10 s.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from flows import run
+from flows.cli import main
+from flows.settings import Settings
+from tasks.errors import WarehouseBusy, WarehouseError
+from tasks.models import Reject
+from tests.conftest import another_process_writing, article_page
+from tests.test_secrets import SECRET, with_credentials
+from warehouse.db import connect
+
+pytestmark = pytest.mark.slow
+HARNESS_START_SECONDS = 120
+
+
+@pytest.fixture(scope="module")
+def harness() -> Iterator[None]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=HARNESS_START_SECONDS):
+        yield
+
+
+@pytest.fixture
+def loopback_fetching(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSDAG_ALLOW_NETWORKS", "127.0.0.0/8")
+    monkeypatch.setenv("NEWSDAG_PER_HOST_DELAY", "0")
+    monkeypatch.setenv("NEWSDAG_FETCH_RETRIES", "0")
+    # `newsdag ingest --prefect always` sets these for itself; set here, they are undone after the test.
+    monkeypatch.setenv("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
+    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def flow_run_logs(flow_run_id: str) -> list[str]:
+    """The messages the flow run logged, as the Prefect server has them (what the UI shows)."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+    return [log.message for log in logs]
+
+
+def read_flow_run(flow_run_id: Any) -> Any:
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(flow_run_id)
+
+
+def test_a_load_task_is_retried_while_another_process_holds_the_database(harness: None, tmp_path: Path) -> None:
+    from flows.ingest import prefect_steps
+
+    db = tmp_path / "news.duckdb"
+    with connect(db):
+        pass  # created and migrated
+    settings = Settings.from_env(db_path=db, lock_timeout_seconds=1, task_retries=3, task_retry_delay=1)
+    clock = run.StepClock()  # counts the task body's calls: one per attempt
+    reject = Reject(str(tmp_path / "page.html"), "extract", "no-text", "no main text found in the page")
+    # A real lock, held by another process longer than one attempt waits (1 s), shorter than the retries.
+    with another_process_writing(db, seconds=3):
+        counts = prefect_steps(clock, settings).write("run-1", settings, [], [], [reject], [])
+    assert counts.rejected == 1
+    assert clock.calls["load"] >= 2  # the first attempt met the lock: WarehouseBusy, retried
+    with connect(db, read_only=True) as connection:
+        assert connection.execute("SELECT run_id, rule FROM rejects").fetchall() == [("run-1", "no-text")]
+
+
+def test_a_permanent_warehouse_error_is_not_retried(harness: None, tmp_path: Path) -> None:
+    from flows.ingest import prefect_steps
+
+    not_a_database = tmp_path / "notes.duckdb"
+    not_a_database.write_text("my notes")
+    settings = Settings.from_env(db_path=not_a_database, task_retries=3, task_retry_delay=1)
+    clock = run.StepClock()
+    with pytest.raises(WarehouseError, match="cannot open the database") as raised:
+        prefect_steps(clock, settings).write("run-1", settings, [], [], [], [])
+    assert not isinstance(raised.value, WarehouseBusy)
+    assert clock.calls["load"] == 1
+    # Extraction and validation are deterministic: never retried, whatever they raise.
+    steps = prefect_steps(clock, settings)
+    assert (steps.extract.retries, steps.validate.retries, steps.read.retries) == (0, 0, 0)
+    assert (steps.fetch.retries, steps.discover_links.retries, steps.cluster.retries) == (3, 3, 3)
+
+
+def test_a_run_whose_every_fetch_fails_ends_failed_in_prefect_and_in_runs(
+    harness: None, loopback_fetching: None, httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    from flows.ingest import ingest_flow
+
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
+    urls = [httpserver.url_for(f"/gone/{number}") for number in range(3)]
+    for number in range(3):
+        httpserver.expect_request(f"/gone/{number}").respond_with_data("gone", status=410)
+    db = tmp_path / "news.duckdb"
+    state = ingest_flow(inputs=urls, db=str(db), workers=1, trigger="manual", return_state=True)
+    flow_run = read_flow_run(state.state_details.flow_run_id)
+    assert flow_run.state.is_failed(), flow_run.state
+    assert "every URL failed to fetch" in flow_run.state.message
+    with connect(db, read_only=True) as connection:
+        [(status, error, failed, flow_run_id)] = connection.execute(
+            "SELECT status, error, failed, flow_run_id FROM runs"
+        ).fetchall()
+    assert (status, failed, flow_run_id) == ("failed", 3, str(flow_run.id))
+    assert error.startswith("every URL failed to fetch")
+
+
+def test_a_cli_flow_run_logs_progress_per_batch_and_gives_prefect_no_credentials(
+    harness: None,
+    loopback_fetching: None,
+    httpserver: HTTPServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NEWSDAG_BATCH_SIZE", "1")
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
+    for number in range(3):
+        httpserver.expect_request(f"/news/{number}").respond_with_data(article_page(number), content_type="text/html")
+    urls = [with_credentials(httpserver.url_for(f"/news/{number}"), "reader") for number in range(3)]
+    db = tmp_path / "news.duckdb"
+    assert main(["ingest", *urls, "--db", str(db), "--workers", "1", "--json", "--prefect", "always"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["status"], summary["loaded"]) == ("completed", 3)
+    with connect(db, read_only=True) as connection:
+        [(flow_run_id,)] = connection.execute("SELECT flow_run_id FROM runs").fetchall()
+    assert SECRET not in json.dumps(read_flow_run(flow_run_id).parameters)
+    deadline = time.monotonic() + 30
+    while True:  # logs reach the server in the background
+        messages = flow_run_logs(flow_run_id)
+        progress = [message for message in messages if " inputs (" in message and "ETA" in message]
+        if len(progress) == 3 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert [message.split(": ", 1)[1].split(" inputs")[0] for message in progress] == ["1/3", "2/3", "3/3"]
+    assert not any(SECRET in message for message in messages)
