@@ -95,8 +95,8 @@ def test_a_permanent_warehouse_error_is_not_retried(harness: None, tmp_path: Pat
     assert clock.calls["load"] == 1
     # Extraction and validation are deterministic: never retried, whatever they raise.
     steps = prefect_steps(clock, settings)
-    assert (steps.extract.retries, steps.validate.retries, steps.read.retries) == (0, 0, 0)
-    assert (steps.fetch.retries, steps.discover_links.retries, steps.cluster.retries) == (3, 3, 3)
+    assert (steps.extract.task.retries, steps.validate.task.retries, steps.read.task.retries) == (0, 0, 0)
+    assert (steps.fetch.task.retries, steps.discover_links.task.retries, steps.cluster.task.retries) == (3, 3, 3)
 
 
 def test_a_run_whose_every_fetch_fails_ends_failed_in_prefect_and_in_runs(
