@@ -15,6 +15,7 @@ Not a test: figures depend on the machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import os
@@ -92,13 +93,20 @@ def fault_of(number: int) -> str | None:
     return FAULT_KINDS[(number // FAULT_EVERY) % len(FAULT_KINDS)] if number % FAULT_EVERY == 0 else None
 
 
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that gave up on a slow page breaks the pipe: expected here, not worth a traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class Site:
     """The pages, spread over `hosts` ports; port i serves pages with number % hosts == i."""
 
     def __init__(self, pages: int, hosts: int) -> None:
         self.pages = pages
         self.bomb = gzip.compress(b"\0" * BOMB_BYTES, compresslevel=9)
-        self.servers = [ThreadingHTTPServer(("127.0.0.1", 0), self.handler()) for _ in range(hosts)]
+        self.servers = [QuietServer(("127.0.0.1", 0), self.handler()) for _ in range(hosts)]
         for server in self.servers:
             server.daemon_threads = True
             threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -123,6 +131,10 @@ class Site:
 
             def log_message(self, *args: object) -> None:
                 pass
+
+            def finish(self) -> None:
+                with contextlib.suppress(OSError):  # the socket this handler reset, or one the client left
+                    super().finish()
 
             def send(self, status: int, body: bytes, content_type: str = "text/html", **headers: str) -> None:
                 self.send_response(status)
@@ -151,10 +163,12 @@ class Site:
                 elif fault == "unavailable":
                     self.send(503, b"try later", Retry_After="0")
                 elif fault == "reset":
-                    self.connection.setsockopt(
-                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                    )  # close = RST
+                    # Linger 0: the close sends RST. rfile holds a reference to the socket, and while it
+                    # is open the close would not happen: the client would just time out.
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.rfile.close()
                     self.connection.close()
+                    self.close_connection = True
                 elif fault == "truncated":
                     body = page_html(number)
                     self.send_response(200)
