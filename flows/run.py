@@ -356,6 +356,10 @@ def run_ingest(
         counts["discovered"] = len(items)
         report(Progress(run.run_id, len(items), 0, dict(counts)))
         run_batches(run, items, settings, counts, steps, clock)
+        if not (counts["loaded"] or counts["updated"]):
+            # No batch clustered, but articles may wait from before: a cluster step that failed, or a
+            # migration that dropped their signatures. Cheap when none is pending.
+            clock("cluster", steps.cluster, run.run_id, settings)
         if items and counts["failed"] == len(items):
             status, error = "failed", "every URL failed to fetch; see the view fetch_failures_by_host"
         elif not items and discover_rejects:
