@@ -82,12 +82,13 @@ def read_batch(
 ) -> tuple[list[RawDocument], list[NotModified], list[Reject]]:
     """(documents read, files skipped as unchanged, rejects): a file with the stamp of its loaded
     document is not read again."""
-    unchanged_ids = find_unchanged_files(items, settings)
+    uris = {item.location: loaders.file_uri(Path(item.location)) for item in items}
+    unchanged_ids = find_unchanged_files(uris, settings)
     documents: list[RawDocument] = []
     unchanged: list[NotModified] = []
     rejects: list[Reject] = []
     for item in items:
-        uri = loaders.file_uri(Path(item.location))
+        uri = uris[item.location]
         if uri in unchanged_ids:
             unchanged.append(NotModified(item.location, uri, unchanged_ids[uri]))
             continue
@@ -100,15 +101,14 @@ def read_batch(
     return documents, unchanged, rejects
 
 
-def find_unchanged_files(items: Sequence[WorkItem], settings: Settings) -> dict[str, str]:
-    """doc_id by file URI of the files whose stamp is that of their loaded document."""
-    if not items or not Path(settings.db_path).exists():
+def find_unchanged_files(uris: dict[str, str], settings: Settings) -> dict[str, str]:
+    """doc_id by file URI of the files (URI by path) whose stamp is that of their loaded document."""
+    if not uris or not Path(settings.db_path).exists():
         return {}
     stamps = {}
-    for item in items:
-        path = Path(item.location)
-        if (stamp := loaders.file_stamp(path)) is not None:
-            stamps[loaders.file_uri(path)] = stamp
+    for location, uri in uris.items():
+        if (stamp := loaders.file_stamp(Path(location))) is not None:
+            stamps[uri] = stamp
     with connect(Path(settings.db_path), wait_seconds=settings.lock_timeout_seconds) as connection:
         return load.find_unchanged_files(connection, stamps)
 

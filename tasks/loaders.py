@@ -85,10 +85,10 @@ def file_stamp(path: Path) -> str | None:
     equal stamp means the same bytes (as far as the file system can tell without reading them).
     """
     try:
-        stat = path.stat()
+        info = path.stat()
     except OSError:
         return None
-    return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}"
+    return f"{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
 
 
 def read_file(label: str, path: Path, max_file_bytes: int, max_decompressed_bytes: int) -> bytes | Reject:
