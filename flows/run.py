@@ -460,9 +460,16 @@ def run_batches(
         )
         return extracting.submit(contextvars.copy_context().run, extract_gathered, gathered, settings, steps, clock)
 
-    if not settings.dask_address and settings.workers > 1 and len(items) >= settings.parallel_min_docs:
-        # The workers start (and import trafilatura) on an idle core while the first batch is read.
-        extracting.submit(extract.start_pool, settings.workers)
+    pooled = extract.extracts_in_pool(
+        len(items),
+        workers=settings.workers,
+        parallel_min_docs=settings.parallel_min_docs,
+        timeout_seconds=settings.extract_timeout_seconds,
+    )
+    # In a run of many inputs, the workers start (and import trafilatura) on an idle core while the
+    # first batch is read; a small run need not wait for workers it may not use (all unchanged).
+    if pooled and not settings.dask_address and len(items) >= settings.parallel_min_docs:
+        extracting.submit(extract.start_pool, max(1, settings.workers))
     done = 0
     try:
         in_flight = deque(future for future in (prepare_next() for _ in range(BATCHES_AHEAD)) if future)

@@ -291,10 +291,18 @@ def extract_batch(
     """
     if not documents:
         return []
-    bounded = timeout_seconds > 0
-    if not bounded and (workers <= 1 or len(documents) < parallel_min_docs):
+    if not extracts_in_pool(
+        len(documents), workers=workers, parallel_min_docs=parallel_min_docs, timeout_seconds=timeout_seconds
+    ):
         return [extractor(document) for document in documents]
-    return extract_in_pool(documents, max(1, workers), timeout_seconds if bounded else None, extractor)
+    bound = timeout_seconds if timeout_seconds > 0 else None
+    return extract_in_pool(documents, max(1, workers), bound, extractor)
+
+
+def extracts_in_pool(count: int, *, workers: int, parallel_min_docs: int, timeout_seconds: float) -> bool:
+    """Whether extract_batch hands `count` documents to worker processes: always under a time bound,
+    else when there are several workers and documents enough to pay for them."""
+    return timeout_seconds > 0 or (workers > 1 and count >= parallel_min_docs)
 
 
 @dataclass(frozen=True)
