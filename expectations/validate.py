@@ -14,6 +14,7 @@ Great Expectations is imported only here (it costs seconds); other modules impor
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,6 +27,7 @@ import pandas as pd
 
 from tasks.dates import local_iso
 from tasks.errors import ValidationFailed
+from tasks.load import cyclic_gc_paused
 from tasks.models import Article, ArticleDate, Reject
 
 if TYPE_CHECKING:
@@ -327,12 +329,13 @@ def rule_order() -> dict[str, int]:
 @functools.cache
 def cached_validator() -> Validator:
     """Build the ephemeral GX context, pandas batch definition and suite once per process."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import (
-        DataContextConfig,
-        InMemoryStoreBackendDefaults,
-        ProgressBarsConfig,
-    )
+    with cyclic_gc_paused():  # the import makes millions of objects, none of them garbage
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import (
+            DataContextConfig,
+            InMemoryStoreBackendDefaults,
+            ProgressBarsConfig,
+        )
 
     definition = suite_definition()
     try:
@@ -362,6 +365,9 @@ def cached_validator() -> Validator:
             f"only {len(suite.expectations)} of {len(definition['expectations'])} expectations are valid",
             subject=str(SUITE_PATH),
         )
+    # GX's modules and context live as long as the process: frozen, later garbage collections skip them
+    # (they made every full collection walk millions of objects).
+    gc.freeze()
     return Validator(batch_definition=batch_definition, suite=suite)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import multiprocessing
 import re
@@ -394,7 +395,9 @@ def extraction_pool(workers: int) -> ProcessPoolExecutor:
     if workers not in POOLS:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["tasks.extract"])
-        POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        # What a worker inherits (trafilatura, lxml, the language model) lives as long as it does: frozen,
+        # it is never walked by the worker's garbage collections (~1 % of extraction CPU).
+        POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=gc.freeze)
     return POOLS[workers]
 
 
