@@ -10,13 +10,17 @@ from tasks.models import Article, RawDocument, Reject
 CRASH = b"<!-- test: worker exits -->"
 HANG = b"<!-- test: worker hangs -->"
 HANG_SECONDS = 60
+SLOW = b"<!-- test: worker is slow -->"
+SLOW_SECONDS = 1.2
 
 
 def faulty_extractor(document: RawDocument) -> Article | Reject:
-    """What a segfault or an OOM kill does to a worker (CRASH), or a pathological page (HANG);
+    """What a segfault or an OOM kill does to a worker (CRASH), or a pathological page (HANG), or a slow one within the bound (SLOW);
     any other document gives a Reject with rule test-ok (no real extraction: fast and predictable)."""
     if CRASH in document.content:
         os._exit(70)
     if HANG in document.content:
         time.sleep(HANG_SECONDS)
+    if SLOW in document.content:
+        time.sleep(SLOW_SECONDS)
     return Reject(document.input, "extract", "test-ok", "", document.doc_id, document.url)

@@ -14,7 +14,7 @@ import pytest
 from tasks.extract import POOLS, extract_batch, shutdown_pools
 from tasks.models import Article, RawDocument, Reject
 from tests.conftest import make_document
-from tests.faults import CRASH, HANG, faulty_extractor
+from tests.faults import CRASH, HANG, SLOW, SLOW_SECONDS, faulty_extractor
 
 PAGE = b"<html><body><p>Just a short page, for the pool tests.</p></body></html>"
 # Long enough for a fresh worker to start and import its extractor on a loaded 2-core machine.
@@ -77,6 +77,31 @@ def test_a_hanging_page_is_bounded_with_one_worker_and_in_a_small_batch(workers:
     )
     assert rules(results) == ["extract-timeout", "test-ok"]
     assert time.monotonic() - started < TIMEOUT_SECONDS + 5
+
+
+def test_a_page_waiting_in_the_queue_is_timed_from_when_a_worker_takes_it() -> None:
+    # Each page runs within the bound, but the third waits behind two others for longer than the bound.
+    assert 3 * SLOW_SECONDS > TIMEOUT_SECONDS > SLOW_SECONDS
+    results = extract_batch(
+        documents(SLOW, SLOW, SLOW),
+        workers=1,
+        parallel_min_docs=1,
+        timeout_seconds=TIMEOUT_SECONDS,
+        extractor=faulty_extractor,
+    )
+    assert rules(results) == ["test-ok"] * 3
+
+
+def test_pages_queued_behind_a_crashing_one_are_extracted_not_blamed() -> None:
+    assert rules(
+        extract_batch(
+            documents(CRASH, b"", b""),
+            workers=1,
+            parallel_min_docs=1,
+            timeout_seconds=TIMEOUT_SECONDS,
+            extractor=faulty_extractor,
+        )
+    ) == ["worker-crashed", "test-ok", "test-ok"]
 
 
 def test_without_a_time_bound_a_small_batch_extracts_in_this_process() -> None:
