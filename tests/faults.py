@@ -15,8 +15,9 @@ SLOW_SECONDS = 1.2
 
 
 def faulty_extractor(document: RawDocument) -> Article | Reject:
-    """What a segfault or an OOM kill does to a worker (CRASH), or a pathological page (HANG), or a slow one within the bound (SLOW);
-    any other document gives a Reject with rule test-ok (no real extraction: fast and predictable)."""
+    """What a segfault or an OOM kill does to a worker (CRASH), a pathological page (HANG), or a slow
+    page within the bound (SLOW); any other document gives a Reject with rule test-ok (no real
+    extraction: fast and predictable)."""
     if CRASH in document.content:
         os._exit(70)
     if HANG in document.content:
