@@ -303,11 +303,11 @@ def find_seen(connection: duckdb.DuckDBPyConnection, documents: Sequence[RawDocu
 
 @contextmanager
 def cyclic_gc_paused() -> Iterator[None]:
-    """Hold Python's cycle collector while a batch becomes Arrow columns.
+    """Hold Python's cycle collector while a burst of long-lived objects is made (a batch becoming
+    Arrow columns, the Great Expectations import), none of them garbage.
 
-    The column lists make the collector run again and again over every object the batch brought
-    (articles fresh from the workers); the build creates no cycles, and pausing made it 3x faster
-    on 10k articles (bench/load_rate.py).
+    Otherwise the collector runs again and again over every object made so far: on a batch of 10k
+    articles becoming Arrow columns, pausing made the build 3x faster (bench/load_rate.py).
     """
     was_enabled = gc.isenabled()
     gc.disable()
