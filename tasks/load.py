@@ -356,7 +356,8 @@ def write_batch(
             connection.execute(queries["touch_seen_articles"])
         if new:
             connection.execute(queries["insert_articles"])
-        connection.execute(queries["insert_documents"])
+        connection.execute(queries["update_seen_documents"])
+        connection.execute(queries["insert_new_documents"])
         connection.execute(queries["insert_rejects"])
         connection.execute(queries["insert_fetches"])
         if unchanged or not_modified:

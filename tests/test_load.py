@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -129,6 +130,19 @@ def test_unchanged_documents_are_found_by_bytes_and_address(tmp_path: Path) -> N
         edited = make_document(content=b"<html>edited</html>")
         seen = load.find_seen(con, [document, moved, edited])
     assert seen.loaded == {(document.doc_id, document.url)} and seen.rejects == {}
+
+
+def test_a_document_seen_again_keeps_its_row_and_gains_its_article_and_latest_stamp(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    document = make_document()
+    rejected = Reject(document.input, "validate", "too-short", "2 words", document.doc_id)
+    article = make_article(doc_id=document.doc_id, input=document.input)
+    with connect(db) as con:
+        load.write_batch(con, "run1", documents=[replace(document, file_stamp="a")], articles=[], rejects=[rejected])
+        load.write_batch(con, "run2", documents=[replace(document, file_stamp="b")], articles=[article], rejects=[])
+        load.write_batch(con, "run3", documents=[replace(document, file_stamp=None)], articles=[], rejects=[])
+        rows = con.execute("SELECT run_id, article_id, article_text_sha256, file_stamp FROM documents").fetchall()
+    assert rows == [("run1", article.article_id, article.text_sha256, "b")]
 
 
 def test_copies_under_several_addresses_are_all_unchanged(tmp_path: Path) -> None:
