@@ -82,14 +82,15 @@ def read_batch(
 ) -> tuple[list[RawDocument], list[NotModified], list[Reject]]:
     """(documents read, files skipped as unchanged, rejects): a file with the stamp of its loaded
     document is not read again."""
-    uris = {item.location: loaders.file_uri(Path(item.location)) for item in items}
+    # A JSONL line has no stamp of its own: its bytes, once read, tell whether it is unchanged.
+    uris = {item.location: loaders.file_uri(Path(item.location)) for item in items if item.line is None}
     unchanged_ids = find_unchanged_files(uris, settings)
     documents: list[RawDocument] = []
     unchanged: list[NotModified] = []
     rejects: list[Reject] = []
     for item in items:
-        uri = uris[item.location]
-        if uri in unchanged_ids:
+        uri = uris.get(item.location)
+        if uri is not None and uri in unchanged_ids:
             unchanged.append(NotModified(item.location, uri, unchanged_ids[uri]))
             continue
         for result in loaders.load_documents(

@@ -7,7 +7,8 @@ Setting (env var, default): meaning
 - batch_size (NEWSDAG_BATCH_SIZE, 200): documents per read/extract/validate/load batch
 - parallel_min_docs (NEWSDAG_PARALLEL_MIN_DOCS, 32): without a time bound (extract_timeout_seconds 0),
   smaller batches are extracted in-process
-- max_file_bytes (NEWSDAG_MAX_FILE_BYTES, 10 MiB): larger inputs are rejected (rule too-large)
+- max_file_bytes (NEWSDAG_MAX_FILE_BYTES, 10 MiB): larger inputs are rejected (rule too-large); for a .jsonl,
+  each line counts alone
 - max_decompressed_bytes (NEWSDAG_MAX_DECOMPRESSED_BYTES, 50 MiB): cap on a .gz input after decompression
 - min_words (NEWSDAG_MIN_WORDS, 20): shorter texts fail validation
 - earliest_date (NEWSDAG_EARLIEST_DATE, 1990-01-01): older published dates fail validation

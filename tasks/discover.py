@@ -12,6 +12,7 @@ import glob
 import io
 import os
 import re
+import stat
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -27,11 +28,15 @@ import feedparser
 from defusedxml import DefusedXmlException
 
 from tasks.errors import DiscoveryError, InputError
-from tasks.models import DocumentHints, Reject, WorkItem, strip_userinfo
+from tasks.models import DocumentHints, LineSpan, Reject, WorkItem, strip_userinfo
 
 # File endings the loaders read; anything else in a directory is reported, not read.
 SUPPORTED_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz", ".txt", ".jsonl", ".jsonl.gz")
 GLOB_CHARACTERS = set("*?[")
+# A JSONL file (not gzipped: that one is read whole, up to the decompressed-size cap) becomes one work
+# item per line, so a dump of any size streams through the batches like a directory of files; it is
+# scanned for line ends this many bytes at a time.
+JSONL_SCAN_BYTES = 1024 * 1024
 
 
 def is_supported(path: Path) -> bool:
@@ -52,7 +57,43 @@ def discover_paths(inputs: Sequence[str], source: str = "cli") -> Iterator[WorkI
                 key = str(file.resolve()) if file.exists() else str(file)
                 if key not in seen:
                     seen.add(key)
-                    yield WorkItem(location=str(file), source=source, kind="file")
+                    lines = jsonl_lines(file) if file.name.lower().endswith(".jsonl") else None
+                    if not lines:  # not JSONL, or nothing to list: the read step says why
+                        yield WorkItem(location=str(file), source=source, kind="file")
+                        continue
+                    for line in lines:
+                        yield WorkItem(location=str(file), source=source, kind="file", line=line)
+
+
+def jsonl_lines(path: Path) -> list[LineSpan] | None:
+    """The non-blank lines of a JSONL file, or None when it is no regular file, cannot be read or holds
+    binary data (then the file is one work item and the read step rejects it with the reason)."""
+    spans: list[LineSpan] = []
+    try:
+        # Non-blocking: a named pipe under the file's name must not hang discovery.
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            # Only where the current line started and whether it holds more than blanks: a line of
+            # any length costs no memory here (the read step rejects one over the size limit).
+            number, line_start, has_content, offset = 0, 0, False, 0
+            while block := handle.read(JSONL_SCAN_BYTES):
+                if offset == 0 and b"\x00" in block:  # JSON text has no raw NUL: binary, rejected whole
+                    return None
+                cut = 0
+                while (end := block.find(b"\n", cut)) >= 0:
+                    number += 1
+                    if has_content or block[cut:end].strip():
+                        spans.append(LineSpan(number, line_start, offset + end - line_start))
+                    cut = end + 1
+                    line_start, has_content = offset + cut, False
+                has_content = has_content or bool(block[cut:].strip())
+                offset += len(block)
+            if has_content:
+                spans.append(LineSpan(number + 1, line_start, offset - line_start))
+    except OSError:
+        return None
+    return spans
 
 
 def expand_input(raw: str) -> list[Path]:

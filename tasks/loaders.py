@@ -17,7 +17,7 @@ from pathlib import Path
 from charset_normalizer import from_bytes
 
 from tasks.discover import is_supported
-from tasks.models import DocumentHints, RawDocument, Reject, WorkItem
+from tasks.models import DocumentHints, LineSpan, RawDocument, Reject, WorkItem
 
 GZIP_CHUNK_BYTES = 64 * 1024
 # How much of a document is inspected when deciding whether it is binary.
@@ -59,6 +59,13 @@ def load_documents(
     name = path.name.lower()
     if not is_supported(path):
         yield Reject(item.location, "discover", "unsupported-type", f"not a supported input type: {path.name}")
+        return
+    if item.line is not None:
+        line_or_reject = read_line(item.location, path, item.line, max_file_bytes)
+        if isinstance(line_or_reject, Reject):
+            yield line_or_reject
+        else:
+            yield jsonl_document(item, file_uri(path), item.line.number, line_or_reject, read_at)
         return
     stamp = file_stamp(path)  # before reading: a file changed while being read gets read again next time
     content_or_reject = read_file(item.location, path, max_file_bytes, max_decompressed_bytes)
@@ -225,40 +232,60 @@ def make_document(
     )
 
 
+def read_line(label: str, path: Path, line: LineSpan, max_line_bytes: int) -> bytes | Reject:
+    """The bytes of one line of a JSONL file as discovery listed it, or a Reject: too large, unreadable,
+    or the file is shorter than it was when listed."""
+    line_label = f"{label}:{line.number}"
+    if line.length > max_line_bytes:
+        return Reject(
+            line_label,
+            "fetch",
+            "too-large",
+            f"line {line.number} holds {line.length} bytes; the limit is {max_line_bytes}",
+        )
+    try:
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                return not_a_file(line_label, mode)
+            handle.seek(line.offset)
+            content = handle.read(line.length)
+    except OSError as error:
+        return Reject(line_label, "fetch", "unreadable", f"cannot read the file: {error.strerror or error}")
+    if len(content) < line.length:
+        return Reject(line_label, "fetch", "truncated", f"the file became shorter than line {line.number} ends")
+    return content
+
+
 def jsonl_documents(item: WorkItem, path: Path, content: bytes, read_at: datetime) -> Iterator[RawDocument | Reject]:
-    """One document per JSONL line with `html` or `text`; a bad line is a Reject for that line only."""
+    """One document per line of a whole JSONL file's content (a .jsonl.gz; see discover.jsonl_lines)."""
     uri = file_uri(path)
     for number, line in enumerate(content.splitlines(), start=1):
-        label = f"{item.location}:{number}"
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            yield Reject(label, "fetch", "bad-json", f"line {number} is not valid JSON: {error}")
-            continue
-        if not isinstance(record, dict):
-            yield Reject(label, "fetch", "bad-json", f"line {number} is not a JSON object")
-            continue
-        body = record.get("html") or record.get("text")
-        if not isinstance(body, str) or not body.strip():
-            yield Reject(label, "fetch", "missing-content", f"line {number} has no 'html' or 'text' string")
-            continue
-        kind = "html" if isinstance(record.get("html"), str) and record.get("html") else "text"
-        hints = DocumentHints(
-            url=string_or_none(record.get("url")),
-            title=string_or_none(record.get("title")),
-            date=string_or_none(record.get("date")),
-        )
-        yield make_document(
-            item,
-            hints.url or f"{uri}#line={number}",
-            body.encode("utf-8"),
-            kind,
-            read_at,
-            input_name=label,
-            hints=hints,
-        )
+        if line.strip():
+            yield jsonl_document(item, uri, number, line, read_at)
+
+
+def jsonl_document(item: WorkItem, uri: str, number: int, line: bytes, read_at: datetime) -> RawDocument | Reject:
+    """The document of one JSONL line with `html` or `text`, or a Reject for that line only."""
+    label = f"{item.location}:{number}"
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return Reject(label, "fetch", "bad-json", f"line {number} is not valid JSON: {error}")
+    if not isinstance(record, dict):
+        return Reject(label, "fetch", "bad-json", f"line {number} is not a JSON object")
+    body = record.get("html") or record.get("text")
+    if not isinstance(body, str) or not body.strip():
+        return Reject(label, "fetch", "missing-content", f"line {number} has no 'html' or 'text' string")
+    kind = "html" if isinstance(record.get("html"), str) and record.get("html") else "text"
+    hints = DocumentHints(
+        url=string_or_none(record.get("url")),
+        title=string_or_none(record.get("title")),
+        date=string_or_none(record.get("date")),
+    )
+    return make_document(
+        item, hints.url or f"{uri}#line={number}", body.encode("utf-8"), kind, read_at, input_name=label, hints=hints
+    )
 
 
 def string_or_none(value: object) -> str | None:

@@ -22,17 +22,28 @@ class DocumentHints:
 
 
 @dataclass(frozen=True)
+class LineSpan:
+    """Where one line of a JSONL file is: its number (from 1), and the offset and length of its bytes."""
+
+    number: int
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True)
 class WorkItem:
     """One thing to read: a local file (path) or a URL to fetch, with what discovery already knows about it.
 
     For URLs found in a feed or sitemap, `hints` carries the entry's URL, title and date
     (`date` is an ISO 8601 string, with the feed's own UTC offset when it gave one).
+    `line` is set for one line of a JSONL file: a dump of any size is read a line at a time.
     """
 
     location: str
     source: str = "cli"
     kind: Literal["file", "url"] = "file"
     hints: DocumentHints = field(default_factory=DocumentHints)
+    line: LineSpan | None = None
 
 
 @dataclass(frozen=True)

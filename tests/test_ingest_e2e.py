@@ -337,3 +337,31 @@ def test_ingest_runs_as_a_prefect_flow_run(seeds_copy: Path, tmp_path: Path) -> 
     assert orchestration["task_runs"] == 7 and orchestration["seconds"] > 0
     [(trigger, flow_run_id)] = query(db, "SELECT trigger, flow_run_id FROM runs")
     assert trigger == "manual" and flow_run_id and len(flow_run_id) == 36
+
+
+def test_a_jsonl_dump_larger_than_the_file_limit_streams_through_batches(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = "Officials said the new bridge over the river would open next spring after years of delay. " * 3
+    records = [
+        {
+            "url": f"https://news.example/{number}",
+            "title": f"Bridge story {number}",
+            "date": "2026-11-02",
+            "text": f"{body} Report {number}.",
+        }
+        for number in range(30)
+    ]
+    dump = tmp_path / "dump.jsonl"
+    dump.write_text("\n".join(json.dumps(record) for record in records) + "\n{broken\n")
+    monkeypatch.setenv("NEWSDAG_MAX_FILE_BYTES", str(dump.stat().st_size // 4))  # each line fits, the file not
+    monkeypatch.setenv("NEWSDAG_BATCH_SIZE", "8")
+    db = tmp_path / "news.duckdb"
+    summary = ingest_json(capsys, str(dump), "--db", str(db))
+    assert (summary["discovered"], summary["loaded"], summary["rejected"]) == (31, 30, 1)
+    assert query(db, "SELECT input, rule FROM rejects") == [(f"{dump}:31", "bad-json")]
+    assert query(db, "SELECT count(DISTINCT url), min(title), max(title) FROM articles") == [
+        (30, "Bridge story 0", "Bridge story 9")
+    ]
+    again = ingest_json(capsys, str(dump), "--db", str(db))
+    assert (again["extracted"], again["unchanged"], again["loaded"]) == (0, 30, 0)

@@ -233,6 +233,49 @@ def test_jsonl_lines_become_documents_and_bad_lines_rejects(tmp_path: Path) -> N
     assert rejects == {"3": "bad-json", "4": "missing-content", "5": "bad-json"}
 
 
+def test_a_jsonl_file_is_listed_and_read_a_line_at_a_time_like_the_whole_file(tmp_path: Path) -> None:
+    path = tmp_path / "items.jsonl"
+    lines = [
+        json.dumps({"html": PAGE.decode(), "url": "https://example.com/a"}),
+        "   ",
+        json.dumps({"text": "plain text body, café", "title": "B"}, ensure_ascii=False) + "\r",
+        "{not json",
+        json.dumps({"text": "last line, no newline"}),
+    ]
+    path.write_bytes("\n".join(lines).encode())
+    items = list(discover_paths([str(path)]))
+    assert [item.line.number for item in items if item.line] == [1, 3, 4, 5] and len(items) == 4
+    by_line = [result for item in items for result in load_documents(item, **LIMITS)]
+    assert [(type(r).__name__, r.input) for r in by_line] == [(type(r).__name__, r.input) for r in load(path)]
+    assert [r.doc_id for r in by_line if isinstance(r, RawDocument)] == [
+        r.doc_id for r in load(path) if isinstance(r, RawDocument)
+    ]
+
+
+def test_a_jsonl_line_over_the_size_limit_or_cut_off_is_rejected_alone(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    small = json.dumps({"text": "a short body"})
+    large = json.dumps({"text": "word " * 30_000})  # 150 kB: over max_file_bytes, the file as a whole too
+    path.write_text("\n".join([small, large, small, small]) + "\n")
+    items = list(discover_paths([str(path)]))
+    with path.open("r+b") as handle:  # the file loses its last line after it was listed
+        handle.truncate(path.stat().st_size - len(small) // 2)
+    results = [result for item in items for result in load_documents(item, **LIMITS)]
+    assert [type(r).__name__ for r in results] == ["RawDocument", "Reject", "RawDocument", "Reject"]
+    assert [(r.input, r.rule) for r in results if isinstance(r, Reject)] == [
+        (f"{path}:2", "too-large"),
+        (f"{path}:4", "truncated"),
+    ]
+
+
+def test_a_binary_or_empty_jsonl_file_is_one_item_rejected_whole(tmp_path: Path) -> None:
+    (tmp_path / "binary.jsonl").write_bytes(b"\x00\x01\n" * 50)
+    (tmp_path / "empty.jsonl").write_bytes(b"\n \n")
+    items = list(discover_paths([str(tmp_path)]))
+    assert [item.line for item in items] == [None, None]
+    assert [only_reject(Path(item.location)).rule for item in items] == ["binary", "empty"]
+
+
 def test_a_utf8_page_with_a_few_broken_bytes_is_read_as_utf8() -> None:
     page = ("<html><head><meta charset='utf-8'></head><body>" + "<p>Zürich café naïve 日本</p>" * 200).encode()
     broken = page[:5000] + b"\xff\xfe" + page[5000:]

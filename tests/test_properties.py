@@ -11,9 +11,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tasks import discover
+from tasks.discover import discover_paths, jsonl_lines
 from tasks.extract import extract_document
 from tasks.loaders import load_documents
-from tasks.models import Article, RawDocument, Reject, WorkItem
+from tasks.models import Article, LineSpan, RawDocument, Reject
 from tests.conftest import make_document
 
 SUFFIXES = (".html", ".txt", ".jsonl", ".html.gz", ".txt.gz", ".jsonl.gz")
@@ -67,7 +69,8 @@ def test_loading_any_file_never_raises(content: bytes, suffix: str, compress: bo
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / f"input{suffix}"
         path.write_bytes(content)
-        results = list(load_documents(WorkItem(str(path)), max_file_bytes=10_000, max_decompressed_bytes=20_000))
+        limits = {"max_file_bytes": 10_000, "max_decompressed_bytes": 20_000}
+        results = [result for item in discover_paths([str(path)]) for result in load_documents(item, **limits)]
     assert results
     assert all(isinstance(result, RawDocument | Reject) for result in results)
 
@@ -82,3 +85,30 @@ def test_extracting_any_document_never_raises(content: bytes, kind: str) -> None
     if kind == "text":
         document = replace(document, kind="text")
     assert isinstance(extract_document(document), Article | Reject)
+
+
+@SETTINGS
+@given(
+    lines=st.lists(st.sampled_from(["", " ", "\r", '{"text": "a b"}', "{x", "é" * 5, "\t{}\r"]), max_size=12),
+    final_newline=st.booleans(),
+    scan_bytes=st.integers(min_value=1, max_value=16),
+)
+def test_jsonl_lines_are_found_whatever_the_scan_block_size(
+    lines: list[str], final_newline: bool, scan_bytes: int
+) -> None:
+    content = "\n".join(lines).encode() + (b"\n" if final_newline and lines else b"")
+    expected, offset = [], 0
+    for number, line in enumerate(content.split(b"\n"), start=1):
+        if line.strip():
+            expected.append(LineSpan(number, offset, len(line)))
+        offset += len(line) + 1
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "input.jsonl"
+        path.write_bytes(content)
+        saved, discover.JSONL_SCAN_BYTES = discover.JSONL_SCAN_BYTES, scan_bytes
+        try:
+            spans = jsonl_lines(path)
+        finally:
+            discover.JSONL_SCAN_BYTES = saved
+        assert spans == expected
+        assert all(content[span.offset : span.offset + span.length].strip() for span in spans)
