@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.progress import ProgressLines
-from flows.settings import Settings
+from flows.settings import PREFECT_PRIVACY_DEFAULTS, Settings
 from tasks.errors import ConfigError, InputError, NewsdagError, RunFailed
 from tasks.models import strip_userinfo
 
@@ -154,6 +154,8 @@ def add_db_option(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    for name, value in PREFECT_PRIVACY_DEFAULTS.items():  # before any command imports Prefect
+        os.environ.setdefault(name, value)
     handlers = {
         "ingest": command_ingest,
         "server": command_server,
@@ -201,7 +203,6 @@ def command_ingest(args: argparse.Namespace) -> int:
         allow_networks=allow_networks,
         dask_address=args.dask_address,
     )
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     orchestrated = args.prefect == "always" or (args.prefect == "auto" and bool(os.environ.get("PREFECT_API_URL")))
     if orchestrated:
         os.environ.setdefault("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")

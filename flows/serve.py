@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from flows.settings import Settings
+from flows.settings import PREFECT_PRIVACY_DEFAULTS, Settings
 from tasks.errors import ConfigError, NewsdagError
 from tasks.sources import Source, load_sources
 
@@ -27,7 +27,7 @@ TRIGGER_PARAMETERS = ("since", "until", "max_articles", "workers")
 
 
 def prefect_environment() -> dict[str, str]:
-    return {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    return {**PREFECT_PRIVACY_DEFAULTS, **os.environ}
 
 
 def require_server() -> str:

@@ -65,6 +65,10 @@ NEWSDAG_VERSION = "0.1"
 DEFAULT_DB_PATH = Path("warehouse/news.duckdb")
 DEFAULT_SOURCES_FILE = Path("seeds/sources.toml")
 DEFAULT_CONTACT_URL = "https://github.com/newsdag/newsdag"
+# Prefect stays on this machine unless the user says otherwise (each is set only when unset): no
+# usage analytics from a server newsdag starts, and none from Prefect's client, which in an
+# interactive terminal sends first-run events to a third party unless DO_NOT_TRACK is set.
+PREFECT_PRIVACY_DEFAULTS = MappingProxyType({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"})
 
 
 def default_workers() -> int:

@@ -365,3 +365,12 @@ def test_a_jsonl_dump_larger_than_the_file_limit_streams_through_batches(
     ]
     again = ingest_json(capsys, str(dump), "--db", str(db))
     assert (again["extracted"], again["unchanged"], again["loaded"]) == (0, 30, 0)
+
+
+def test_every_command_keeps_prefect_analytics_off_unless_the_user_set_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DO_NOT_TRACK", raising=False)
+    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "true")  # the user's own choice stays
+    main(["runs", "--db", str(tmp_path / "none.duckdb")])
+    assert (os.environ["DO_NOT_TRACK"], os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"]) == ("1", "true")
