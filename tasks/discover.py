@@ -44,7 +44,8 @@ def is_supported(path: Path) -> bool:
 
 
 def discover_paths(inputs: Sequence[str], source: str = "cli") -> Iterator[WorkItem]:
-    """Every file under the given files, directories (recursive, sorted) and globs, each once.
+    """Every file under the given files, directories (recursive, sorted) and globs, each once; a
+    .jsonl file as one item per non-blank line.
 
     Raises InputError before yielding anything when an input names nothing, so a
     typo fails the command instead of running an empty ingest.

@@ -21,7 +21,7 @@ class DocumentHints:
     date: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LineSpan:
     """Where one line of a JSONL file is: its number (from 1), and the offset and length of its bytes."""
 
@@ -30,7 +30,11 @@ class LineSpan:
     length: int
 
 
-@dataclass(frozen=True)
+NO_HINTS = DocumentHints()
+
+
+# Slots: a run lists every work item up front, a million for a JSONL dump of a million lines.
+@dataclass(frozen=True, slots=True)
 class WorkItem:
     """One thing to read: a local file (path) or a URL to fetch, with what discovery already knows about it.
 
@@ -42,7 +46,7 @@ class WorkItem:
     location: str
     source: str = "cli"
     kind: Literal["file", "url"] = "file"
-    hints: DocumentHints = field(default_factory=DocumentHints)
+    hints: DocumentHints = NO_HINTS
     line: LineSpan | None = None
 
 
