@@ -28,19 +28,14 @@ import feedparser
 from defusedxml import DefusedXmlException
 
 from tasks.errors import DiscoveryError, InputError
+from tasks.loaders import BINARY_SNIFF_BYTES, file_stamp, looks_binary
 from tasks.models import DocumentHints, LineSpan, Reject, WorkItem, strip_userinfo
 
-# File endings the loaders read; anything else in a directory is reported, not read.
-SUPPORTED_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz", ".txt", ".jsonl", ".jsonl.gz")
 GLOB_CHARACTERS = set("*?[")
 # A JSONL file (not gzipped: that one is read whole, up to the decompressed-size cap) becomes one work
 # item per line, so a dump of any size streams through the batches like a directory of files; it is
 # scanned for line ends this many bytes at a time.
 JSONL_SCAN_BYTES = 1024 * 1024
-
-
-def is_supported(path: Path) -> bool:
-    return path.name.lower().endswith(SUPPORTED_SUFFIXES)
 
 
 def discover_paths(inputs: Sequence[str], source: str = "cli") -> Iterator[WorkItem]:
@@ -75,23 +70,24 @@ def jsonl_lines(path: Path) -> list[LineSpan] | None:
         with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
             if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
                 return None
+            stamp = file_stamp(path)  # before the scan: a line read later checks the file is unchanged
             # Only where the current line started and whether it holds more than blanks: a line of
             # any length costs no memory here (the read step rejects one over the size limit).
             number, line_start, has_content, offset = 0, 0, False, 0
             while block := handle.read(JSONL_SCAN_BYTES):
-                if offset == 0 and b"\x00" in block:  # JSON text has no raw NUL: binary, rejected whole
+                if offset == 0 and looks_binary(block[:BINARY_SNIFF_BYTES]):
                     return None
                 cut = 0
                 while (end := block.find(b"\n", cut)) >= 0:
                     number += 1
                     if has_content or block[cut:end].strip():
-                        spans.append(LineSpan(number, line_start, offset + end - line_start))
+                        spans.append(LineSpan(number, line_start, offset + end - line_start, stamp))
                     cut = end + 1
                     line_start, has_content = offset + cut, False
                 has_content = has_content or bool(block[cut:].strip())
                 offset += len(block)
             if has_content:
-                spans.append(LineSpan(number + 1, line_start, offset - line_start))
+                spans.append(LineSpan(number + 1, line_start, offset - line_start, stamp))
     except OSError:
         return None
     return spans

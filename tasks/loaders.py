@@ -16,9 +16,10 @@ from pathlib import Path
 
 from charset_normalizer import from_bytes
 
-from tasks.discover import is_supported
 from tasks.models import DocumentHints, LineSpan, RawDocument, Reject, WorkItem
 
+# File endings the loaders read; anything else in a directory is reported, not read.
+SUPPORTED_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz", ".txt", ".jsonl", ".jsonl.gz")
 GZIP_CHUNK_BYTES = 64 * 1024
 # How much of a document is inspected when deciding whether it is binary.
 BINARY_SNIFF_BYTES = 8192
@@ -44,6 +45,10 @@ MIN_DETECTION_COHERENCE = 0.2
 # character) is read as UTF-8 with U+FFFD for them, as long as they are at most this share of the bytes.
 # (Without a declaration, detection decides: a Latin-1 page must not lose its accents to U+FFFD.)
 MAX_INVALID_UTF8_SHARE = 0.01
+
+
+def is_supported(path: Path) -> bool:
+    return path.name.lower().endswith(SUPPORTED_SUFFIXES)
 
 
 def sha256_hex(content: bytes) -> str:
@@ -234,7 +239,7 @@ def make_document(
 
 def read_line(label: str, path: Path, line: LineSpan, max_line_bytes: int) -> bytes | Reject:
     """The bytes of one line of a JSONL file as discovery listed it, or a Reject: too large, unreadable,
-    or the file is shorter than it was when listed."""
+    or the file changed since it was listed (its lines may have moved: none is guessed at)."""
     line_label = f"{label}:{line.number}"
     if line.length > max_line_bytes:
         return Reject(
@@ -243,18 +248,19 @@ def read_line(label: str, path: Path, line: LineSpan, max_line_bytes: int) -> by
             "too-large",
             f"line {line.number} holds {line.length} bytes; the limit is {max_line_bytes}",
         )
+    changed = Reject(line_label, "fetch", "changed", "the file changed after it was listed; run again to read it")
     try:
         with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
             mode = os.fstat(handle.fileno()).st_mode
             if not stat.S_ISREG(mode):
                 return not_a_file(line_label, mode)
+            if file_stamp(path) != line.file_stamp:
+                return changed
             handle.seek(line.offset)
             content = handle.read(line.length)
     except OSError as error:
         return Reject(line_label, "fetch", "unreadable", f"cannot read the file: {error.strerror or error}")
-    if len(content) < line.length:
-        return Reject(line_label, "fetch", "truncated", f"the file became shorter than line {line.number} ends")
-    return content
+    return content if len(content) == line.length else changed
 
 
 def jsonl_documents(item: WorkItem, path: Path, content: bytes, read_at: datetime) -> Iterator[RawDocument | Reject]:
@@ -283,8 +289,15 @@ def jsonl_document(item: WorkItem, uri: str, number: int, line: bytes, read_at: 
         title=string_or_none(record.get("title")),
         date=string_or_none(record.get("date")),
     )
+    try:  # JSON may escape half of a UTF-16 pair ("\ud800"): valid JSON, but no text
+        content = body.encode("utf-8")
+        for value in (hints.url, hints.title, hints.date):
+            if value is not None:
+                value.encode("utf-8")
+    except UnicodeEncodeError:
+        return Reject(label, "fetch", "bad-json", f"line {number} holds a lone surrogate escape (\\ud800-\\udfff)")
     return make_document(
-        item, hints.url or f"{uri}#line={number}", body.encode("utf-8"), kind, read_at, input_name=label, hints=hints
+        item, hints.url or f"{uri}#line={number}", content, kind, read_at, input_name=label, hints=hints
     )
 
 

@@ -23,11 +23,13 @@ class DocumentHints:
 
 @dataclass(frozen=True, slots=True)
 class LineSpan:
-    """Where one line of a JSONL file is: its number (from 1), and the offset and length of its bytes."""
+    """Where one line of a JSONL file is: its number (from 1), the offset and length of its bytes, and
+    the file's stamp when it was listed (see loaders.file_stamp; one string shared by the file's lines)."""
 
     number: int
     offset: int
     length: int
+    file_stamp: str | None
 
 
 NO_HINTS = DocumentHints()

@@ -145,6 +145,14 @@ def test_a_document_seen_again_keeps_its_row_and_gains_its_article_and_latest_st
     assert rows == [("run1", article.article_id, article.text_sha256, "b")]
 
 
+def test_a_document_twice_in_one_batch_is_one_row(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    document = make_document()
+    write(db, "run1", [], documents=[document, replace(document, file_stamp="later")])
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT file_stamp FROM documents").fetchall() == [("later",)]
+
+
 def test_copies_under_several_addresses_are_all_unchanged(tmp_path: Path) -> None:
     db = tmp_path / "news.duckdb"
     amp = make_document(content=b"<html>amp copy</html>", url="file:///tmp/amp.html")

@@ -252,19 +252,32 @@ def test_a_jsonl_file_is_listed_and_read_a_line_at_a_time_like_the_whole_file(tm
     ]
 
 
-def test_a_jsonl_line_over_the_size_limit_or_cut_off_is_rejected_alone(tmp_path: Path) -> None:
+def test_a_bad_jsonl_line_is_rejected_alone_in_a_file_over_the_size_limit(tmp_path: Path) -> None:
     path = tmp_path / "big.jsonl"
     small = json.dumps({"text": "a short body"})
     large = json.dumps({"text": "word " * 30_000})  # 150 kB: over max_file_bytes, the file as a whole too
-    path.write_text("\n".join([small, large, small, small]) + "\n")
+    surrogate = '{"text": "half a pair \\ud800 here"}'  # valid JSON, no text
+    stray_nul = '{"text": "a stray \x00 byte"}'  # one NUL is no binary file
+    path.write_text("\n".join([small, large, surrogate, stray_nul, small]) + "\n")
     items = list(discover_paths([str(path)]))
-    with path.open("r+b") as handle:  # the file loses its last line after it was listed
-        handle.truncate(path.stat().st_size - len(small) // 2)
     results = [result for item in items for result in load_documents(item, **LIMITS)]
-    assert [type(r).__name__ for r in results] == ["RawDocument", "Reject", "RawDocument", "Reject"]
+    assert [type(r).__name__ for r in results] == ["RawDocument", "Reject", "Reject", "Reject", "RawDocument"]
     assert [(r.input, r.rule) for r in results if isinstance(r, Reject)] == [
         (f"{path}:2", "too-large"),
-        (f"{path}:4", "truncated"),
+        (f"{path}:3", "bad-json"),
+        (f"{path}:4", "bad-json"),
+    ]
+
+
+def test_jsonl_lines_of_a_file_rewritten_after_listing_are_rejected_not_misread(tmp_path: Path) -> None:
+    path = tmp_path / "items.jsonl"
+    records = [json.dumps({"text": f"body {letter}"}) for letter in "ABCD"]
+    path.write_text("\n".join(records) + "\n")
+    items = list(discover_paths([str(path)]))
+    path.write_text("\n".join([json.dumps({"text": "body Z"}), *records]) + "\n")  # same-length line first
+    results = [result for item in items for result in load_documents(item, **LIMITS)]
+    assert [(r.input, r.rule) for r in results if isinstance(r, Reject)] == [
+        (f"{path}:{n}", "changed") for n in range(1, 5)
     ]
 
 

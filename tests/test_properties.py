@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from tasks import discover
 from tasks.discover import discover_paths, jsonl_lines
 from tasks.extract import extract_document
-from tasks.loaders import load_documents
+from tasks.loaders import file_stamp, load_documents
 from tasks.models import Article, LineSpan, RawDocument, Reject
 from tests.conftest import make_document
 
@@ -97,14 +97,14 @@ def test_jsonl_lines_are_found_whatever_the_scan_block_size(
     lines: list[str], final_newline: bool, scan_bytes: int
 ) -> None:
     content = "\n".join(lines).encode() + (b"\n" if final_newline and lines else b"")
-    expected, offset = [], 0
-    for number, line in enumerate(content.split(b"\n"), start=1):
-        if line.strip():
-            expected.append(LineSpan(number, offset, len(line)))
-        offset += len(line) + 1
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "input.jsonl"
         path.write_bytes(content)
+        expected, offset = [], 0
+        for number, line in enumerate(content.split(b"\n"), start=1):
+            if line.strip():
+                expected.append(LineSpan(number, offset, len(line), file_stamp(path)))
+            offset += len(line) + 1
         saved, discover.JSONL_SCAN_BYTES = discover.JSONL_SCAN_BYTES, scan_bytes
         try:
             spans = jsonl_lines(path)

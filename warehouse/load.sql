@@ -132,6 +132,7 @@ FROM batch_documents AS b
 WHERE documents.doc_id = b.doc_id AND documents.url = b.url;
 
 -- name: insert_new_documents
+-- batch_documents holds each (doc_id, url) once (tasks/load.documents_table keeps the last).
 INSERT INTO documents BY NAME
 SELECT * FROM batch_documents AS b
 WHERE NOT EXISTS (SELECT 1 FROM documents AS d WHERE d.doc_id = b.doc_id AND d.url = b.url);
