@@ -28,7 +28,7 @@ import feedparser
 from defusedxml import DefusedXmlException
 
 from tasks.errors import DiscoveryError, InputError
-from tasks.loaders import BINARY_SNIFF_BYTES, file_stamp, looks_binary
+from tasks.loaders import BINARY_SNIFF_BYTES, file_stamp, looks_binary, open_without_blocking
 from tasks.models import DocumentHints, LineSpan, Reject, WorkItem, strip_userinfo
 
 GLOB_CHARACTERS = set("*?[")
@@ -66,9 +66,9 @@ def jsonl_lines(path: Path) -> list[LineSpan] | None:
     binary data (then the file is one work item and the read step rejects it with the reason)."""
     spans: list[LineSpan] = []
     try:
-        # Non-blocking: a named pipe under the file's name must not hang discovery.
-        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        handle, mode = open_without_blocking(path)
+        with handle:
+            if not stat.S_ISREG(mode):
                 return None
             stamp = file_stamp(path)  # before the scan: a line read later checks the file is unchanged
             # Only where the current line started and whether it holds more than blanks: a line of

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from charset_normalizer import from_bytes
 
@@ -112,9 +113,8 @@ def read_file(label: str, path: Path, max_file_bytes: int, max_decompressed_byte
             return not_a_file(label, info.st_mode)
         if info.st_size > max_file_bytes:
             return Reject(label, "fetch", "too-large", f"{info.st_size} bytes; the limit is {max_file_bytes}")
-        # Non-blocking: a named pipe put in the file's place after the check must not hang the run.
-        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
-            mode = os.fstat(handle.fileno()).st_mode
+        handle, mode = open_without_blocking(path)  # the file's place may hold a pipe since the check
+        with handle:
             if not stat.S_ISREG(mode):
                 return not_a_file(label, mode)
             content = handle.read(max_file_bytes + 1)
@@ -130,6 +130,17 @@ def read_file(label: str, path: Path, max_file_bytes: int, max_decompressed_byte
     if looks_binary(content):
         return Reject(label, "fetch", "binary", "the file holds binary data (NUL and control bytes), not text")
     return content
+
+
+def open_without_blocking(path: Path) -> tuple[BinaryIO, int]:
+    """The file opened for reading, and the mode of what was opened. Non-blocking, so that a named pipe
+    under a file's name never hangs the run: callers read only a regular file (see not_a_file)."""
+    handle = os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb")
+    try:
+        return handle, os.fstat(handle.fileno()).st_mode
+    except OSError:
+        handle.close()
+        raise
 
 
 def not_a_file(label: str, mode: int) -> Reject:
@@ -250,8 +261,8 @@ def read_line(label: str, path: Path, line: LineSpan, max_line_bytes: int) -> by
         )
     changed = Reject(line_label, "fetch", "changed", "the file changed after it was listed; run again to read it")
     try:
-        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
-            mode = os.fstat(handle.fileno()).st_mode
+        handle, mode = open_without_blocking(path)
+        with handle:
             if not stat.S_ISREG(mode):
                 return not_a_file(line_label, mode)
             if file_stamp(path) != line.file_stamp:
