@@ -227,10 +227,10 @@ def command_ingest(args: argparse.Namespace) -> int:
     run.PROGRESS_LISTENERS.append(progress.update)
     try:
         if orchestrated:
-            from flows.ingest import ingest_flow  # imports Prefect (~1.2 s): only when a flow run is wanted
+            from flows.ingest import run_from_command_line  # imports Prefect (~1.2 s): only for a flow run
 
             try:
-                summary = ingest_flow(
+                summary = run_from_command_line(
                     inputs=inputs,
                     sources=str(settings.sources_file),
                     db=str(settings.db_path),

@@ -150,3 +150,40 @@ def test_a_cli_flow_run_logs_progress_per_batch_and_gives_prefect_no_credentials
         time.sleep(1)
     assert [message.split(": ", 1)[1].split(" inputs")[0] for message in progress] == ["1/3", "2/3", "3/3"]
     assert not any(SECRET in message for message in messages)
+
+
+def flow_run_event_names(flow_run_id: str) -> list[str]:
+    """The names of the events the Prefect server holds about a flow run."""
+    from prefect import get_client
+    from prefect.events.filters import EventFilter, EventResourceFilter
+    from prefect.events.worker import EventsWorker
+
+    EventsWorker.drain_all(timeout=10)
+    about_the_run = EventFilter(resource=EventResourceFilter(id=[f"prefect.flow-run.{flow_run_id}"]))
+    with get_client(sync_client=True) as client:
+        # 50: the most the server returns (the client's default of 100 is refused)
+        return [event.event for event in client.read_events(filter=about_the_run, limit=50).events]
+
+
+@pytest.mark.parametrize("configured_frequency", [None, 30])
+def test_a_cli_flow_run_sends_heartbeats_only_when_they_are_configured(
+    harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str], configured_frequency: int | None
+) -> None:
+    from prefect.settings import temporary_settings
+
+    page = tmp_path / "pages" / "story.html"
+    page.parent.mkdir()
+    page.write_text(article_page(1), encoding="utf-8")
+    db = tmp_path / "news.duckdb"
+    configured = {"flows.heartbeat_frequency": configured_frequency} if configured_frequency else {}
+    with temporary_settings(updates=configured):  # as set in the environment or the Prefect profile
+        assert main(["ingest", str(page.parent), "--db", str(db), "--workers", "1", "--json", "--prefect", "always"]) == 0
+    assert json.loads(capsys.readouterr().out)["loaded"] == 1
+    with connect(db, read_only=True) as connection:
+        [(flow_run_id,)] = connection.execute("SELECT flow_run_id FROM runs").fetchall()
+    deadline = time.monotonic() + 30
+    while "prefect.flow-run.Completed" not in (events := flow_run_event_names(flow_run_id)):
+        assert time.monotonic() < deadline, f"the server has not stored the run's end: {events}"
+        time.sleep(0.5)
+    # A heartbeat is sent as the run starts, so a run of a second sends one if heartbeats are on.
+    assert ("prefect.flow-run.heartbeat" in events) == (configured_frequency is not None), events
