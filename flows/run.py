@@ -489,11 +489,16 @@ def run_batches(
 def gather_batch(
     run_id: str, items: Sequence[WorkItem], settings: Settings, steps: IngestSteps, clock: StepClock
 ) -> GatheredBatch:
+    # A step with nothing to do is not called: as a Prefect task it would still cost a task run, ~40 ms
+    # of CPU between the client and the server (bench/results.md, section 5).
     files = [item for item in items if item.kind == "file"]
-    documents, unchanged_files, read_rejects = clock("read", steps.read, files, settings)
-    fetched = clock("fetch", steps.fetch, run_id, [item for item in items if item.kind == "url"], settings)
+    urls = [item for item in items if item.kind == "url"]
+    documents, unchanged_files, read_rejects = clock("read", steps.read, files, settings) if files else ([], [], [])
+    fetched = clock("fetch", steps.fetch, run_id, urls, settings) if urls else FetchBatch()
     documents.extend(fetched.documents)
-    fresh, unchanged, repeated_rejects = clock("find_unchanged", steps.split_unchanged, documents, settings)
+    fresh, unchanged, repeated_rejects = (
+        clock("find_unchanged", steps.split_unchanged, documents, settings) if documents else ([], [], [])
+    )
     rejects = read_rejects + list(fetched.rejects) + repeated_rejects
     return GatheredBatch(len(items), documents, fetched, fresh, [*unchanged, *unchanged_files], rejects)
 
@@ -502,7 +507,7 @@ def extract_gathered(
     gathered: Future[GatheredBatch], settings: Settings, steps: IngestSteps, clock: StepClock
 ) -> PreparedBatch:
     batch = gathered.result()
-    articles, extract_rejects = clock("extract", steps.extract, batch.fresh, settings)
+    articles, extract_rejects = clock("extract", steps.extract, batch.fresh, settings) if batch.fresh else ([], [])
     return PreparedBatch(
         batch.size, batch.documents, batch.fetched, batch.unchanged, articles, batch.rejects + extract_rejects
     )
@@ -516,7 +521,9 @@ def finish_batch(
     steps: IngestSteps,
     clock: StepClock,
 ) -> None:
-    passed, validate_rejects = clock("validate", steps.validate, batch.articles, settings)
+    passed, validate_rejects = ([], [])
+    if batch.articles:
+        passed, validate_rejects = clock("validate", steps.validate, batch.articles, settings)
     fetched = batch.fetched
     written = clock(
         "load",

@@ -110,6 +110,9 @@ def test_files_with_an_unchanged_stamp_are_not_read_again(
     ingest_json(capsys, str(seeds_copy), "--db", str(db))
     second = ingest_json(capsys, str(seeds_copy), "--db", str(db))
     assert (second["fetched"], second["unchanged"], second["extracted"]) == (0, 2, 0)
+    # Nothing read, so no step after reading runs (each would cost a Prefect task run) but the load, and
+    # the run's one look for articles left unclustered by an earlier run.
+    assert set(second["seconds_by_step"]) == {"read", "load", "cluster"}
     dump = next(seeds_copy.glob("003_*.txt"))
     old = dump.stat()
     os.utime(dump, ns=(old.st_atime_ns, old.st_mtime_ns + 10**9))  # touched: read again, same bytes
@@ -332,9 +335,10 @@ def test_ingest_runs_as_a_prefect_flow_run(seeds_copy: Path, tmp_path: Path) -> 
     with prefect_test_harness():
         summary = ingest_flow(inputs=[str(seeds_copy)], db=str(db), workers=1, trigger="manual")
     assert (summary["status"], summary["loaded"]) == ("completed", 2)
-    # One batch: read, fetch, find-unchanged, extract, validate, load, cluster; each task run costs Prefect time.
+    # One batch of files: read, find-unchanged, extract, validate, load, cluster (no fetch: no URL to fetch);
+    # each task run costs Prefect time.
     orchestration = summary["orchestration"]
-    assert orchestration["task_runs"] == 7 and orchestration["seconds"] > 0
+    assert orchestration["task_runs"] == 6 and orchestration["seconds"] > 0
     [(trigger, flow_run_id)] = query(db, "SELECT trigger, flow_run_id FROM runs")
     assert trigger == "manual" and flow_run_id and len(flow_run_id) == 36
 
