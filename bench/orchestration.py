@@ -14,7 +14,10 @@ each whole command into a fresh database. The same pair on a 1-page corpus gives
   the marginal cost per page, that difference minus the 1-page difference, divided by pages - 1,
 and, from the flow run's own summary, what its task runs cost beyond the work they wrap (each step
 is timed from outside the task call and inside the task body): the per-page figure without the noise
-of two whole commands.
+of two whole commands. On a machine whose cores the extraction workers keep busy, wall time is noisy;
+CPU time is not, so each command's CPU is counted too: the newsdag process's own (what it waited
+for included), and the server's during the command and SERVER_SETTLE_SECONDS after it, less what
+the idle server burns in as long (its background services).
 Not a test: numbers depend on the machine and on what else runs on it.
 """
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -32,7 +36,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 import duckdb
 
@@ -41,6 +47,20 @@ from throughput import NEWSDAG, build_corpus
 
 PREFECT = Path(sys.executable).parent / "prefect"
 SERVER_START_TIMEOUT_SECONDS = 120
+# The server records a run's events and logs after the client has sent them: counted this long after.
+SERVER_SETTLE_SECONDS = 2.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime: fields 14, 15 of proc(5)
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def free_loopback_port() -> int:
@@ -50,8 +70,8 @@ def free_loopback_port() -> int:
 
 
 @contextmanager
-def prefect_server(home: Path) -> Iterator[tuple[str, float]]:
-    """(API URL, seconds it took to answer /api/health) of a server that lives for the block."""
+def prefect_server(home: Path) -> Iterator[tuple[str, float, int]]:
+    """(API URL, seconds it took to answer /api/health, pid) of a server that lives for the block."""
     port = free_loopback_port()
     env = {
         **os.environ,
@@ -81,7 +101,7 @@ def prefect_server(home: Path) -> Iterator[tuple[str, float]]:
                         break
             except (urllib.error.URLError, OSError):
                 time.sleep(0.5)
-        yield api, time.perf_counter() - started
+        yield api, time.perf_counter() - started, server.pid
     finally:
         server.terminate()
         try:
@@ -92,23 +112,50 @@ def prefect_server(home: Path) -> Iterator[tuple[str, float]]:
         log.close()
 
 
-def timed_ingest(corpus: Path, scratch: Path, workers: int, mode: str, env: dict[str, str]) -> tuple[float, dict]:
-    """(wall seconds, JSON summary) of one whole `newsdag ingest` command into a fresh database."""
+@dataclass(frozen=True)
+class Measured:
+    wall: float
+    client_cpu: float
+    server_cpu: float
+
+
+def timed_ingest(
+    corpus: Path, scratch: Path, workers: int, mode: str, env: dict[str, str], server: ServerMeter
+) -> tuple[Measured, dict]:
+    """(wall and CPU seconds, JSON summary) of one whole `newsdag ingest` command into a fresh database."""
     db = Path(tempfile.mkdtemp(dir=scratch)) / "bench.duckdb"
     command = [str(NEWSDAG), "ingest", str(corpus), "--db", str(db), "--workers", str(workers)]
     command += ["--json", "--prefect", mode]
+    client_before, server_before = children_cpu_seconds(), process_cpu_seconds(server.pid)
     started = time.perf_counter()
     done = subprocess.run(
         command, capture_output=True, text=True, check=False, env={**env, "NEWSDAG_ARCHIVE": str(db.parent / "a")}
     )
     wall = time.perf_counter() - started
+    client_cpu = children_cpu_seconds() - client_before
+    time.sleep(SERVER_SETTLE_SECONDS)
+    server_cpu = process_cpu_seconds(server.pid) - server_before
+    server_cpu -= server.idle_cpu_per_second * (time.perf_counter() - started)
     if done.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     # The warehouse records the Prefect flow run id: proof that the flow run really happened (or not).
     with duckdb.connect(str(db), read_only=True) as connection:
         summary["flow_run_id"] = connection.execute("SELECT max(flow_run_id) FROM runs").fetchall()[0][0]
-    return wall, summary
+    return Measured(wall, client_cpu, server_cpu), summary
+
+
+@dataclass(frozen=True)
+class ServerMeter:
+    pid: int
+    idle_cpu_per_second: float
+
+    @classmethod
+    def calibrated(cls, pid: int, seconds: float = 10.0) -> ServerMeter:
+        """The server's CPU use while no run talks to it, over `seconds`."""
+        before = process_cpu_seconds(pid)
+        time.sleep(seconds)
+        return cls(pid, (process_cpu_seconds(pid) - before) / seconds)
 
 
 def main() -> None:
@@ -125,7 +172,8 @@ def main() -> None:
             corpora[size].mkdir()
             build_corpus(corpora[size], size)
         (scratch / "prefect-home").mkdir()
-        with prefect_server(scratch / "prefect-home") as (api, server_start):
+        with prefect_server(scratch / "prefect-home") as (api, server_start, server_pid):
+            server = ServerMeter.calibrated(server_pid)
             never_env = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
             flow_env = {
                 **never_env,
@@ -133,34 +181,51 @@ def main() -> None:
                 "PREFECT_API_URL": api,
                 "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             }
-            walls: dict[tuple[int, str], list[float]] = {}
+            runs: dict[tuple[int, str], list[Measured]] = {}
             summaries: dict[tuple[int, str], dict] = {}
             for _ in range(args.repeat):
                 for size in (1, args.pages):
                     for mode, env in (("never", never_env), ("auto", flow_env)):
-                        wall, summary = timed_ingest(corpora[size], scratch, args.workers, mode, env)
-                        walls.setdefault((size, mode), []).append(wall)
+                        measured, summary = timed_ingest(corpora[size], scratch, args.workers, mode, env, server)
+                        runs.setdefault((size, mode), []).append(measured)
                         summaries[(size, mode)] = summary
-                        print(f"{size} pages, --prefect {mode}: {wall:.1f} s", flush=True)
+                        print(
+                            f"{size} pages, --prefect {mode}: {measured.wall:.1f} s, CPU {measured.client_cpu:.2f} s "
+                            f"newsdag + {measured.server_cpu:.2f} s server",
+                            flush=True,
+                        )
 
-    best = {key: min(values) for key, values in walls.items()}
+    best = {key: min(run.wall for run in values) for key, values in runs.items()}
+    cpu = {key: median(run.client_cpu + max(0.0, run.server_cpu) for run in values) for key, values in runs.items()}
     pages = args.pages
     per_page = (best[(pages, "auto")] - best[(pages, "never")]) / pages
     fixed = best[(1, "auto")] - best[(1, "never")]
     marginal = ((best[(pages, "auto")] - best[(pages, "never")]) - fixed) / (pages - 1)
-    print(f"{pages} pages, {args.workers} workers, {os.cpu_count()} cores, fastest of {args.repeat}")
+    cpu_fixed = cpu[(1, "auto")] - cpu[(1, "never")]
+    cpu_whole = cpu[(pages, "auto")] - cpu[(pages, "never")]
+    print(f"{pages} pages, {args.workers} workers, {os.cpu_count()} cores, fastest of {args.repeat} (CPU: median)")
     print(f"prefect server start (not counted): {server_start:.1f} s")
-    print("| run | 1 page wall s | N pages wall s | N pages loaded | flow_run_id set |")
-    print("|---|---|---|---|---|")
+    print(f"idle server: {server.idle_cpu_per_second:.3f} CPU-s/s, subtracted from the server's CPU of each run")
+    print(
+        "| run | 1 page wall s | N pages wall s | N pages CPU s, newsdag + server | N pages loaded | flow_run_id set |"
+    )
+    print("|---|---|---|---|---|---|")
     for mode, name in (("never", "in-process (--prefect never)"), ("auto", "Prefect flow run (--prefect auto)")):
         summary = summaries[(pages, mode)]
+        client = median(run.client_cpu for run in runs[(pages, mode)])
+        on_server = median(max(0.0, run.server_cpu) for run in runs[(pages, mode)])
         print(
-            f"| {name} | {best[(1, mode)]:.2f} | {best[(pages, mode)]:.2f} | {summary.get('loaded')} | "
-            f"{bool(summary.get('flow_run_id'))} |"
+            f"| {name} | {best[(1, mode)]:.2f} | {best[(pages, mode)]:.2f} | {client:.2f} + {on_server:.2f} | "
+            f"{summary.get('loaded')} | {bool(summary.get('flow_run_id'))} |"
         )
     print(f"(flow - in-process) / pages: {per_page * 1000:.1f} ms/page (goal < 1 ms/page)")
     print(f"fixed cost of a flow run (1-page difference): {fixed:.2f} s")
     print(f"marginal cost per page beyond the fixed cost: {marginal * 1000:.2f} ms/page")
+    print(
+        f"CPU, newsdag + server: a flow run costs {cpu_fixed:.2f} s fixed and {cpu_whole:.2f} s at {pages} pages: "
+        f"{cpu_whole / pages * 1000:.2f} ms/page in all, "
+        f"{(cpu_whole - cpu_fixed) / (pages - 1) * 1000:.2f} beyond the fixed"
+    )
     measured = summaries[(pages, "auto")]["orchestration"]
     print(
         f"measured inside the flow run (task-run wall - task-body wall): {measured['seconds']:.2f} s over "
