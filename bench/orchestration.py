@@ -16,8 +16,9 @@ and, from the flow run's own summary, what its task runs cost beyond the work th
 is timed from outside the task call and inside the task body): the per-page figure without the noise
 of two whole commands. On a machine whose cores the extraction workers keep busy, wall time is noisy;
 CPU time is not, so each command's CPU is counted too: the newsdag process's own (what it waited
-for included), and the server's during the command and SERVER_SETTLE_SECONDS after it, less what
-the idle server burns in as long (its background services).
+for included), and the server's during the command and SERVER_SETTLE_SECONDS after it (an
+in-process run's server CPU is what its background services burn meanwhile: the difference is
+what the flow run cost the server).
 Not a test: numbers depend on the machine and on what else runs on it.
 """
 
@@ -120,13 +121,13 @@ class Measured:
 
 
 def timed_ingest(
-    corpus: Path, scratch: Path, workers: int, mode: str, env: dict[str, str], server: ServerMeter
+    corpus: Path, scratch: Path, workers: int, mode: str, env: dict[str, str], server_pid: int
 ) -> tuple[Measured, dict]:
     """(wall and CPU seconds, JSON summary) of one whole `newsdag ingest` command into a fresh database."""
     db = Path(tempfile.mkdtemp(dir=scratch)) / "bench.duckdb"
     command = [str(NEWSDAG), "ingest", str(corpus), "--db", str(db), "--workers", str(workers)]
     command += ["--json", "--prefect", mode]
-    client_before, server_before = children_cpu_seconds(), process_cpu_seconds(server.pid)
+    client_before, server_before = children_cpu_seconds(), process_cpu_seconds(server_pid)
     started = time.perf_counter()
     done = subprocess.run(
         command, capture_output=True, text=True, check=False, env={**env, "NEWSDAG_ARCHIVE": str(db.parent / "a")}
@@ -134,8 +135,7 @@ def timed_ingest(
     wall = time.perf_counter() - started
     client_cpu = children_cpu_seconds() - client_before
     time.sleep(SERVER_SETTLE_SECONDS)
-    server_cpu = process_cpu_seconds(server.pid) - server_before
-    server_cpu -= server.idle_cpu_per_second * (time.perf_counter() - started)
+    server_cpu = process_cpu_seconds(server_pid) - server_before
     if done.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
     summary = json.loads(done.stdout.strip().splitlines()[-1])
@@ -143,19 +143,6 @@ def timed_ingest(
     with duckdb.connect(str(db), read_only=True) as connection:
         summary["flow_run_id"] = connection.execute("SELECT max(flow_run_id) FROM runs").fetchall()[0][0]
     return Measured(wall, client_cpu, server_cpu), summary
-
-
-@dataclass(frozen=True)
-class ServerMeter:
-    pid: int
-    idle_cpu_per_second: float
-
-    @classmethod
-    def calibrated(cls, pid: int, seconds: float = 10.0) -> ServerMeter:
-        """The server's CPU use while no run talks to it, over `seconds`."""
-        before = process_cpu_seconds(pid)
-        time.sleep(seconds)
-        return cls(pid, (process_cpu_seconds(pid) - before) / seconds)
 
 
 def main() -> None:
@@ -173,7 +160,6 @@ def main() -> None:
             build_corpus(corpora[size], size)
         (scratch / "prefect-home").mkdir()
         with prefect_server(scratch / "prefect-home") as (api, server_start, server_pid):
-            server = ServerMeter.calibrated(server_pid)
             never_env = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
             flow_env = {
                 **never_env,
@@ -186,7 +172,7 @@ def main() -> None:
             for _ in range(args.repeat):
                 for size in (1, args.pages):
                     for mode, env in (("never", never_env), ("auto", flow_env)):
-                        measured, summary = timed_ingest(corpora[size], scratch, args.workers, mode, env, server)
+                        measured, summary = timed_ingest(corpora[size], scratch, args.workers, mode, env, server_pid)
                         runs.setdefault((size, mode), []).append(measured)
                         summaries[(size, mode)] = summary
                         print(
@@ -205,7 +191,6 @@ def main() -> None:
     cpu_whole = cpu[(pages, "auto")] - cpu[(pages, "never")]
     print(f"{pages} pages, {args.workers} workers, {os.cpu_count()} cores, fastest of {args.repeat} (CPU: median)")
     print(f"prefect server start (not counted): {server_start:.1f} s")
-    print(f"idle server: {server.idle_cpu_per_second:.3f} CPU-s/s, subtracted from the server's CPU of each run")
     print(
         "| run | 1 page wall s | N pages wall s | N pages CPU s, newsdag + server | N pages loaded | flow_run_id set |"
     )
@@ -213,7 +198,7 @@ def main() -> None:
     for mode, name in (("never", "in-process (--prefect never)"), ("auto", "Prefect flow run (--prefect auto)")):
         summary = summaries[(pages, mode)]
         client = median(run.client_cpu for run in runs[(pages, mode)])
-        on_server = median(max(0.0, run.server_cpu) for run in runs[(pages, mode)])
+        on_server = median(run.server_cpu for run in runs[(pages, mode)])
         print(
             f"| {name} | {best[(1, mode)]:.2f} | {best[(pages, mode)]:.2f} | {client:.2f} + {on_server:.2f} | "
             f"{summary.get('loaded')} | {bool(summary.get('flow_run_id'))} |"
