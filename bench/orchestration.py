@@ -182,7 +182,7 @@ def main() -> None:
                         )
 
     best = {key: min(run.wall for run in values) for key, values in runs.items()}
-    cpu = {key: median(run.client_cpu + max(0.0, run.server_cpu) for run in values) for key, values in runs.items()}
+    cpu = {key: median(run.client_cpu + run.server_cpu for run in values) for key, values in runs.items()}
     pages = args.pages
     per_page = (best[(pages, "auto")] - best[(pages, "never")]) / pages
     fixed = best[(1, "auto")] - best[(1, "never")]

@@ -176,8 +176,9 @@ def test_a_cli_flow_run_sends_heartbeats_only_when_they_are_configured(
     page.write_text(article_page(1), encoding="utf-8")
     db = tmp_path / "news.duckdb"
     configured = {"flows.heartbeat_frequency": configured_frequency} if configured_frequency else {}
+    command = ["ingest", str(page.parent), "--db", str(db), "--workers", "1", "--json", "--prefect", "always"]
     with temporary_settings(updates=configured):  # as set in the environment or the Prefect profile
-        assert main(["ingest", str(page.parent), "--db", str(db), "--workers", "1", "--json", "--prefect", "always"]) == 0
+        assert main(command) == 0
     assert json.loads(capsys.readouterr().out)["loaded"] == 1
     with connect(db, read_only=True) as connection:
         [(flow_run_id,)] = connection.execute("SELECT flow_run_id FROM runs").fetchall()
