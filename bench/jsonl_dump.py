@@ -1,10 +1,11 @@
 """Benchmark: one large JSONL dump through `newsdag ingest`, by batch size.
 
-Usage: .venv/bin/python bench/jsonl_dump.py [--lines 3000] [--batch-sizes 200,1000] [--repeat 2]
+Usage: .venv/bin/python bench/jsonl_dump.py [--lines 3000] [--batch-sizes 200,1000,2000] [--repeat 2]
 
 Writes one .jsonl of `lines` records (the true texts, titles and dates of ../shared/eval/dev,
 replicated under distinct URLs: 3,000 lines are ~20 MB, over the 10 MiB file limit) and ingests it
-into a fresh database with each NEWSDAG_BATCH_SIZE, `--prefect never`, fastest of `--repeat`.
+into a fresh database with each NEWSDAG_LINE_BATCH_SIZE (lines per batch), `--prefect never`, fastest of
+`--repeat`.
 Prints wall seconds, peak RSS of the largest process and the run's seconds by step: a dump of cheap
 text is bound by what each batch costs (validation, load, clustering), not by extraction.
 Not a test: numbers depend on the machine and on what else runs on it.
@@ -47,7 +48,7 @@ def write_dump(path: Path, lines: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=3000)
-    parser.add_argument("--batch-sizes", default="200,1000")
+    parser.add_argument("--batch-sizes", default="200,1000,2000")
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="newsdag-jsonl-") as directory:
@@ -55,7 +56,7 @@ def main() -> None:
         dump = work / "dump.jsonl"
         write_dump(dump, args.lines)
         print(f"{args.lines} lines, {dump.stat().st_size / 1e6:.1f} MB, {os.cpu_count()} cores")
-        print("| NEWSDAG_BATCH_SIZE | wall s | peak RSS MiB | loaded | rejected | seconds by step |")
+        print("| NEWSDAG_LINE_BATCH_SIZE | wall s | peak RSS MiB | loaded | rejected | seconds by step |")
         print("|---|---|---|---|---|---|")
         for size in (int(value) for value in args.batch_sizes.split(",")):
             best = None
@@ -63,7 +64,7 @@ def main() -> None:
                 db = work / f"news-{size}-{round_number}.duckdb"
                 env = {
                     **os.environ,
-                    "NEWSDAG_BATCH_SIZE": str(size),
+                    "NEWSDAG_LINE_BATCH_SIZE": str(size),
                     "NEWSDAG_ARCHIVE": str(work / f"archive-{db.stem}"),
                 }
                 command = [str(NEWSDAG), "ingest", str(dump), "--db", str(db), "--prefect", "never", "--json"]

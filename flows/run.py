@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -291,9 +290,28 @@ def cluster_batch(run_id: str, settings: Settings) -> stories.ClusterCounts:
         return stories.cluster_pending(connection, run_id)
 
 
-def batched(items: Sequence[T], size: int) -> Iterator[list[T]]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
+def batched(items: Sequence[WorkItem], settings: Settings) -> Iterator[list[WorkItem]]:
+    """Batches of `batch_size` pages (files, URLs), or of `line_batch_size` JSONL lines holding at most
+    `max_decompressed_bytes`, in the order given; a batch holds pages or lines, not both.
+
+    A line is one small record: what a batch costs besides its articles (validation's setup, database
+    connections, a flow run's task runs) is paid per batch, so lines come many to a batch.
+    """
+    batch: list[WorkItem] = []
+    line_bytes = 0
+    for item in items:
+        size = item.line.length if item.line is not None else 0
+        if batch and (
+            (item.line is None) != (batch[-1].line is None) or line_bytes + size > settings.max_decompressed_bytes
+        ):
+            yield batch
+            batch, line_bytes = [], 0
+        batch.append(item)
+        line_bytes += size
+        if len(batch) >= (settings.batch_size if item.line is None else settings.line_batch_size):
+            yield batch
+            batch, line_bytes = [], 0
+    if batch:
         yield batch
 
 
@@ -447,7 +465,7 @@ def run_batches(
 ) -> None:
     """Every batch through three threads at once: one reads or fetches batch k+2 and finds what is
     unchanged, one extracts batch k+1, and this one validates, loads and clusters batch k."""
-    batches = batched(items, settings.batch_size)
+    batches = batched(items, settings)
     gathering = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsdag-gather")
     extracting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsdag-extract")
 

@@ -4,7 +4,10 @@ Setting (env var, default): meaning
 - db_path (NEWSDAG_DB, warehouse/news.duckdb): the DuckDB file
 - archive_dir (NEWSDAG_ARCHIVE, <db dir>/archive): raw documents, content-addressed
 - workers (NEWSDAG_WORKERS, CPU cores): extraction processes
-- batch_size (NEWSDAG_BATCH_SIZE, 200): documents per read/extract/validate/load batch
+- batch_size (NEWSDAG_BATCH_SIZE, 200): pages (files, URLs) per read/extract/validate/load batch
+- line_batch_size (NEWSDAG_LINE_BATCH_SIZE, 1000): JSONL lines per batch (a batch of lines also stops at
+  max_decompressed_bytes of them); a line is a small record, and what a batch costs besides its articles
+  (validation's setup, database connections, task runs) is paid per batch
 - parallel_min_docs (NEWSDAG_PARALLEL_MIN_DOCS, 32): without a time bound (extract_timeout_seconds 0),
   smaller batches are extracted in-process
 - max_file_bytes (NEWSDAG_MAX_FILE_BYTES, 10 MiB): larger inputs are rejected (rule too-large); for a .jsonl,
@@ -81,6 +84,7 @@ ENV_NAMES: Mapping[str, str] = MappingProxyType(
         "archive_dir": "NEWSDAG_ARCHIVE",
         "workers": "NEWSDAG_WORKERS",
         "batch_size": "NEWSDAG_BATCH_SIZE",
+        "line_batch_size": "NEWSDAG_LINE_BATCH_SIZE",
         "parallel_min_docs": "NEWSDAG_PARALLEL_MIN_DOCS",
         "max_file_bytes": "NEWSDAG_MAX_FILE_BYTES",
         "max_decompressed_bytes": "NEWSDAG_MAX_DECOMPRESSED_BYTES",
@@ -122,6 +126,7 @@ class Settings:
     archive_dir: Path | None = None
     workers: int = field(default_factory=default_workers)
     batch_size: int = 200
+    line_batch_size: int = 1000
     parallel_min_docs: int = 32
     max_file_bytes: int = 10 * 1024 * 1024
     max_decompressed_bytes: int = 50 * 1024 * 1024
@@ -170,6 +175,7 @@ class Settings:
         for name in (
             "workers",
             "batch_size",
+            "line_batch_size",
             "max_file_bytes",
             "max_decompressed_bytes",
             "fetch_threads",

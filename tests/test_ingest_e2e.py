@@ -343,6 +343,26 @@ def test_ingest_runs_as_a_prefect_flow_run(seeds_copy: Path, tmp_path: Path) -> 
     assert trigger == "manual" and flow_run_id and len(flow_run_id) == 36
 
 
+def test_pages_and_jsonl_lines_are_batched_by_their_own_sizes() -> None:
+    from flows.run import batched
+    from flows.settings import Settings
+    from tasks.models import LineSpan, WorkItem
+
+    def page(name: str) -> WorkItem:
+        return WorkItem(name)
+
+    def line(number: int, length: int = 10) -> WorkItem:
+        return WorkItem("dump.jsonl", line=LineSpan(number, number * length, length, "stamp"))
+
+    settings = Settings(batch_size=2, line_batch_size=3, max_decompressed_bytes=25)
+    items = [page("a"), page("b"), page("c"), line(1), line(2), line(3), line(4, length=5), page("d")]
+    batches = [[item.line.number if item.line else item.location for item in one] for one in batched(items, settings)]
+    # Pages two to a batch, lines up to 3 or 25 bytes (two 10-byte lines, then 10 + 5), never mixed.
+    assert batches == [["a", "b"], ["c"], [1, 2], [3, 4], ["d"]]
+    roomy = Settings(batch_size=2, line_batch_size=3)
+    assert [len(batch) for batch in batched([line(n) for n in range(1, 8)], roomy)] == [3, 3, 1]
+
+
 def test_a_jsonl_dump_larger_than_the_file_limit_streams_through_batches(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -359,7 +379,7 @@ def test_a_jsonl_dump_larger_than_the_file_limit_streams_through_batches(
     dump = tmp_path / "dump.jsonl"
     dump.write_text("\n".join(json.dumps(record) for record in records) + "\n{broken\n")
     monkeypatch.setenv("NEWSDAG_MAX_FILE_BYTES", str(dump.stat().st_size // 4))  # each line fits, the file not
-    monkeypatch.setenv("NEWSDAG_BATCH_SIZE", "8")
+    monkeypatch.setenv("NEWSDAG_LINE_BATCH_SIZE", "8")
     db = tmp_path / "news.duckdb"
     summary = ingest_json(capsys, str(dump), "--db", str(db))
     assert (summary["discovered"], summary["loaded"], summary["rejected"]) == (31, 30, 1)
