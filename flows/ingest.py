@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
-from prefect.settings import get_current_settings, temporary_settings
+from prefect.settings import temporary_settings
 from prefect.states import State
 from prefect.utilities.annotations import quote
 
@@ -152,14 +152,13 @@ def run_from_command_line(**parameters: Any) -> dict[str, Any]:
 
     Prefect 3.9 sends a flow run heartbeat event every 180 s by default, for an automation that marks runs
     of deployments crashed when they fall silent (docs.prefect.io/v3/advanced/detect-zombie-flows); the
-    runs `newsdag serve` starts keep them. A run started here needs none: its user sees it end, and the
-    runs table marks it crashed if its process dies. The heartbeat thread cost each such run a random
-    0-1 s at its end, Prefect waiting for it to wake from its 1-s sleep (bench/results.md, section 5).
-    Heartbeats set in the environment or in the Prefect profile are sent as configured.
+    runs `newsdag serve` starts keep them. A command-line run goes without: the heartbeat thread cost each
+    one a random 0-1 s at its end, Prefect waiting for it to wake from its 1-s sleep (bench/results.md,
+    section 5). Such a run killed outright then stays Running in Prefect's UI (the `runs` table marks it
+    crashed at the next newsdag run); heartbeats set in the environment or the Prefect profile, for runs
+    from cron or systemd watched by that automation, are sent as configured.
     """
-    if "heartbeat_frequency" in get_current_settings().flows.model_fields_set:
-        return ingest_flow(**parameters)
-    with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+    with temporary_settings(set_defaults={"flows.heartbeat_frequency": None}):
         return ingest_flow(**parameters)
 
 

@@ -291,28 +291,34 @@ def cluster_batch(run_id: str, settings: Settings) -> stories.ClusterCounts:
 
 
 def batched(items: Sequence[WorkItem], settings: Settings) -> Iterator[list[WorkItem]]:
-    """Batches of `batch_size` pages (files, URLs), or of `line_batch_size` JSONL lines holding at most
-    `max_decompressed_bytes`, in the order given; a batch holds pages or lines, not both.
+    """Batches of `batch_size` pages (files, URLs) and of `line_batch_size` JSONL lines holding at most
+    `line_batch_bytes`. Pages and lines fill batches of their own, each in the order given, so pages and
+    small dumps side by side in a directory still make full batches.
 
     A line is one small record: what a batch costs besides its articles (validation's setup, database
     connections, a flow run's task runs) is paid per batch, so lines come many to a batch.
     """
-    batch: list[WorkItem] = []
+    pages: list[WorkItem] = []
+    lines: list[WorkItem] = []
     line_bytes = 0
     for item in items:
-        size = item.line.length if item.line is not None else 0
-        if batch and (
-            (item.line is None) != (batch[-1].line is None) or line_bytes + size > settings.max_decompressed_bytes
-        ):
-            yield batch
-            batch, line_bytes = [], 0
-        batch.append(item)
+        if item.line is None:
+            pages.append(item)
+            if len(pages) >= settings.batch_size:
+                yield pages
+                pages = []
+            continue
+        # A line over max_file_bytes is rejected unread: it holds no memory.
+        size = item.line.length if item.line.length <= settings.max_file_bytes else 0
+        if lines and line_bytes + size > settings.line_batch_bytes:
+            yield lines
+            lines, line_bytes = [], 0
+        lines.append(item)
         line_bytes += size
-        if len(batch) >= (settings.batch_size if item.line is None else settings.line_batch_size):
-            yield batch
-            batch, line_bytes = [], 0
-    if batch:
-        yield batch
+        if len(lines) >= settings.line_batch_size:
+            yield lines
+            lines, line_bytes = [], 0
+    yield from (batch for batch in (pages, lines) if batch)
 
 
 def new_run_id(now: datetime) -> str:
@@ -507,8 +513,8 @@ def run_batches(
 def gather_batch(
     run_id: str, items: Sequence[WorkItem], settings: Settings, steps: IngestSteps, clock: StepClock
 ) -> GatheredBatch:
-    # A step with nothing to do is not called: as a Prefect task it would still cost a task run, ~40 ms
-    # of CPU between the client and the server (bench/results.md, section 5).
+    # A step with nothing to do is not called: as a Prefect task it would still cost a task run, tens of
+    # ms of CPU between the client and a local server (bench/results.md, section 5).
     files = [item for item in items if item.kind == "file"]
     urls = [item for item in items if item.kind == "url"]
     documents, unchanged_files, read_rejects = clock("read", steps.read, files, settings) if files else ([], [], [])

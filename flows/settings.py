@@ -5,9 +5,10 @@ Setting (env var, default): meaning
 - archive_dir (NEWSDAG_ARCHIVE, <db dir>/archive): raw documents, content-addressed
 - workers (NEWSDAG_WORKERS, CPU cores): extraction processes
 - batch_size (NEWSDAG_BATCH_SIZE, 200): pages (files, URLs) per read/extract/validate/load batch
-- line_batch_size (NEWSDAG_LINE_BATCH_SIZE, 1000): JSONL lines per batch (a batch of lines also stops at
-  max_decompressed_bytes of them); a line is a small record, and what a batch costs besides its articles
-  (validation's setup, database connections, task runs) is paid per batch
+- line_batch_size (NEWSDAG_LINE_BATCH_SIZE, 1000): JSONL lines per batch; a line is a small record, and what
+  a batch costs besides its articles (validation's setup, database connections, task runs) is paid per batch
+- line_batch_bytes (NEWSDAG_LINE_BATCH_BYTES, 32 MiB): a batch of lines also ends at this many bytes of them
+  (three batches are in flight at once)
 - parallel_min_docs (NEWSDAG_PARALLEL_MIN_DOCS, 32): without a time bound (extract_timeout_seconds 0),
   smaller batches are extracted in-process
 - max_file_bytes (NEWSDAG_MAX_FILE_BYTES, 10 MiB): larger inputs are rejected (rule too-large); for a .jsonl,
@@ -85,6 +86,7 @@ ENV_NAMES: Mapping[str, str] = MappingProxyType(
         "workers": "NEWSDAG_WORKERS",
         "batch_size": "NEWSDAG_BATCH_SIZE",
         "line_batch_size": "NEWSDAG_LINE_BATCH_SIZE",
+        "line_batch_bytes": "NEWSDAG_LINE_BATCH_BYTES",
         "parallel_min_docs": "NEWSDAG_PARALLEL_MIN_DOCS",
         "max_file_bytes": "NEWSDAG_MAX_FILE_BYTES",
         "max_decompressed_bytes": "NEWSDAG_MAX_DECOMPRESSED_BYTES",
@@ -127,6 +129,7 @@ class Settings:
     workers: int = field(default_factory=default_workers)
     batch_size: int = 200
     line_batch_size: int = 1000
+    line_batch_bytes: int = 32 * 1024 * 1024
     parallel_min_docs: int = 32
     max_file_bytes: int = 10 * 1024 * 1024
     max_decompressed_bytes: int = 50 * 1024 * 1024
@@ -176,6 +179,7 @@ class Settings:
             "workers",
             "batch_size",
             "line_batch_size",
+            "line_batch_bytes",
             "max_file_bytes",
             "max_decompressed_bytes",
             "fetch_threads",

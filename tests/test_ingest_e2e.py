@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from flows import run
 from flows.cli import main
 from tests.conftest import PROJECT, another_process_writing
 from warehouse.db import connect
@@ -348,19 +349,21 @@ def test_pages_and_jsonl_lines_are_batched_by_their_own_sizes() -> None:
     from flows.settings import Settings
     from tasks.models import LineSpan, WorkItem
 
-    def page(name: str) -> WorkItem:
-        return WorkItem(name)
-
     def line(number: int, length: int = 10) -> WorkItem:
-        return WorkItem("dump.jsonl", line=LineSpan(number, number * length, length, "stamp"))
+        return WorkItem("dump.jsonl", line=LineSpan(number, number * 100, length, "stamp"))
 
-    settings = Settings(batch_size=2, line_batch_size=3, max_decompressed_bytes=25)
-    items = [page("a"), page("b"), page("c"), line(1), line(2), line(3), line(4, length=5), page("d")]
-    batches = [[item.line.number if item.line else item.location for item in one] for one in batched(items, settings)]
-    # Pages two to a batch, lines up to 3 or 25 bytes (two 10-byte lines, then 10 + 5), never mixed.
-    assert batches == [["a", "b"], ["c"], [1, 2], [3, 4], ["d"]]
+    def names(items: list[WorkItem], settings: Settings) -> list[list[str | int]]:
+        return [[item.line.number if item.line else item.location for item in one] for one in batched(items, settings)]
+
+    settings = Settings(batch_size=2, line_batch_size=3, line_batch_bytes=25, max_file_bytes=100)
+    # Pages and lines side by side, as in a directory of pages and small dumps: each fill their own batches.
+    alternating = [WorkItem("a"), line(1), WorkItem("b"), line(2), WorkItem("c"), line(3), line(4, length=5)]
+    assert names(alternating, settings) == [["a", "b"], [1, 2], ["c"], [3, 4]]
+    # Up to 3 lines or 25 bytes; a line over max_file_bytes is rejected unread and weighs nothing.
+    lines = [line(1), line(2), line(3, length=30), line(4, length=500), line(5), line(6)]
+    assert names(lines, settings) == [[1, 2], [3], [4, 5, 6]]
     roomy = Settings(batch_size=2, line_batch_size=3)
-    assert [len(batch) for batch in batched([line(n) for n in range(1, 8)], roomy)] == [3, 3, 1]
+    assert [len(one) for one in batched([line(n) for n in range(1, 8)], roomy)] == [3, 3, 1]
 
 
 def test_a_jsonl_dump_larger_than_the_file_limit_streams_through_batches(
@@ -381,7 +384,10 @@ def test_a_jsonl_dump_larger_than_the_file_limit_streams_through_batches(
     monkeypatch.setenv("NEWSDAG_MAX_FILE_BYTES", str(dump.stat().st_size // 4))  # each line fits, the file not
     monkeypatch.setenv("NEWSDAG_LINE_BATCH_SIZE", "8")
     db = tmp_path / "news.duckdb"
+    done: list[int] = []
+    monkeypatch.setattr(run, "PROGRESS_LISTENERS", [lambda progress: done.append(progress.done)])
     summary = ingest_json(capsys, str(dump), "--db", str(db))
+    assert done == [0, 8, 16, 24, 31]  # discovered, then batch by batch
     assert (summary["discovered"], summary["loaded"], summary["rejected"]) == (31, 30, 1)
     assert query(db, "SELECT input, rule FROM rejects") == [(f"{dump}:31", "bad-json")]
     assert query(db, "SELECT count(DISTINCT url), min(title), max(title) FROM articles") == [
