@@ -1,4 +1,4 @@
-"""The Prefect ingest flow: the steps of flows/run.py as batched tasks, one flow run per ingest."""
+"""The Prefect ingest flow: the tasks of flows/run.py, each on a whole batch, one flow run per ingest."""
 
 from __future__ import annotations
 
@@ -22,31 +22,29 @@ from flows.progress import ProgressLines
 from flows.settings import Settings
 from tasks.errors import RunFailed, is_transient
 
-STEP_TASK_NAMES = {
-    "discover_links": "discover-links",
-    "read": "read-files",
-    "fetch": "fetch",
-    "split_unchanged": "find-unchanged",
+# The Prefect task of each of the run's tasks (flows/run.py's IngestTasks): four task runs per batch.
+TASK_NAMES = {
+    "discover": "discover-links",
+    "gather": "gather",  # read files or fetch URLs, find what is unchanged
     "extract": "extract",
-    "validate": "validate",
-    "write": "load",
+    "load": "load",  # validate, then write the batch in one transaction
     "cluster": "cluster",
 }
 
 
-# The steps that talk to the network or open the database: only these can fail for a while and then
-# work (the file locked by another run's load, a network error). Extraction and validation are
-# deterministic CPU work: running them again would fail again.
-IO_STEPS = frozenset({"discover_links", "fetch", "split_unchanged", "write", "cluster"})
+# The tasks that talk to the network or open the database: only these can fail for a while and then
+# work (the file locked by another run's load, a network error). Extraction is deterministic CPU work:
+# running it again would fail again. The load task validates again when retried, which writes nothing.
+RETRIED_TASKS = frozenset({"discover", "gather", "load", "cluster"})
 
 
-def prefect_steps(body_clock: run.StepClock, settings: Settings) -> run.IngestSteps:
-    """The plain steps as Prefect tasks, each timed inside its task run by `body_clock`.
+def prefect_tasks(outer_clock: run.StepClock, body_clock: run.StepClock, settings: Settings) -> run.IngestTasks:
+    """The run's plain tasks as Prefect tasks, each call timed by `outer_clock` and its body, inside
+    the task run, by `body_clock`: the difference is what Prefect itself costs (task run creation, state
+    reports), shown as `orchestration` in the summary.
 
-    The run's StepClock times each task call from outside; the difference is what Prefect itself
-    costs (task run creation, state reports), shown as `orchestration` in the summary.
-    I/O steps are retried on transient errors, `task_retries` times with a doubling delay.
-    NO_CACHE: step inputs are large byte strings; hashing them for a cache key would cost more than the work.
+    I/O tasks are retried on transient errors, `task_retries` times with a doubling delay.
+    NO_CACHE: task inputs are large byte strings; hashing them for a cache key would cost more than the work.
     """
     retrying: dict[str, Any] = {}
     if settings.task_retries:
@@ -56,22 +54,22 @@ def prefect_steps(body_clock: run.StepClock, settings: Settings) -> run.IngestSt
             "retry_condition_fn": failed_transiently,
         }
     tasks = {}
-    for field, name in STEP_TASK_NAMES.items():
-        body = getattr(run.PLAIN_STEPS, field)
-        options = retrying if field in IO_STEPS else {}
-        step = task(name=name, cache_policy=NO_CACHE, **options)(timed_body(name, body, body_clock))
-        tasks[field] = with_quoted_arguments(step)
-    return run.IngestSteps(**tasks)
+    for field, name in TASK_NAMES.items():
+        body = getattr(run.PLAIN_TASKS, field)
+        options = retrying if field in RETRIED_TASKS else {}
+        prefect_task = task(name=name, cache_policy=NO_CACHE, **options)(timed(name, body, body_clock))
+        tasks[field] = called_quoted(name, prefect_task, outer_clock)
+    return run.IngestTasks(**tasks)
 
 
-def with_quoted_arguments(step: Callable[..., Any]) -> Callable[..., Any]:
-    """Call a task with its arguments quoted: Prefect then hands them over as they are instead of walking
-    every object in them for futures to resolve (36 ms for a batch of 200 pages, 5 ms quoted)."""
+def called_quoted(name: str, prefect_task: Callable[..., Any], clock: run.StepClock) -> Callable[..., Any]:
+    """Call a task, timed, with its arguments quoted: Prefect then hands them over as they are instead of
+    walking every object in them for futures to resolve (36 ms for a batch of 200 pages, 5 ms quoted)."""
 
     def call(*args: Any) -> Any:
-        return step(*(quote(argument) for argument in args))
+        return clock(name, prefect_task, *(quote(argument) for argument in args))
 
-    call.task = step  # type: ignore[attr-defined]  # the Prefect task itself, for its options
+    call.task = prefect_task  # type: ignore[attr-defined]  # the Prefect task itself, for its options
     return call
 
 
@@ -80,12 +78,12 @@ def failed_transiently(_task: Any, _task_run: Any, state: State[Any]) -> bool:
     return isinstance(state.data, BaseException) and is_transient(state.data)
 
 
-def timed_body(name: str, body: Callable[..., Any], clock: run.StepClock) -> Callable[..., Any]:
+def timed(name: str, body: Callable[..., Any], clock: run.StepClock) -> Callable[..., Any]:
     @functools.wraps(body)
-    def timed(*args: Any) -> Any:
+    def timed_body(*args: Any) -> Any:
         return clock(name, body, *args)
 
-    return timed
+    return timed_body
 
 
 @flow(name="ingest", persist_result=False, log_prints=False)
@@ -127,7 +125,7 @@ def ingest_flow(
     flow_run = context.flow_run if context else None
     if trigger is None:  # a deployment's run: started by its schedule, or by hand (UI, `newsdag trigger`)
         trigger = "schedule" if flow_run is not None and flow_run.auto_scheduled else "manual"
-    body_clock = run.StepClock()
+    outer_clock, body_clock = run.StepClock(), run.StepClock()
     progress_log = FlowProgressLog(flow_run.id if flow_run else None)
     run.PROGRESS_LISTENERS.append(progress_log)
     try:
@@ -136,11 +134,11 @@ def ingest_flow(
             settings,
             trigger=trigger,
             flow_run_id=str(flow_run.id) if flow_run else None,
-            steps=prefect_steps(body_clock, settings),
+            tasks=prefect_tasks(outer_clock, body_clock, settings),
         )
     finally:
         run.PROGRESS_LISTENERS.remove(progress_log)
-    summary["orchestration"] = body_clock.overhead_of(summary["seconds_by_step"])
+    summary["orchestration"] = body_clock.overhead_of(outer_clock)
     report_summary(summary)
     if summary["status"] != "completed":
         raise RunFailed(summary)

@@ -1,7 +1,7 @@
 """The ingest run without Prefect: discover -> fetch/read -> extract -> validate -> load, batch by batch.
 
-flows/ingest.py wraps each step as a Prefect task; `newsdag ingest` without a Prefect server calls
-`run_ingest` with the plain steps, so both paths run the same code.
+flows/ingest.py wraps each of the run's tasks (IngestTasks) as a Prefect task; `newsdag ingest` without
+a Prefect server calls `run_ingest` with the plain functions, so both paths run the same code.
 """
 
 from __future__ import annotations
@@ -72,8 +72,8 @@ def report(progress: Progress) -> None:
         listener(progress)
 
 
-# Each step takes a whole batch: as a Prefect task a step costs milliseconds of orchestration,
-# so it must never run once per article.
+# Each step takes a whole batch: inside a Prefect task run (IngestTasks) a step costs nothing per
+# article, and a task run costs tens of ms, so none runs once per article.
 
 
 def read_batch(
@@ -327,20 +327,20 @@ def new_run_id(now: datetime) -> str:
 
 
 @dataclass(frozen=True)
-class IngestSteps:
-    """The steps of a run; plain functions here, Prefect tasks in flows/ingest.py."""
+class IngestTasks:
+    """What a run calls, each on a whole batch: plain functions here, Prefect tasks in flows/ingest.py.
 
-    discover_links: Callable[..., tuple[list[WorkItem], list[Reject]]] = discover_links
-    read: Callable[..., tuple[list[RawDocument], list[NotModified], list[Reject]]] = read_batch
-    fetch: Callable[..., FetchBatch] = fetch_batch
-    split_unchanged: Callable[..., tuple[list[RawDocument], list[RawDocument], list[Reject]]] = split_unchanged
-    extract: Callable[..., tuple[list[Article], list[Reject]]] = extract_batch
-    validate: Callable[..., tuple[list[Article], list[Reject]]] = validate_batch
-    write: Callable[..., BatchCounts] = write_batch
-    cluster: Callable[..., stories.ClusterCounts] = cluster_batch
+    Each groups the steps one thread does with a batch in turn (gather: read or fetch, then find what is
+    unchanged; load: validate, then write), so a batch of 200 pages is four task runs, not six: a task
+    run costs tens of ms of CPU between the client and a local server (bench/results.md, section 5).
+    Every step inside is still timed on its own by the run's StepClock (`seconds_by_step`).
+    """
 
-
-PLAIN_STEPS = IngestSteps()
+    discover: Callable[[str, IngestRequest, Settings, StepClock], tuple[list[WorkItem], list[Reject]]]
+    gather: Callable[[str, Sequence[WorkItem], Settings, StepClock], GatheredBatch]
+    extract: Callable[[Sequence[RawDocument], Settings, StepClock], tuple[list[Article], list[Reject]]]
+    load: Callable[[str, PreparedBatch, Settings, StepClock], BatchCounts]
+    cluster: Callable[[str, Settings, StepClock], stories.ClusterCounts]
 
 
 def run_ingest(
@@ -349,9 +349,10 @@ def run_ingest(
     *,
     trigger: str = "cli",
     flow_run_id: str | None = None,
-    steps: IngestSteps = PLAIN_STEPS,
+    tasks: IngestTasks | None = None,
 ) -> dict[str, Any]:
     """The body of the ingest flow: every input ends as an article, an unchanged article, or a reject."""
+    tasks = tasks or PLAIN_TASKS
     started_at = datetime.now(UTC)
     run = load.RunRecord(
         run_id=new_run_id(started_at),
@@ -373,18 +374,18 @@ def run_ingest(
     try:
         discover_rejects: list[Reject] = []
         if request.urls or request.url_files or request.feeds or request.sitemaps:
-            links, discover_rejects = clock("discover", steps.discover_links, run.run_id, request, settings)
+            links, discover_rejects = tasks.discover(run.run_id, request, settings, clock)
             items.extend(links)
             if discover_rejects:
-                written = clock("load", steps.write, run.run_id, settings, [], [], discover_rejects, [])
+                written = tasks.load(run.run_id, PreparedBatch.of_rejects(discover_rejects), settings, clock)
                 counts["rejected"] += written.rejected
         counts["discovered"] = len(items)
         report(Progress(run.run_id, len(items), 0, dict(counts)))
-        run_batches(run, items, settings, counts, steps, clock)
+        run_batches(run, items, settings, counts, tasks, clock)
         if not (counts["loaded"] or counts["updated"]):
             # No batch clustered, but articles may wait from before: a cluster step that failed, or a
             # migration that dropped their signatures. Cheap when none is pending.
-            clock("cluster", steps.cluster, run.run_id, settings)
+            tasks.cluster(run.run_id, settings, clock)
         if items and counts["failed"] == len(items):
             status, error = "failed", "every URL failed to fetch; see the view fetch_failures_by_host"
         elif not items and discover_rejects:
@@ -424,10 +425,10 @@ class StepClock:
     def summary(self) -> dict[str, float]:
         return {name: round(seconds, 3) for name, seconds in self.seconds.items()}
 
-    def overhead_of(self, outer_seconds: dict[str, float]) -> dict[str, float]:
-        """What wrapping cost, given the same steps timed from outside (this clock timed their bodies)."""
+    def overhead_of(self, outer: StepClock) -> dict[str, float]:
+        """What wrapping cost, given the same calls timed from outside (this clock timed their bodies)."""
         task_runs = sum(self.calls.values())
-        seconds = max(0.0, sum(outer_seconds.values()) - sum(self.seconds.values()))
+        seconds = max(0.0, sum(outer.seconds.values()) - sum(self.seconds.values()))
         per_task_run = seconds / task_runs if task_runs else 0.0
         return {"task_runs": task_runs, "seconds": round(seconds, 3), "ms_per_task_run": round(per_task_run * 1000, 2)}
 
@@ -443,6 +444,11 @@ class GatheredBatch:
     unchanged: list[RawDocument | NotModified]
     rejects: list[Reject]
 
+    def prepared(self, articles: list[Article], extract_rejects: list[Reject]) -> PreparedBatch:
+        return PreparedBatch(
+            self.size, self.documents, self.fetched, self.unchanged, articles, self.rejects + extract_rejects
+        )
+
 
 @dataclass(frozen=True)
 class PreparedBatch:
@@ -455,6 +461,11 @@ class PreparedBatch:
     articles: list[Article]
     rejects: list[Reject]
 
+    @classmethod
+    def of_rejects(cls, rejects: list[Reject]) -> PreparedBatch:
+        """A batch of rejects alone (feeds or sitemaps that failed at discovery), to be written."""
+        return cls(0, [], FetchBatch(), [], [], rejects)
+
 
 # Batches in flight: one being extracted while the next is read (or fetched) and sorted, so the
 # extraction workers go from batch to batch without waiting for files, the network or the database.
@@ -466,7 +477,7 @@ def run_batches(
     items: Sequence[WorkItem],
     settings: Settings,
     counts: Counter[str],
-    steps: IngestSteps,
+    tasks: IngestTasks,
     clock: StepClock,
 ) -> None:
     """Every batch through three threads at once: one reads or fetches batch k+2 and finds what is
@@ -475,15 +486,18 @@ def run_batches(
     gathering = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsdag-gather")
     extracting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsdag-extract")
 
+    def extract_when_gathered(gathered: Future[GatheredBatch]) -> PreparedBatch:
+        batch = gathered.result()
+        articles, rejects = tasks.extract(batch.fresh, settings, clock) if batch.fresh else ([], [])
+        return batch.prepared(articles, rejects)
+
     def prepare_next() -> Future[PreparedBatch] | None:
         batch = next(batches, None)
         if batch is None:
             return None
         # A Prefect task run needs the flow run's context, on whatever thread it runs.
-        gathered = gathering.submit(
-            contextvars.copy_context().run, gather_batch, run.run_id, batch, settings, steps, clock
-        )
-        return extracting.submit(contextvars.copy_context().run, extract_gathered, gathered, settings, steps, clock)
+        gathered = gathering.submit(contextvars.copy_context().run, tasks.gather, run.run_id, batch, settings, clock)
+        return extracting.submit(contextvars.copy_context().run, extract_when_gathered, gathered)
 
     pooled = extract.extracts_in_pool(
         len(items),
@@ -502,7 +516,12 @@ def run_batches(
             prepared = in_flight.popleft().result()
             if (following := prepare_next()) is not None:
                 in_flight.append(following)
-            finish_batch(run.run_id, prepared, settings, counts, steps, clock)
+            written = tasks.load(run.run_id, prepared, settings, clock)
+            if written.loaded or written.updated:
+                # Its own transaction after the load: a clustering failure leaves the articles pending, and
+                # the next run's cluster step picks them up (pending = not clustered or text changed since).
+                tasks.cluster(run.run_id, settings, clock)
+            add_counts(counts, prepared, written)
             done += prepared.size
             report(Progress(run.run_id, len(items), done, dict(counts)))
     finally:
@@ -510,55 +529,69 @@ def run_batches(
             pool.shutdown(wait=False, cancel_futures=True)
 
 
-def gather_batch(
-    run_id: str, items: Sequence[WorkItem], settings: Settings, steps: IngestSteps, clock: StepClock
-) -> GatheredBatch:
-    # A step with nothing to do is not called: as a Prefect task it would still cost a task run, tens of
-    # ms of CPU between the client and a local server (bench/results.md, section 5).
+def discover_inputs(
+    run_id: str, request: IngestRequest, settings: Settings, clock: StepClock
+) -> tuple[list[WorkItem], list[Reject]]:
+    return clock("discover", discover_links, run_id, request, settings)
+
+
+def gather_batch(run_id: str, items: Sequence[WorkItem], settings: Settings, clock: StepClock) -> GatheredBatch:
+    """Read the batch's files and fetch its URLs, then sort out what earlier runs loaded already.
+
+    A step with nothing to do is not called (no fetch for a batch of files, no look-up when nothing was
+    read): each would open the database or show as an empty step in `seconds_by_step`.
+    """
     files = [item for item in items if item.kind == "file"]
     urls = [item for item in items if item.kind == "url"]
-    documents, unchanged_files, read_rejects = clock("read", steps.read, files, settings) if files else ([], [], [])
-    fetched = clock("fetch", steps.fetch, run_id, urls, settings) if urls else FetchBatch()
+    documents, unchanged_files, read_rejects = clock("read", read_batch, files, settings) if files else ([], [], [])
+    fetched = clock("fetch", fetch_batch, run_id, urls, settings) if urls else FetchBatch()
     documents.extend(fetched.documents)
     fresh, unchanged, repeated_rejects = (
-        clock("find_unchanged", steps.split_unchanged, documents, settings) if documents else ([], [], [])
+        clock("find_unchanged", split_unchanged, documents, settings) if documents else ([], [], [])
     )
     rejects = read_rejects + list(fetched.rejects) + repeated_rejects
     return GatheredBatch(len(items), documents, fetched, fresh, [*unchanged, *unchanged_files], rejects)
 
 
-def extract_gathered(
-    gathered: Future[GatheredBatch], settings: Settings, steps: IngestSteps, clock: StepClock
-) -> PreparedBatch:
-    batch = gathered.result()
-    articles, extract_rejects = clock("extract", steps.extract, batch.fresh, settings) if batch.fresh else ([], [])
-    return PreparedBatch(
-        batch.size, batch.documents, batch.fetched, batch.unchanged, articles, batch.rejects + extract_rejects
-    )
+def extract_documents(
+    documents: Sequence[RawDocument], settings: Settings, clock: StepClock
+) -> tuple[list[Article], list[Reject]]:
+    return clock("extract", extract_batch, documents, settings)
 
 
-def finish_batch(
-    run_id: str,
-    batch: PreparedBatch,
-    settings: Settings,
-    counts: Counter[str],
-    steps: IngestSteps,
-    clock: StepClock,
-) -> None:
+def validate_and_write(run_id: str, batch: PreparedBatch, settings: Settings, clock: StepClock) -> BatchCounts:
+    """Validate the batch's articles, then write the batch in one transaction.
+
+    One task: run again after a transient error (the database locked), it validates again, which is
+    deterministic and writes nothing, so the batch is still written once.
+    """
     passed, validate_rejects = ([], [])
     if batch.articles:
-        passed, validate_rejects = clock("validate", steps.validate, batch.articles, settings)
+        passed, validate_rejects = clock("validate", validate_batch, batch.articles, settings)
     fetched = batch.fetched
-    written = clock(
+    return clock(
         "load",
-        steps.write,
+        write_batch,
         *(run_id, settings, batch.documents, passed, batch.rejects + validate_rejects, batch.unchanged),
         *(fetched.not_modified, fetched.records),
     )
-    if written.loaded or written.updated:
-        # Its own transaction after the load: a clustering failure leaves the articles pending, and the
-        # next run's cluster step picks them up (pending = not clustered or text changed since).
-        clock("cluster", steps.cluster, run_id, settings)
+
+
+def cluster_written(run_id: str, settings: Settings, clock: StepClock) -> stories.ClusterCounts:
+    return clock("cluster", cluster_batch, run_id, settings)
+
+
+PLAIN_TASKS = IngestTasks(
+    discover=discover_inputs,
+    gather=gather_batch,
+    extract=extract_documents,
+    load=validate_and_write,
+    cluster=cluster_written,
+)
+
+
+def add_counts(counts: Counter[str], batch: PreparedBatch, written: BatchCounts) -> None:
+    fetched = batch.fetched
     counts["fetched"] += len(batch.documents)
     counts["not_modified"] += len(fetched.not_modified)
     counts["failed"] += sum(1 for record in fetched.records if record.outcome == "failed")

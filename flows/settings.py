@@ -40,10 +40,10 @@ Setting (env var, default): meaning
   worker dies is rejected too (worker-crashed). Every batch is extracted in worker processes for this,
   even one page with one worker. 0: no bound, and batches under parallel_min_docs, or one worker,
   extract in the ingest process (what a debugger needs).
-- task_retries (NEWSDAG_TASK_RETRIES, 2): in a Prefect flow run, how often an I/O task (discover-links, fetch,
-  find-unchanged, load, cluster) that failed on a transient error is run again: the database still locked
-  after lock_timeout_seconds (WarehouseBusy) or a transient network error. Extraction and validation,
-  deterministic CPU work, are never retried; neither is any task on a permanent error.
+- task_retries (NEWSDAG_TASK_RETRIES, 2): in a Prefect flow run, how often an I/O task (discover-links, gather,
+  load, cluster) that failed on a transient error is run again: the database still locked after
+  lock_timeout_seconds (WarehouseBusy) or a transient network error. Extraction, deterministic CPU work, is
+  never retried (a retried load validates again, which writes nothing); no task is on a permanent error.
 - task_retry_delay (NEWSDAG_TASK_RETRY_DELAY, 10 s): the wait before the first such retry, doubled each time
   (10 s, 20 s): a load of another run holding the file for minutes gets that long to finish
 - dask_address (NEWSDAG_DASK_ADDRESS, empty): a Dask scheduler (tcp://host:8786); when set, extraction runs

@@ -65,7 +65,7 @@ def read_flow_run(flow_run_id: Any) -> Any:
 
 
 def test_a_load_task_is_retried_while_another_process_holds_the_database(harness: None, tmp_path: Path) -> None:
-    from flows.ingest import prefect_steps
+    from flows.ingest import prefect_tasks
 
     db = tmp_path / "news.duckdb"
     with connect(db):
@@ -75,7 +75,9 @@ def test_a_load_task_is_retried_while_another_process_holds_the_database(harness
     reject = Reject(str(tmp_path / "page.html"), "extract", "no-text", "no main text found in the page")
     # A real lock, held by another process longer than one attempt waits (1 s), shorter than the retries.
     with another_process_writing(db, seconds=3):
-        counts = prefect_steps(clock, settings).write("run-1", settings, [], [], [reject], [])
+        counts = prefect_tasks(run.StepClock(), run.StepClock(), settings).load(
+            "run-1", run.PreparedBatch.of_rejects([reject]), settings, clock
+        )
     assert counts.rejected == 1
     assert clock.calls["load"] >= 2  # the first attempt met the lock: WarehouseBusy, retried
     with connect(db, read_only=True) as connection:
@@ -83,20 +85,20 @@ def test_a_load_task_is_retried_while_another_process_holds_the_database(harness
 
 
 def test_a_permanent_warehouse_error_is_not_retried(harness: None, tmp_path: Path) -> None:
-    from flows.ingest import prefect_steps
+    from flows.ingest import prefect_tasks
 
     not_a_database = tmp_path / "notes.duckdb"
     not_a_database.write_text("my notes")
     settings = Settings.from_env(db_path=not_a_database, task_retries=3, task_retry_delay=1)
     clock = run.StepClock()
+    tasks = prefect_tasks(run.StepClock(), run.StepClock(), settings)
     with pytest.raises(WarehouseError, match="cannot open the database") as raised:
-        prefect_steps(clock, settings).write("run-1", settings, [], [], [], [])
+        tasks.load("run-1", run.PreparedBatch.of_rejects([]), settings, clock)
     assert not isinstance(raised.value, WarehouseBusy)
     assert clock.calls["load"] == 1
-    # Extraction and validation are deterministic: never retried, whatever they raise.
-    steps = prefect_steps(clock, settings)
-    assert (steps.extract.task.retries, steps.validate.task.retries, steps.read.task.retries) == (0, 0, 0)
-    assert (steps.fetch.task.retries, steps.discover_links.task.retries, steps.cluster.task.retries) == (3, 3, 3)
+    # Extraction is deterministic: never retried, whatever it raises.
+    assert tasks.extract.task.retries == 0
+    assert (tasks.gather.task.retries, tasks.discover.task.retries, tasks.cluster.task.retries) == (3, 3, 3)
 
 
 def test_a_run_whose_every_fetch_fails_ends_failed_in_prefect_and_in_runs(
