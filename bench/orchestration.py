@@ -6,14 +6,14 @@ Starts a temporary Prefect server (`prefect server start` on a free loopback por
 a temp dir, analytics and UI off) and waits for /api/health; that start is not counted. Then, on
 a corpus built like bench/throughput.py's, alternates (`--repeat` times, fastest of each counts):
   - `newsdag ingest CORPUS --prefect never` (in-process, no Prefect import);
-  - `newsdag ingest CORPUS --prefect auto` with PREFECT_API_URL set (a flow run with one task run
-    per step and batch, reported to the server);
+  - `newsdag ingest CORPUS --prefect auto` with PREFECT_API_URL set (a flow run with four task runs
+    per batch, reported to the server);
 each whole command into a fresh database. The same pair on a 1-page corpus gives the fixed cost
 (Prefect import, flow run creation, shutdown), so the report has both
   (flow wall - in-process wall) / pages, the brief's figure (goal < 1 ms/page), and
   the marginal cost per page, that difference minus the 1-page difference, divided by pages - 1,
 and, from the flow run's own summary, what its task runs cost beyond the work they wrap (each step
-is timed from outside the task call and inside the task body): the per-page figure without the noise
+is timed from outside the task call and inside the task run): the per-page figure without the noise
 of two whole commands. On a machine whose cores the extraction workers keep busy, wall time is noisy;
 CPU time is not, so each command's CPU is counted too: the newsdag process's own (what it waited
 for included), and the server's during the command and SERVER_SETTLE_SECONDS after it (an

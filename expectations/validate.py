@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from tasks.dates import local_iso
 from tasks.errors import ValidationFailed
 from tasks.load import cyclic_gc_paused
 from tasks.models import Article, ArticleDate, Reject
@@ -117,7 +116,7 @@ def articles_frame(articles: Sequence[Article]) -> pd.DataFrame:
             "text": article.text,
             "word_count": article.word_count,
             "language": article.language,
-            "published_at": local_iso(article.published) if article.published else None,
+            "published_at": article.published.local if article.published else None,
             "published_epoch": date_epoch(article.published) if article.published else None,
             "modified_epoch": comparable_modified_epoch(article.published, article.modified),
         }

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from flows.settings import Settings
 from tasks import extract, loaders
-from tasks.dates import local_iso
 from tasks.errors import InputError
 from tasks.models import Article, RawDocument, Reject, WorkItem
 
@@ -39,7 +38,7 @@ def prediction(page_id: str, result: Article | Reject) -> dict[str, str | None]:
         "id": page_id,
         "text": result.text,
         "title": result.title,
-        "date": local_iso(result.published) if result.published else None,
+        "date": result.published.local if result.published else None,
         "author": ", ".join(result.authors) or None,
     }
 

@@ -72,16 +72,6 @@ def normalize_offset(offset: str | None) -> str:
     return f"{offset[0]}{digits[:2]}:{(digits[2:4] or '00')}"
 
 
-def local_iso(article_date: ArticleDate) -> str:
-    """The date as written, normalized: YYYY-MM-DD, or the wall-clock time with its offset if known."""
-    if article_date.value is None:
-        return article_date.day.isoformat()
-    timespec = "seconds" if article_date.precision == "second" else "minutes"
-    if article_date.value.microsecond and article_date.precision == "second":
-        timespec = "milliseconds"
-    return article_date.value.isoformat(timespec=timespec)
-
-
 def is_plausible(article_date: ArticleDate, *, now: datetime, earliest: date, future_skew: timedelta) -> bool:
     """False for dates before `earliest` or later than now + skew (impossible for a published article)."""
     if article_date.day < earliest:

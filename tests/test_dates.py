@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from tasks.dates import is_plausible, local_iso, parse_iso_date
+from tasks.dates import is_plausible, parse_iso_date
 
 
 @pytest.mark.parametrize(
@@ -31,15 +33,24 @@ def test_day_only_stays_a_day() -> None:
     parsed = parse_iso_date("2025-06-05", "meta")
     assert parsed is not None
     assert (parsed.precision, parsed.value, parsed.utc_offset, parsed.day) == ("day", None, None, date(2025, 6, 5))
-    assert local_iso(parsed) == "2025-06-05"
+    assert parsed.local == "2025-06-05"
 
 
-def test_local_iso_keeps_the_written_day_and_offset() -> None:
+def test_local_keeps_the_written_day_and_offset() -> None:
     parsed = parse_iso_date("2025-06-05T23:30-05:00", "meta")
     assert parsed is not None
     # In UTC this is already June 6th; the page's own day and offset must survive.
-    assert local_iso(parsed) == "2025-06-05T23:30-05:00"
+    assert parsed.local == "2025-06-05T23:30-05:00"
     assert parsed.day == date(2025, 6, 5)
+
+
+def test_local_is_made_with_the_date_and_travels_with_it() -> None:
+    parsed = parse_iso_date("2025-06-05T23:30:15.250+02:00", "json-ld")
+    assert parsed is not None and parsed.local == "2025-06-05T23:30:15.250+02:00"
+    # From an extraction worker to the ingest process: the value comes along, not recomputed.
+    assert pickle.loads(pickle.dumps(parsed)).local == parsed.local
+    # A copy with other fields gets its own.
+    assert replace(parsed, value=None, precision="day").local == "2025-06-05"
 
 
 def test_time_without_offset_stays_naive() -> None:
