@@ -22,19 +22,19 @@ from flows.progress import ProgressLines
 from flows.settings import Settings
 from tasks.errors import RunFailed, is_transient
 
-# The Prefect task of each of the run's tasks (flows/run.py's IngestTasks): four task runs per batch.
+# The Prefect task of each of the run's tasks (flows/run.py's IngestTasks): three task runs per batch.
 TASK_NAMES = {
     "discover": "discover-links",
     "gather": "gather",  # read files or fetch URLs, find what is unchanged
     "extract": "extract",
-    "load": "load",  # validate, then write the batch in one transaction
-    "cluster": "cluster",
+    "load": "load",  # validate, write the batch in one transaction, cluster what it added
+    "cluster": "cluster",  # once at the end of a run that loaded nothing: what earlier runs left pending
 }
 
 
 # The tasks that talk to the network or open the database: only these can fail for a while and then
 # work (the file locked by another run's load, a network error). Extraction is deterministic CPU work:
-# running it again would fail again. The load task validates again when retried, which writes nothing.
+# running it again would fail again. A retried load validates again, which writes nothing.
 RETRIED_TASKS = frozenset({"discover", "gather", "load", "cluster"})
 
 

@@ -14,10 +14,13 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+
+import duckdb
 
 from flows.settings import Settings
 from tasks import crawl, discover, extract, fetch, load, loaders, scaleout, sources, stories
@@ -26,7 +29,6 @@ from tasks.models import (
     Article,
     BatchCounts,
     FetchBatch,
-    FetchRecord,
     IngestRequest,
     NotModified,
     RawDocument,
@@ -65,6 +67,11 @@ class Progress:
 ProgressListener = Callable[[Progress], None]
 # The CLI registers a listener here to draw its progress bar; flows never print.
 PROGRESS_LISTENERS: list[ProgressListener] = []
+
+
+def open_warehouse(settings: Settings) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """The database file for writing, waiting up to lock_timeout_seconds while another process holds it."""
+    return connect(Path(settings.db_path), wait_seconds=settings.lock_timeout_seconds)
 
 
 def report(progress: Progress) -> None:
@@ -109,7 +116,7 @@ def find_unchanged_files(uris: dict[str, str], settings: Settings) -> dict[str, 
     for location, uri in uris.items():
         if (stamp := loaders.file_stamp(Path(location))) is not None:
             stamps[uri] = stamp
-    with connect(Path(settings.db_path), wait_seconds=settings.lock_timeout_seconds) as connection:
+    with open_warehouse(settings) as connection:
         return load.find_unchanged_files(connection, stamps)
 
 
@@ -178,7 +185,7 @@ def fetch_batch(run_id: str, items: Sequence[WorkItem], settings: Settings) -> F
         return FetchBatch()
     validators = {}
     if Path(settings.db_path).exists():
-        with connect(Path(settings.db_path), wait_seconds=settings.lock_timeout_seconds) as connection:
+        with open_warehouse(settings) as connection:
             validators = load.find_validators(connection, [item.location for item in items])
     return fetch.fetcher_for(run_id, fetch_policy(settings)).fetch_batch(items, validators)
 
@@ -199,7 +206,7 @@ def split_unchanged(
     are not extracted again; they are unchanged articles, or the same reject as last time."""
     if not Path(settings.db_path).exists() or not documents:
         return list(documents), [], []
-    with connect(Path(settings.db_path), wait_seconds=settings.lock_timeout_seconds) as connection:
+    with open_warehouse(settings) as connection:
         seen = load.find_seen(connection, documents)
     fresh, unchanged, rejects = [], [], []
     for document in documents:
@@ -260,34 +267,26 @@ def validate_batch(articles: Sequence[Article], settings: Settings) -> tuple[lis
     )
 
 
-def write_batch(
+def write_prepared(
+    connection: duckdb.DuckDBPyConnection,
     run_id: str,
     settings: Settings,
-    documents: Sequence[RawDocument],
+    batch: PreparedBatch,
     articles: Sequence[Article],
     rejects: Sequence[Reject],
-    unchanged: Sequence[RawDocument | NotModified],
-    not_modified: Sequence[NotModified] = (),
-    fetches: Sequence[FetchRecord] = (),
 ) -> BatchCounts:
-    load.archive_documents(documents, settings.archive_path)
-    with connect(Path(settings.db_path), wait_seconds=settings.lock_timeout_seconds) as connection:
-        return load.write_batch(
-            connection,
-            run_id,
-            documents=documents,
-            articles=articles,
-            rejects=rejects,
-            unchanged=unchanged,
-            not_modified=not_modified,
-            fetches=fetches,
-        )
-
-
-def cluster_batch(run_id: str, settings: Settings) -> stories.ClusterCounts:
-    """Duplicates, near-duplicates and stories for the articles the last write added or changed."""
-    with connect(Path(settings.db_path), wait_seconds=settings.lock_timeout_seconds) as connection:
-        return stories.cluster_pending(connection, run_id)
+    """Archive the batch's bytes, then write its documents, `articles` and `rejects` in one transaction."""
+    load.archive_documents(batch.documents, settings.archive_path)
+    return load.write_batch(
+        connection,
+        run_id,
+        documents=batch.documents,
+        articles=articles,
+        rejects=rejects,
+        unchanged=batch.unchanged,
+        not_modified=batch.fetched.not_modified,
+        fetches=batch.fetched.records,
+    )
 
 
 def batched(items: Sequence[WorkItem], settings: Settings) -> Iterator[list[WorkItem]]:
@@ -331,9 +330,10 @@ class IngestTasks:
     """What a run calls, each on a whole batch: plain functions here, Prefect tasks in flows/ingest.py.
 
     Each groups the steps one thread does with a batch in turn (gather: read or fetch, then find what is
-    unchanged; load: validate, then write), so a batch of 200 pages is four task runs, not six: a task
-    run costs tens of ms of CPU between the client and a local server (bench/results.md, section 5).
-    Every step inside is still timed on its own by the run's StepClock (`seconds_by_step`).
+    unchanged; load: validate, write, cluster), so a batch of 200 pages is three task runs, not six: a
+    task run costs tens of ms of CPU between the client and a local server (bench/results.md, section 5).
+    Every step inside is still timed on its own by the run's StepClock (`seconds_by_step`). `cluster` is
+    called once at a run's end, when no batch loaded anything.
     """
 
     discover: Callable[[str, IngestRequest, Settings, StepClock], tuple[list[WorkItem], list[Reject]]]
@@ -364,8 +364,7 @@ def run_ingest(
     )
     # Local inputs are checked before the run is recorded: a typo fails the command, not a run.
     items = list(discover.discover_paths(request.paths, source=request.source))
-    db_path = Path(settings.db_path)
-    with connect(db_path, wait_seconds=settings.lock_timeout_seconds) as connection:
+    with open_warehouse(settings) as connection:
         load.start_run(connection, run)
     load.remove_stale_partials(settings.archive_path)  # what a killed run left half-written
     counts: Counter[str] = Counter(dict.fromkeys(COUNT_NAMES, 0))
@@ -397,7 +396,7 @@ def run_ingest(
         extract.shutdown_pools()
         scaleout.close_clients()
         fetch.close_fetcher(run.run_id)
-        finish_quietly(db_path, settings, run.run_id, status, dict(counts), error)
+        finish_quietly(settings, run.run_id, status, dict(counts), error)
     logger.info("run %s %s: %s", run.run_id, status, dict(counts))
     return {"run_id": run.run_id, "status": status, "error": error, **counts, "seconds_by_step": clock.summary()}
 
@@ -414,9 +413,14 @@ class StepClock:
         self.lock = threading.Lock()
 
     def __call__(self, name: str, step: Callable[..., T], *args: Any) -> T:
+        with self.timing(name):
+            return step(*args)
+
+    @contextmanager
+    def timing(self, name: str) -> Iterator[None]:
         started = time.perf_counter()
         try:
-            return step(*args)
+            yield
         finally:
             with self.lock:
                 self.seconds[name] += time.perf_counter() - started
@@ -517,10 +521,6 @@ def run_batches(
             if (following := prepare_next()) is not None:
                 in_flight.append(following)
             written = tasks.load(run.run_id, prepared, settings, clock)
-            if written.loaded or written.updated:
-                # Its own transaction after the load: a clustering failure leaves the articles pending, and
-                # the next run's cluster step picks them up (pending = not clustered or text changed since).
-                tasks.cluster(run.run_id, settings, clock)
             add_counts(counts, prepared, written)
             done += prepared.size
             report(Progress(run.run_id, len(items), done, dict(counts)))
@@ -559,34 +559,39 @@ def extract_documents(
     return clock("extract", extract_batch, documents, settings)
 
 
-def validate_and_write(run_id: str, batch: PreparedBatch, settings: Settings, clock: StepClock) -> BatchCounts:
-    """Validate the batch's articles, then write the batch in one transaction.
+def load_batch(run_id: str, batch: PreparedBatch, settings: Settings, clock: StepClock) -> BatchCounts:
+    """Validate the batch's articles, write the batch in one transaction, then cluster what it added or
+    changed (transactions of their own: if clustering fails, those articles stay pending for the next
+    run's cluster step), all over one connection: each open (migration check) and close (checkpoint) of
+    the file costs tens of ms.
 
-    One task: run again after a transient error (the database locked), it validates again, which is
-    deterministic and writes nothing, so the batch is still written once.
+    One task. It is retried only on a transient error, which only opening the file raises (WarehouseBusy,
+    before anything is written); the retry validates again, which is deterministic and writes nothing.
     """
     passed, validate_rejects = ([], [])
     if batch.articles:
         passed, validate_rejects = clock("validate", validate_batch, batch.articles, settings)
-    fetched = batch.fetched
-    return clock(
-        "load",
-        write_batch,
-        *(run_id, settings, batch.documents, passed, batch.rejects + validate_rejects, batch.unchanged),
-        *(fetched.not_modified, fetched.records),
-    )
+    with ExitStack() as database:
+        with clock.timing("load"):
+            connection = database.enter_context(open_warehouse(settings))
+            written = write_prepared(connection, run_id, settings, batch, passed, batch.rejects + validate_rejects)
+        if written.loaded or written.updated:
+            clock("cluster", stories.cluster_pending, connection, run_id)
+    return written
 
 
-def cluster_written(run_id: str, settings: Settings, clock: StepClock) -> stories.ClusterCounts:
-    return clock("cluster", cluster_batch, run_id, settings)
+def cluster_pending(run_id: str, settings: Settings, clock: StepClock) -> stories.ClusterCounts:
+    """Cluster articles an earlier run left pending (a cluster step that failed, a migration)."""
+    with clock.timing("cluster"), open_warehouse(settings) as connection:
+        return stories.cluster_pending(connection, run_id)
 
 
 PLAIN_TASKS = IngestTasks(
     discover=discover_inputs,
     gather=gather_batch,
     extract=extract_documents,
-    load=validate_and_write,
-    cluster=cluster_written,
+    load=load_batch,
+    cluster=cluster_pending,
 )
 
 
@@ -602,12 +607,10 @@ def add_counts(counts: Counter[str], batch: PreparedBatch, written: BatchCounts)
     counts["rejected"] += written.rejected
 
 
-def finish_quietly(
-    db_path: Path, settings: Settings, run_id: str, status: str, counts: dict[str, int], error: str | None
-) -> None:
+def finish_quietly(settings: Settings, run_id: str, status: str, counts: dict[str, int], error: str | None) -> None:
     """Record the run's end; if even that fails, the next run will find it and mark it crashed."""
     try:
-        with connect(db_path, wait_seconds=settings.lock_timeout_seconds) as connection:
+        with open_warehouse(settings) as connection:
             load.finish_run(connection, run_id, status=status, counts=counts, error=error)
     except Exception:  # the original failure, if any, is what the user must see
         logger.exception("could not record the end of run %s", run_id)
