@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -405,3 +406,37 @@ def test_every_command_keeps_prefect_analytics_off_unless_the_user_set_them(
     monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "true")  # the user's own choice stays
     main(["runs", "--db", str(tmp_path / "none.duckdb")])
     assert (os.environ["DO_NOT_TRACK"], os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"]) == ("1", "true")
+
+
+ARENA_CHURN = """
+import ctypes, sys, threading
+from flows import run
+if sys.argv[1] == "capped":
+    run.share_malloc_arenas()
+def churn():
+    for _ in range(50):
+        blocks = [bytearray(300_000) for _ in range(8)]  # past malloc's mmap threshold once one is freed
+        del blocks
+threads = [threading.Thread(target=churn) for _ in range(6)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+ctypes.CDLL(None).malloc_stats()  # glibc: one "Arena N:" block per arena, on stderr
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc arenas are glibc's")
+@pytest.mark.parametrize(
+    ("mode", "environment", "fewest", "most"),
+    [("uncapped", {}, 3, 64), ("capped", {}, 1, run.MALLOC_ARENAS), ("capped", {"MALLOC_ARENA_MAX": "4"}, 3, 4)],
+)
+def test_an_ingest_process_shares_malloc_arenas_between_its_threads(
+    mode: str, environment: dict[str, str], fewest: int, most: int
+) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "MALLOC_ARENA_MAX"} | environment
+    done = subprocess.run(
+        [sys.executable, "-c", ARENA_CHURN, mode], cwd=PROJECT, env=env, capture_output=True, text=True, check=True
+    )
+    arenas = sum(line.startswith("Arena ") for line in done.stderr.splitlines())
+    assert fewest <= arenas <= most, done.stderr
