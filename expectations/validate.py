@@ -169,6 +169,7 @@ def frame_failures(
             result = batch.validate(
                 validator.suite, result_format=dict(RESULT_FORMAT), expectation_parameters=dict(parameters)
             )
+            forget_batch_metrics(validator.batch_definition)
     except ValidationFailed:
         raise
     except Exception as error:  # any GX failure here means the suite did not run, not that rows are bad
@@ -202,6 +203,20 @@ def frame_failures(
     for row_failures in failures.values():
         row_failures.sort(key=lambda failure: rule_order()[failure.rule])
     return failures
+
+
+def forget_batch_metrics(batch_definition: BatchDefinition) -> None:
+    """Drop the metrics GX computed for the batch just validated.
+
+    GX's pandas engine lives as long as its datasource and caches every metric it computes, keyed by the
+    metric and its parameters. Each batch of a run has its own `latest_epoch` (now + skew), so each left
+    its own entries (~30 KB, with Series of the frame's rows) that no later batch reads: a run of a million
+    pages would keep ~150 MB of them. GX has no public way to empty the cache.
+    """
+    engine = batch_definition.data_asset.datasource.get_execution_engine()
+    cache = getattr(engine, "_metric_cache", None)
+    if isinstance(cache, dict):
+        cache.clear()
 
 
 def in_suite_order(
