@@ -11,7 +11,8 @@ Each write is broken down into the Python -> Arrow conversion (articles_table, d
 measured by calling them on the same rows) and every SQL statement write_batch executes (timed by
 a pass-through wrapper around the connection). Then, as an ingest loads them, the same rows in
 batches of NEWSDAG_BATCH_SIZE (default 200), each in a connection of its own (open, migrate check,
-transaction, close with its checkpoint): the rate a run sees. Goal: >= 50,000 rows/s. Not a test.
+transaction, close with its checkpoint): the rate a run sees. With --existing N, also batches into a
+warehouse that already holds N articles and documents. Goal: >= 50,000 rows/s. Not a test.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import duckdb
@@ -170,12 +172,66 @@ def pipeline_rate(documents: Sequence[RawDocument], articles: Sequence[Article],
         return len(articles) / (time.perf_counter() - started)
 
 
+def fill_warehouse(db: Path, rows: int) -> None:
+    """`rows` articles (short texts) and their documents, written by SQL: a warehouse that ingests have grown."""
+    with connect(db) as connection:
+        connection.execute(
+            """
+            INSERT INTO documents BY NAME
+            SELECT sha256('old ' || i) AS doc_id, 'https://old.example.com/' || i || '.html' AS url,
+                   '/data/old/' || i || '.html' AS input, 200 AS http_status, 60000 AS bytes,
+                   TIMESTAMPTZ '2024-01-01 00:00:00+00' AS fetched_at, 'old' AS run_id,
+                   md5('old ' || i) AS article_id, sha256('text ' || i) AS article_text_sha256
+            FROM range($rows) AS t(i)
+            """,
+            {"rows": rows},
+        )
+        connection.execute(
+            """
+            INSERT INTO articles BY NAME
+            SELECT md5('old ' || i) AS article_id, sha256('old ' || i) AS doc_id, '/data/old/' || i || '.html' AS input,
+                   'https://old.example.com/' || i || '.html' AS url, 'old' AS source, 'Old story ' || i AS title,
+                   'A short old text ' || i AS text, 5 AS word_count, sha256('text ' || i) AS text_sha256,
+                   'old' AS first_seen_run, 'old' AS last_seen_run, 1 AS version,
+                   TIMESTAMPTZ '2024-01-01 00:00:00+00' AS updated_at
+            FROM range($rows) AS t(i)
+            """,
+            {"rows": rows},
+        )
+
+
+def batch_seconds_at_scale(
+    documents: Sequence[RawDocument], articles: Sequence[Article], batch_size: int, existing: int, batches: int
+) -> list[float]:
+    """Seconds per batch (open, write_batch, close with its checkpoint), one connection each, into a
+    warehouse that already holds `existing` articles and documents: what a batch costs as it grows."""
+    with tempfile.TemporaryDirectory(prefix="newsdag-load-") as scratch:
+        db = Path(scratch) / "bench.duckdb"
+        fill_warehouse(db, existing)
+        seconds = []
+        for first in range(0, batch_size * batches, batch_size):
+            batch = slice(first, first + batch_size)
+            started = time.perf_counter()
+            with connect(db) as connection:
+                load.write_batch(
+                    connection, "run-at-scale", documents=documents[batch], articles=articles[batch], rejects=[]
+                )
+            seconds.append(time.perf_counter() - started)
+        return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--text-bytes", type=int, default=3000)
     parser.add_argument("--repeat", type=int, default=3, help="fresh databases to try; the fastest counts")
     parser.add_argument("--batch-size", type=int, default=Settings().batch_size, help="documents per ingest batch")
+    parser.add_argument(
+        "--existing",
+        type=int,
+        default=0,
+        help="also time batches into a warehouse already holding this many articles and documents",
+    )
     args = parser.parse_args()
     documents, articles = synthetic_batch(args.rows, args.text_bytes)
     changed = changed_half(articles)
@@ -212,9 +268,18 @@ def main() -> None:
     for step in dict.fromkeys([*first[1], *second[1]]):
         print(f"| {step} | {first[1].get(step, 0):.3f} | {second[1].get(step, 0):.3f} |")
     print("(the python -> arrow rows are measured separately and are also inside each wall time)")
+    if args.existing:
+        batches = min(10, args.rows // args.batch_size)
+        seconds = batch_seconds_at_scale(documents, articles, args.batch_size, args.existing, batches)
+        print(
+            f"\nbatches of {args.batch_size} into a warehouse of {args.existing:,} articles and documents, "
+            f"a connection each (open, write, close): median {median(seconds) * 1000:.0f} ms per batch "
+            f"(min {min(seconds) * 1000:.0f}, max {max(seconds) * 1000:.0f}, {batches} batches)"
+        )
     print(
         f"command: .venv/bin/python bench/load_rate.py --rows {args.rows} --text-bytes {args.text_bytes} "
         f"--repeat {args.repeat} --batch-size {args.batch_size}"
+        + (f" --existing {args.existing}" if args.existing else "")
     )
 
 

@@ -364,10 +364,13 @@ def write_batch(
             connection.execute(queries["stage_replaced_articles"])
             connection.execute(queries["replace_articles"])
             connection.execute(queries["touch_seen_articles"])
+        # An insert checks the table for what is stored only when some of the batch is: that check scans
+        # the whole table, the most of a batch's write in a large warehouse.
         if new:
-            connection.execute(queries["insert_articles"])
-        connection.execute(queries["update_seen_documents"])
-        connection.execute(queries["insert_new_documents"])
+            connection.execute(queries["insert_articles" if changed or same else "insert_all_articles"])
+        seen_documents = connection.execute(queries["update_seen_documents"]).fetchall()[0][0]
+        if seen_documents < relations["batch_documents"].num_rows:
+            connection.execute(queries["insert_new_documents" if seen_documents else "insert_all_documents"])
         connection.execute(queries["insert_rejects"])
         connection.execute(queries["insert_fetches"])
         if unchanged or not_modified:

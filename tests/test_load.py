@@ -42,31 +42,32 @@ def test_migration_creates_tables_views_and_version(tmp_path: Path) -> None:
         assert con.execute("SELECT count(*) FROM schema_version").fetchall()[0][0] == SCHEMA_VERSION
 
 
-def test_documents_of_a_keyed_warehouse_move_to_the_unkeyed_table_whole(tmp_path: Path) -> None:
+def test_articles_and_documents_of_a_keyed_warehouse_move_to_unkeyed_tables_whole(tmp_path: Path) -> None:
     db = tmp_path / "news.duckdb"
     document = make_document()
     article = make_article(doc_id=document.doc_id, input=document.input)
-    with duckdb.connect(str(db)) as con:  # a warehouse as migration 6 left it: documents keyed (doc_id, url)
+    with duckdb.connect(str(db)) as con:  # a warehouse as migration 6 left it: both tables keyed
         con.execute("CREATE TABLE schema_version (version INTEGER, applied_at TIMESTAMPTZ)")
         for version, filename in enumerate(MIGRATIONS[:6], start=1):
             con.execute((SQL_DIR / filename).read_text(encoding="utf-8"))
             con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
-        con.execute(
-            "INSERT INTO documents (doc_id, url, input, etag, bytes, fetched_at, run_id, article_id, file_stamp) "
-            "VALUES (?, ?, ?, ?, 42, now(), 'run0', ?, 'stamp')",
-            [document.doc_id, document.url, document.input, 'W/"1"', article.article_id],
-        )
-        before = con.execute("SELECT * FROM documents").fetchall()
+        load.write_batch(con, "run0", documents=[replace(document, file_stamp="old")], articles=[article], rejects=[])
+        before = {table: con.execute(f"SELECT * FROM {table}").fetchall() for table in ("articles", "documents")}
     with connect(db) as con:
-        after = con.execute("SELECT * FROM documents").fetchall()
+        after = {table: con.execute(f"SELECT * FROM {table}").fetchall() for table in ("articles", "documents")}
         keys = con.execute(
             "SELECT count(*) FROM duckdb_constraints() "
-            "WHERE table_name = 'documents' AND constraint_type = 'PRIMARY KEY'"
+            "WHERE table_name IN ('articles', 'documents') AND constraint_type = 'PRIMARY KEY'"
         ).fetchall()[0][0]
-        load.write_batch(con, "run1", documents=[replace(document, file_stamp="new")], articles=[], rejects=[])
-        seen_again = con.execute("SELECT run_id, etag, file_stamp FROM documents").fetchall()
-    assert after == before and keys == 0
-    assert seen_again == [("run0", 'W/"1"', "new")]  # still one row for (doc_id, url), as the key made sure
+        again = load.write_batch(
+            con, "run1", documents=[replace(document, file_stamp="new")], articles=[article], rejects=[]
+        )
+        documents = con.execute("SELECT run_id, file_stamp FROM documents").fetchall()
+        articles = con.execute("SELECT article_id, last_seen_run FROM articles").fetchall()
+    assert after == before and len(before["articles"]) == len(before["documents"]) == 1 and keys == 0
+    # Still one row per key, as the keys made sure.
+    assert (again.loaded, again.unchanged) == (0, 1)
+    assert documents == [("run0", "new")] and articles == [(article.article_id, "run1")]
 
 
 def test_new_then_unchanged_then_changed(tmp_path: Path) -> None:

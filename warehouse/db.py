@@ -25,7 +25,7 @@ MIGRATIONS = (
     "004_minhash_multiply_shift.sql",
     "005_file_stamps.sql",
     "006_run_process.sql",
-    "007_documents_unkeyed.sql",
+    "007_unkeyed_articles_documents.sql",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 LOCK_RETRY_SECONDS = 0.2

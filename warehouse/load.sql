@@ -122,6 +122,11 @@ WHERE articles.article_id = s.article_id AND articles.last_seen_run <> s.last_se
 INSERT INTO articles BY NAME
 SELECT * FROM batch_articles WHERE article_id NOT IN (SELECT article_id FROM articles);
 
+-- name: insert_all_articles
+-- The batch's articles when classify_articles found none of them stored: no anti-join, which scans the
+-- whole table (~80 ms a batch at 1M articles).
+INSERT INTO articles BY NAME SELECT * FROM batch_articles;
+
 -- name: update_seen_documents
 -- A document seen again keeps its row; it gains the article it produced if it did not have one, and a
 -- file's latest stamp (a file rewritten with the same bytes is then not read again next time).
@@ -139,6 +144,11 @@ WHERE documents.doc_id = b.doc_id AND documents.url = b.url;
 INSERT INTO documents BY NAME
 SELECT * FROM batch_documents AS b
 WHERE NOT EXISTS (SELECT 1 FROM documents AS d WHERE d.doc_id = b.doc_id AND d.url = b.url);
+
+-- name: insert_all_documents
+-- The batch's documents when update_seen_documents found none of them stored: no anti-join (a scan of
+-- the whole table).
+INSERT INTO documents BY NAME SELECT * FROM batch_documents;
 
 -- name: insert_rejects
 INSERT INTO rejects BY NAME SELECT * FROM batch_rejects;
