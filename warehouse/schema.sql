@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 
 -- One row per raw document version and address; the bytes are in the archive under doc_id.
+-- (Migration 7 drops this table's key and articles': the one writer keeps them unique, at less cost.)
 CREATE TABLE IF NOT EXISTS documents (
     doc_id             VARCHAR NOT NULL,   -- sha256 of the bytes
     url                VARCHAR NOT NULL,   -- file:// URI for local files
