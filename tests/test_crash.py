@@ -6,9 +6,11 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from contextlib import suppress
 from pathlib import Path
@@ -39,9 +41,13 @@ def make_corpus(directory: Path) -> None:
         (directory / f"page-{number:03d}.html.gz").write_bytes(gzip.compress(html.encode()))
 
 
-def ingest(corpus: Path, db: Path, environment: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def ingest(
+    corpus: Path, db: Path, environment: dict[str, str] | None = None, *, json_summary: bool = True
+) -> subprocess.Popen[str]:
+    """A run in its own process; without the JSON summary it prints a progress line per batch on stderr."""
+    output = ["--json"] if json_summary else []
     return subprocess.Popen(
-        [str(NEWSDAG), "ingest", str(corpus), "--db", str(db), "--json", "--prefect", "never"],
+        [str(NEWSDAG), "ingest", str(corpus), "--db", str(db), "--prefect", "never", *output],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -81,15 +87,10 @@ def test_kill_9_at_several_points_loses_and_doubles_nothing(tmp_path: Path) -> N
 
     loaded_when_killed = []
     # Kill before anything loads, then as soon as 1, 3 and 6 batches have landed (the next batch is
-    # being extracted, validated or written then); polling makes the points independent of speed.
+    # being extracted, validated or written then); watching the run makes the points independent of speed.
     # Each run has a directory of its own, so its archive is its own too.
     for kill_after in (0, 6, 18, 36):
-        db = tmp_path / f"killed-after-{kill_after}" / "news.duckdb"
-        db.parent.mkdir()
-        process = ingest(corpus, db)
-        wait_until_loaded(db, kill_after, process)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        db = killed_run(corpus, tmp_path / f"killed-after-{kill_after}", kill_after)
         if db.exists():
             with connect(db, read_only=True) as con:  # opens: the kill left a consistent file
                 loaded_when_killed.append(con.execute("SELECT count(*) FROM articles").fetchall()[0][0])
@@ -101,11 +102,47 @@ def test_kill_9_at_several_points_loses_and_doubles_nothing(tmp_path: Path) -> N
             documents = con.execute("SELECT count(*), count(DISTINCT (doc_id, url)) FROM documents").fetchall()[0]
         assert articles == expected, f"killed after {kill_after} articles"
         assert versions == 0 and documents[0] == documents[1]
-        # wait_until_loaded returned only once the killed run had recorded its start.
+        # killed_run waited at least until the killed run had recorded its start.
         assert statuses == ["crashed", "completed"], f"killed after {kill_after} articles"
         assert_archive_complete(db.parent / "archive", PAGES)
     # The kills must have hit runs in the middle, with part of the articles loaded.
     assert sum(0 < loaded < expected[0] for loaded in loaded_when_killed) >= 3, loaded_when_killed
+
+
+LOADED_SO_FAR = re.compile(r"; loaded (\d+),")
+# A run that prints no progress line for this long has stalled.
+PROGRESS_TIMEOUT_SECONDS = 120
+
+
+def killed_run(corpus: Path, directory: Path, kill_after: int) -> Path:
+    """The database of a run killed with SIGKILL while it ran: once it recorded its start (kill_after 0),
+    or once its progress line said `kill_after` articles were loaded. That line comes right after a
+    batch's load, while the next batches are read and extracted; polling the database instead, a reader
+    waiting for its turn at the file could see the run write its last batches and end first."""
+    db = directory / "news.duckdb"
+    directory.mkdir()
+    process = ingest(corpus, db, json_summary=False)
+    if kill_after == 0:
+        wait_until_loaded(db, 0, process)
+    else:
+        wait_for_progress(process, kill_after)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, f"the run ended before it could be killed after {kill_after} articles"
+    return db
+
+
+def wait_for_progress(process: subprocess.Popen[str], articles: int) -> None:
+    """Return once the run's progress lines on stderr say `articles` are loaded."""
+    assert process.stderr is not None
+    watchdog = threading.Timer(PROGRESS_TIMEOUT_SECONDS, process.kill)
+    watchdog.start()
+    try:
+        for line in process.stderr:
+            if (loaded := LOADED_SO_FAR.search(line)) and int(loaded.group(1)) >= articles:
+                return
+    finally:
+        watchdog.cancel()
+    raise AssertionError(f"the run ended or stalled before {articles} articles were loaded")
 
 
 def assert_archive_complete(archive: Path, documents: int) -> None:
