@@ -371,7 +371,7 @@ def run_ingest(
         flow_run_id=flow_run_id,
     )
     # Local inputs are checked before the run is recorded: a typo fails the command, not a run.
-    items = list(discover.discover_paths(request.paths, source=request.source))
+    items = list(discover.discover_paths(request.paths, source=request.source, skip=settings.warehouse_files))
     with open_warehouse(settings) as connection:
         load.start_run(connection, run)
     load.remove_stale_partials(settings.archive_path)  # what a killed run left half-written

@@ -224,6 +224,13 @@ class Settings:
     def archive_path(self) -> Path:
         return self.archive_dir or Path(self.db_path).parent / "archive"
 
+    @property
+    def warehouse_files(self) -> tuple[Path, ...]:
+        """What newsdag itself writes, which an input directory may hold: the database, its WAL and spill
+        directory (DuckDB's), and the archive. Never inputs."""
+        db = Path(self.db_path)
+        return db, db.with_name(f"{db.name}.wal"), db.with_name(f"{db.name}.tmp"), self.archive_path
+
 
 def convert(raw: str, type_name: str, env_name: str) -> Any:
     """An environment string as the setting's type (annotations are strings under __future__)."""

@@ -15,7 +15,7 @@ import re
 import stat
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -38,18 +38,20 @@ GLOB_CHARACTERS = set("*?[")
 JSONL_SCAN_BYTES = 1024 * 1024
 
 
-def discover_paths(inputs: Sequence[str], source: str = "cli") -> Iterator[WorkItem]:
+def discover_paths(inputs: Sequence[str], source: str = "cli", *, skip: Sequence[Path] = ()) -> Iterator[WorkItem]:
     """Every file under the given files, directories (recursive, sorted) and globs, each once; a
-    .jsonl file as one item per non-blank line.
+    .jsonl file as one item per non-blank line. Files and directories in `skip` are passed over (the
+    warehouse's own files, when they lie under an input directory).
 
     Raises InputError before yielding anything when an input names nothing, so a
     typo fails the command instead of running an empty ingest.
     """
     roots = [expand_input(raw) for raw in inputs]
-    seen: set[str] = set()
+    skipped = {str(path.resolve()) for path in skip}
+    seen: set[str] = set(skipped)
     for paths in roots:
         for path in paths:
-            for file in walk_files(path):
+            for file in walk_files(path, skipped):
                 key = str(file.resolve()) if file.exists() else str(file)
                 if key not in seen:
                     seen.add(key)
@@ -106,13 +108,18 @@ def expand_input(raw: str) -> list[Path]:
     raise InputError("no such file or directory", subject=raw)
 
 
-def walk_files(path: Path) -> Iterator[Path]:
-    """The file itself, or every non-hidden file below a directory in name order (links not followed)."""
+def walk_files(path: Path, skipped: Collection[str] = ()) -> Iterator[Path]:
+    """The file itself, or every non-hidden file below a directory in name order (links not followed),
+    never descending into a directory whose resolved path is in `skipped`."""
     if not path.is_dir():
         yield path
         return
     for directory, subdirectories, files in os.walk(path, followlinks=False):
-        subdirectories[:] = sorted(name for name in subdirectories if not name.startswith("."))
+        subdirectories[:] = sorted(
+            name
+            for name in subdirectories
+            if not name.startswith(".") and str((Path(directory) / name).resolve()) not in skipped
+        )
         for name in sorted(files):
             if not name.startswith("."):
                 yield Path(directory) / name

@@ -105,6 +105,16 @@ def test_second_run_adds_nothing_and_reports_unchanged(
     assert query(db, "SELECT last_seen_run FROM articles LIMIT 1") == [(second["run_id"],)]
 
 
+def test_a_warehouse_inside_the_input_directory_is_not_taken_for_input(
+    seeds_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = seeds_copy / "news.duckdb"  # the database, its WAL and its archive beside the inputs
+    first = ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    assert (seeds_copy / "archive").is_dir() and (first["discovered"], first["rejected"]) == (2, 0)
+    second = ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    assert (second["discovered"], second["unchanged"], second["rejected"]) == (2, 2, 0)
+
+
 def test_files_with_an_unchanged_stamp_are_not_read_again(
     seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
