@@ -3,26 +3,33 @@
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import re
+import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import lxml.etree
 import lxml.html
+import trafilatura.metadata
 
 from tasks.dates import format_offset, is_plausible, parse_iso_date
 from tasks.models import ArticleDate
 
 JsonNode = dict[str, Any]
+T = TypeVar("T")
 
 EARLIEST_DATE = date(1990, 1, 1)
+UTC_OFFSET = "+00:00"
+# Two markups of one publication time differ by seconds at most (one drops them, or rounds).
+SAME_INSTANT = timedelta(minutes=1)
 FUTURE_SKEW = timedelta(days=2)
 # Bounds the work on pages with huge JSON-LD (product lists, full live blogs).
 MAX_JSON_LD_NODES = 1000
@@ -33,6 +40,15 @@ MAX_AUTHOR_WORDS = 6
 MAX_BYLINE_CHARS = 200
 # An <h1> counts as the headline when this share of its words also appear in <title>.
 H1_TITLE_OVERLAP = 0.6
+# Pages put the site's name, a section or a login box in an <h1> too; the headline is among the first few.
+MAX_H1S = 5
+MAX_HEADLINE_WORDS = 40
+# Without a JSON-LD headline, a visible <h1> replaces an og:title / <title> worded otherwise when it has
+# at least this many words (fewer: "Log In", "Blog") and shares fewer than this share of the title's words
+# (more: the same headline cut or extended, where og:title is the site's own short form). On the dev
+# sets: wcxb title exact +0.02, fundus unchanged.
+H1_MIN_WORDS = 3
+H1_MAX_SHARED_WORDS = 0.6
 
 ARTICLE_TYPE_SUFFIXES = ("article", "posting", "report")
 PAGE_TYPE_SUFFIXES = ("page",)
@@ -144,13 +160,56 @@ TEXT_DAY_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y")
 MIN_FUZZY_SITE_KEY = 5
 MAX_SITE_WORDS = 5
 TITLE_SEPARATOR = re.compile(r"(\s+[|\-—–·•»/]\s+|\s*\|\s*|:\s+)")
+# Separators after which a trailing title part names the site or section ("Headline | Brand",
+# "Headline - Section"); after a colon it is the headline itself ("Kicker: Headline").
+SITE_SEPARATORS = frozenset("|-—–·•»/")
+WORDS = re.compile(r"\w+")
+# Typographic quotes, apostrophes and dashes as ASCII; soft hyphens and zero-width characters removed.
+TITLE_FOLDS = str.maketrans(
+    {
+        "‘": "'",
+        "’": "'",
+        "‚": "'",
+        "‛": "'",
+        "“": '"',
+        "”": '"',
+        "„": '"',
+        "«": '"',
+        "»": '"',
+        "–": "-",
+        "—": "-",
+        "‐": "-",
+        "‑": "-",
+        "‒": "-",
+        "−": "-",
+        "\u00ad": None,
+        "\u200b": None,
+        "\u200c": None,
+        "\u200d": None,
+        "\ufeff": None,
+    }
+)
 NON_ALNUM = re.compile(r"[\W_]+")
 # Trailing TLDs and second-level labels dropped when comparing a site name with a host or title part.
 HOST_SUFFIX = re.compile(r"\.(?:co|com|org|net|gov|ac)?\.?[a-z]{2,6}$")
 META_KEY_PUNCTUATION = re.compile(r"[\s:_.\-]+")
 LANGUAGE_CODE = re.compile(r"^([A-Za-z]{2})(?:[-_].*)?$")
 
-BYLINE_PREFIX = re.compile(r"^(by|von|par|por|door|di|from|written by|text|texte)\s*:?\s+", re.I)
+BYLINE_PREFIX = re.compile(
+    r"^(by|von|par|por|door|di|from|written by|posted by|words by|text|texte|authors?|autor(?:in|en)?|auteur)"
+    r"\s*:?\s+",
+    re.I,
+)
+# Sibling blocks after the <h1> searched for its byline (kicker, standfirst, byline, date, share bar).
+BYLINE_SCAN_BLOCKS = 6
+ORGANISATION_TYPES = {"organization", "newsmediaorganization", "corporation", "educationalorganization"}
+# Containers whose names are other articles' (related boxes, teasers) or readers' (comments).
+TEASER_TAGS = {"aside", "footer", "nav"}
+# A class or id word naming such a box ("related-posts", "c-recommended", "comment-list"); layout words
+# ("sidebar", "widget", "teaser" view modes) wrap whole articles on some sites and are not read.
+TEASER_MARKS = re.compile(
+    r"(?:^|[-_])(?:related|recommend|trending|popular|comments?|read-?next|more-?from)(?:$|[-_])", re.I
+)
 SURNAME_PARTICLES = {"Di", "Von"}
 NAME_TRIM = " \t-–—:·•,.;/"
 PARENTHESIZED = re.compile(r"\([^)]*\)?|\[[^\]]*\]?")
@@ -180,6 +239,13 @@ EMAIL = re.compile(r"\S+@\S+\.\S+")
 URL_LIKE = re.compile(r"https?://|www\.|\.(?:com|org|net|html?)(?:/|$)", re.I)
 DATE_OR_TIME = re.compile(r"\b\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\b|\b\d{1,2}:\d{2}(?::\d{2})?\s*(?:am|pm|uhr|h)?\b", re.I)
 # Words after which a byline goes on to say when, not who.
+# A written date ends many bylines ("Jane Doe Dec 17, 2025", "Jane Doe • 20 Dec 2025"): a month name with a
+# day or year beside it, and whatever follows. A month name alone is left ("June Smith").
+MONTH = (
+    r"(?:jan(?:uary|uar)?|feb(?:ruary|ruar)?|mar(?:ch)?|märz|apr(?:il)?|ma[yi]|jun[ei]?|jul[yi]?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|o[ck]t(?:ober)?|nov(?:ember)?|de[cz](?:ember)?)"
+)
+MONTH_DATE = re.compile(rf"(?:\b\d{{1,2}}\.?\s*{MONTH}\b|\b{MONTH}\.?\s*\d{{1,4}}\b).*$", re.I)
 BYLINE_DATE_WORDS = re.compile(r"\b(?:updated|published|veröffentlicht|aktualisiert|posted)\b.*$", re.I)
 ROLE_WORDS = {
     "staff",
@@ -237,36 +303,44 @@ class PageParts:
 
 
 def read_page_metadata(tree: lxml.html.HtmlElement, *, url: str | None = None) -> PageMetadata:
-    """The page's metadata; reads the tree without changing it and never raises for odd markup."""
-    try:
-        return read_metadata(tree, url)
-    except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
-        # Markup is arbitrary; a page whose metadata cannot be read still has text worth extracting.
-        return PageMetadata(None, None, (), None, None, None, None, None)
+    """The page's metadata; reads the tree without changing it and never raises for odd markup.
 
-
-def read_metadata(tree: lxml.html.HtmlElement, url: str | None) -> PageMetadata:
-    nodes = list(json_ld_nodes(tree))
-    ld_ids = {node["@id"]: node for node in nodes if isinstance(node.get("@id"), str) and len(node) > 1}
-    parts = PageParts(collect_meta(tree), nodes, ld_ids, rank_main_nodes(nodes, url), url)
-    sites = site_names(parts)
+    Each field is read on its own: markup is arbitrary, and a field that cannot be read (None, or empty)
+    costs only that field, never the article's other metadata.
+    """
+    parts = guarded(lambda: read_parts(tree, url), PageParts({}, [], {}, [], url))
+    sites = guarded(lambda: site_names(parts), [])
+    html_title = guarded(lambda: clean_text(first_text(tree, "title")), None)
+    og_title = guarded(lambda: clean_text(first_meta(parts, "og:title")), None)
     site_keys = {key for key in map(site_key, [*sites, host_label(url)]) if key}
-    html_title = clean_text(first_text(tree, "title"))
-    og_title = clean_text(first_meta(parts, "og:title"))
-    site_keys |= title_suffix_keys(html_title, og_title)
-    published, modified = read_dates(tree, parts)
+    site_keys |= guarded(lambda: title_suffix_keys(html_title, og_title), set())
+    published, modified = guarded(lambda: read_dates(tree, parts), (None, None))
     return PageMetadata(
-        title=read_title(tree, parts, html_title, og_title, site_keys),
+        title=guarded(lambda: read_title(tree, parts, html_title, og_title, site_keys), None),
         site_name=sites[0] if sites else None,
-        authors=read_authors(tree, parts, site_keys),
+        authors=guarded(lambda: read_authors(tree, parts, site_keys), ()),
         published=published,
         modified=modified,
-        canonical_url=read_canonical(tree, parts),
-        description=read_description(parts),
-        language=read_language(tree, parts),
-        tags=read_tags(parts),
+        canonical_url=guarded(lambda: read_canonical(tree, parts), None),
+        description=guarded(lambda: read_description(parts), None),
+        language=guarded(lambda: read_language(tree, parts), None),
+        tags=guarded(lambda: read_tags(parts), ()),
         og_title=og_title,
     )
+
+
+def guarded(read: Callable[[], T], default: T) -> T:
+    """read(), or `default` when odd markup makes it fail."""
+    try:
+        return read()
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
+        return default
+
+
+def read_parts(tree: lxml.html.HtmlElement, url: str | None) -> PageParts:
+    nodes = list(json_ld_nodes(tree))
+    ld_ids = {node["@id"]: node for node in nodes if isinstance(node.get("@id"), str) and len(node) > 1}
+    return PageParts(collect_meta(tree), nodes, ld_ids, rank_main_nodes(nodes, url), url)
 
 
 # --- markup readers -------------------------------------------------------------------------------
@@ -471,15 +545,22 @@ def plausible(sources: list[Callable[[], Iterable[ArticleDate | None]]], now: da
 
 def pick_date(candidates: Iterator[ArticleDate]) -> ArticleDate | None:
     """The first candidate, unless a later source says more about the same moment: a time for a
-    day-only date, or an offset for the same wall-clock time."""
+    day-only date, an offset for the same wall-clock time, or the publisher's own offset for the same
+    instant given in UTC (JSON-LD's '2020-02-25T02:25:54Z' is the page's '2020-02-24T21:25:54-05:00':
+    the day the publisher wrote is the 24th)."""
     best = next(candidates, None)
-    if best is None or best.utc_offset is not None:
+    if best is None or (best.utc_offset is not None and best.utc_offset != UTC_OFFSET):
         return best
     return next((other for other in candidates if adds_detail(best, other)), best)
 
 
 def adds_detail(best: ArticleDate, other: ArticleDate) -> bool:
-    if other.day != best.day or other.value is None:
+    """Whether `other` is `best` told more fully (see pick_date)."""
+    if other.value is None or other.utc_offset == UTC_OFFSET:
+        return False
+    if best.utc_offset == UTC_OFFSET:
+        return other.utc_offset is not None and abs(other.value - best.value) < SAME_INSTANT
+    if other.day != best.day:
         return False
     if best.value is None:
         return True
@@ -641,9 +722,79 @@ def read_title(
     og_title: str | None,
     site_keys: set[str],
 ) -> str | None:
+    """The headline: JSON-LD's, else og:title, else the <h1>, else <title>, without the site name; then
+    checked against the other markups and the visible <h1>s (see agreed_title)."""
     headline = next((clean_text(value) for value in main_values(parts, "headline") if clean_text(value)), None)
     title = headline or og_title or headline_h1(tree, html_title) or html_title
-    return strip_site_name(title, site_keys) if title else None
+    if not title:
+        return None
+    visible = visible_headlines(tree, site_keys)
+    others = [headline, og_title, clean_text(first_meta(parts, "twitter:title")), html_title]
+    candidates = [strip_site_name(other, site_keys) for other in others if other] + visible
+    return agreed_title(strip_site_name(title, site_keys), candidates, visible, has_headline=headline is not None)
+
+
+def agreed_title(title: str, candidates: list[str], visible: list[str], *, has_headline: bool) -> str:
+    """The title as the markups agree on it.
+
+    - A part the other markups do not have is dropped: a trailing part after a site separator
+      ('Headline | Brand', 'Headline - Section') when another markup gives the headline alone, and a
+      leading one ('Kicker: Headline') when at least as many markups give the headline alone as give
+      the whole (a kicker both JSON-LD and og:title carry is part of the headline).
+    - A visible <h1> that the title only extends ('What is X?' in 'What is X? Our 2026 Guide') wins.
+    - Without a JSON-LD headline, og:title and <title> are often SEO phrasings of the article: a visible
+      <h1> of a few words worded otherwise (sharing little of the title's words) is the headline. On news
+      pages the JSON-LD headline is the headline as the site itself reports it, and stays.
+    """
+    keys = [title_key(candidate) for candidate in candidates]
+
+    def votes(text: str) -> int:
+        return keys.count(title_key(text))
+
+    best = title
+    for head, separator, tail in title_splits(title):
+        confirmed = [
+            piece
+            for piece, allowed in ((head, separator in SITE_SEPARATORS), (tail, votes(tail) >= votes(title)))
+            if allowed and votes(piece)
+        ]
+        best = min([best, *confirmed], key=len)
+    folded = title_key(best)
+    for headline in visible:
+        key = title_key(headline)
+        if key != folded and folded.startswith(key) and len(key.split()) >= 2 and not folded[len(key)].isalnum():
+            return headline
+    if has_headline or not visible or any(title_key(headline) == folded for headline in visible):
+        return best
+    headline = visible[0]
+    title_words = set(WORDS.findall(folded))
+    shared = len(title_words & set(WORDS.findall(title_key(headline)))) / max(1, len(title_words))
+    return headline if len(headline.split()) >= H1_MIN_WORDS and shared < H1_MAX_SHARED_WORDS else best
+
+
+def title_splits(title: str) -> Iterator[tuple[str, str, str]]:
+    """(head, separator, tail) at each separator in a title: 'A | B: C' -> ('A', '|', 'B: C'), ('A | B', ':', 'C')."""
+    for match in TITLE_SEPARATOR.finditer(title):
+        head, tail = title[: match.start()].strip(), title[match.end() :].strip()
+        if head and tail:
+            yield head, match.group().strip(), tail
+
+
+def title_key(text: str) -> str:
+    """A title folded for comparison: compatibility forms, typographic quotes and dashes as ASCII, soft
+    hyphens and zero-width characters dropped, whitespace collapsed, case folded."""
+    folded = unicodedata.normalize("NFKC", text).translate(TITLE_FOLDS)
+    return " ".join(folded.split()).casefold()
+
+
+def visible_headlines(tree: lxml.html.HtmlElement, site_keys: set[str]) -> list[str]:
+    """The page's <h1> texts (the first MAX_H1S) that may be a headline: a few words, not the site's name."""
+    headlines = []
+    for element in itertools.islice(tree.iter("h1"), MAX_H1S):
+        text = clean_text(element.text_content())
+        if text and len(text.split()) <= MAX_HEADLINE_WORDS and site_key(text) not in site_keys:
+            headlines.append(text)
+    return headlines
 
 
 def headline_h1(tree: lxml.html.HtmlElement, html_title: str | None) -> str | None:
@@ -687,28 +838,108 @@ def is_site_suffix(text: str, site_keys: set[str]) -> bool:
 
 
 def read_authors(tree: lxml.html.HtmlElement, parts: PageParts, site_keys: set[str]) -> tuple[str, ...]:
-    """Names from the first source that has a person: JSON-LD, meta, itemprop, rel=author, byline classes.
+    """Names from the first source that names a person: JSON-LD, meta, itemprop, rel=author, the byline
+    under the headline, byline classes, author links, then trafilatura's author search.
 
-    A source naming only the site itself ("Reuters" on reuters.com) is kept as a last resort: it is
-    the page's own attribution, but a person named elsewhere says more.
+    A source naming only the site itself ("Reuters" on reuters.com), an organisation (JSON-LD's
+    Organization) or a handle ("@NatGeoUK") is kept as a last resort: it is the page's own attribution,
+    but a person named elsewhere says more. Elements inside related-article boxes, teasers, sidebars and
+    comments are not read: their names belong to other articles.
     """
     sources: list[Callable[[], list[str]]] = [
         lambda: json_ld_authors(parts),
         *(partial(meta_authors, parts, key) for key in AUTHOR_META),
         lambda: itemprop_authors(tree),
-        lambda: [element.text_content() for element in tree.xpath(REL_AUTHOR_XPATH)],
+        lambda: [spaced_text(element) for element in outside_teasers(tree.xpath(REL_AUTHOR_XPATH))],
+        lambda: headline_byline(tree),
         lambda: byline_texts(tree),
         lambda: author_page_links(tree),
         lambda: author_element_texts(tree),
     ]
-    site_only: tuple[str, ...] = ()
+    fallback: tuple[str, ...] = ()
     for source in sources:
         names = clean_authors(source())
-        people = tuple(name for name in names if site_key(name) not in site_keys)
-        if people:
-            return people
-        site_only = site_only or names
-    return site_only
+        if any(is_person_name(name, site_keys, parts) for name in names):
+            return tuple(name for name in names if site_key(name) not in site_keys)
+        fallback = fallback or names
+    # trafilatura's looser patterns only where the page names no one at all, not even its own site.
+    return fallback or clean_authors(trafilatura_author(tree))
+
+
+def is_person_name(name: str, site_keys: set[str], parts: PageParts) -> bool:
+    """Not the site, not an organisation the JSON-LD names as one, not a handle."""
+    return not name.startswith("@") and site_key(name) not in site_keys and name.casefold() not in organisations(parts)
+
+
+def organisations(parts: PageParts) -> set[str]:
+    """Names of the JSON-LD's organisations (publisher, author objects typed Organization), case-folded."""
+    return {
+        name.casefold()
+        for node in parts.json_ld
+        if node_types(node) & ORGANISATION_TYPES and isinstance(name := node.get("name"), str)
+    }
+
+
+def outside_teasers(elements: Iterable[lxml.html.HtmlElement]) -> list[lxml.html.HtmlElement]:
+    """The elements not inside a related-articles box, teaser, sidebar, comment or footer."""
+    return [element for element in elements if not in_teaser(element)]
+
+
+def in_teaser(element: lxml.html.HtmlElement) -> bool:
+    for ancestor in element.iterancestors():
+        if ancestor.tag in TEASER_TAGS:
+            return True
+        marks = f"{ancestor.get('class') or ''} {ancestor.get('id') or ''}".split()
+        if any(TEASER_MARKS.search(mark) for mark in marks):
+            return True
+    return False
+
+
+def headline_byline(tree: lxml.html.HtmlElement) -> list[str]:
+    """A byline just under the first <h1>: one of the next few short text blocks that starts with a byline
+    word ("By Jane Doe", "by: Jane Doe, Dec 17, 2025") or leads 'Name | Role | Date'."""
+    h1 = next(tree.iter("h1"), None)
+    if h1 is None:
+        return []
+    for element in itertools.islice(h1.itersiblings(), BYLINE_SCAN_BLOCKS):
+        text = clean_text(spaced_text(element))
+        if not text or len(text) > MAX_BYLINE_CHARS:
+            continue
+        if BYLINE_PREFIX.match(text) or (text.count("|") >= 1 and looks_like_name(text.split("|")[0])):
+            return [text]
+    return []
+
+
+def spaced_text(element: lxml.html.HtmlElement) -> str:
+    """The element's text with its pieces spaced: text_content() glues 'Clay' and 'Mar 14' of adjacent
+    inline elements into 'ClayMar 14'. A comment or processing instruction has none."""
+    if not isinstance(element.tag, str):
+        return ""
+    return " ".join(" ".join(element.itertext()).split())
+
+
+def looks_like_name(text: str) -> bool:
+    """Two to four capitalised words: 'Aaron Ricadela', 'Mary Ann de Souza'."""
+    words = text.split()
+    capitalised = [word for word in words if word[:1].isupper()]
+    return (
+        2 <= len(words) <= 4
+        and len(capitalised) >= 2
+        and "," not in text
+        and all(word[:1].isupper() or word in NAME_PARTICLES for word in words)
+    )
+
+
+def trafilatura_author(tree: lxml.html.HtmlElement) -> list[str]:
+    """trafilatura's author search (its class and rel patterns, with its discards), as the last resort.
+    It separates names with ';' and rewrites them (title case, digits dropped: 'rmb8090' -> 'Rmb'): a
+    name is kept only when the page has it as a word of its own, whatever its case."""
+    author = trafilatura.metadata.extract_author(tree)
+    if not author:
+        return []
+    page_text = spaced_text(tree)
+    names = (" ".join(name.split()) for name in author.split(";"))
+    return [name for name in names if name and re.search(rf"(?<!\w){re.escape(name)}(?!\w)", page_text, re.I)]
 
 
 def json_ld_authors(parts: PageParts) -> list[str]:
@@ -731,7 +962,7 @@ def itemprop_authors(tree: lxml.html.HtmlElement) -> list[str]:
     for element in (element for element in elements if item_scope(element) is scope):
         named = element.xpath(".//*[@itemprop='name']")
         target = named[0] if named else element
-        names.append(target.get("content") or target.text_content())
+        names.append(target.get("content") or spaced_text(target))
     return names
 
 
@@ -741,8 +972,8 @@ def item_scope(element: lxml.html.HtmlElement) -> lxml.html.HtmlElement | None:
 
 def byline_texts(tree: lxml.html.HtmlElement) -> list[str]:
     """Text of the first short element classed 'byline' or 'author' (a last resort: class names vary)."""
-    for element in tree.xpath(BYLINE_XPATH):
-        text = element.text_content()
+    for element in outside_teasers(tree.xpath(BYLINE_XPATH)):
+        text = spaced_text(element)
         if text and len(text.strip()) <= MAX_BYLINE_CHARS:
             return [text]
     return []
@@ -752,8 +983,8 @@ def author_element_texts(tree: lxml.html.HtmlElement) -> list[str]:
     """Text of the first short element matching AUTHOR_ELEMENT_XPATHS, tried in order. Such loosely named
     elements also hold dates and user handles ("20 Nov 2019 08:00 GMT", "rmb8090"): text with a digit is skipped."""
     for xpath in AUTHOR_ELEMENT_XPATHS:
-        for element in xpath(tree):
-            text = element.text_content()
+        for element in outside_teasers(xpath(tree)):
+            text = spaced_text(element)
             if text and len(text.strip()) <= MAX_BYLINE_CHARS and not DIGIT.search(text):
                 return [text]
     return []
@@ -762,11 +993,11 @@ def author_element_texts(tree: lxml.html.HtmlElement) -> list[str]:
 def author_page_links(tree: lxml.html.HtmlElement) -> list[str]:
     """Text of the first link to an author archive (/author/name/, WordPress's default), and of links
     beside it: several authors share one parent; a teaser's author elsewhere on the page does not."""
-    links = tree.xpath(AUTHOR_LINK_XPATH)
+    links = outside_teasers(tree.xpath(AUTHOR_LINK_XPATH))
     if not links:
         return []
     parent = links[0].getparent()
-    return [link.text_content() for link in links if link.getparent() is parent]
+    return [spaced_text(link) for link in links if link.getparent() is parent]
 
 
 def clean_authors(values: Iterable[Any]) -> tuple[str, ...]:
@@ -784,8 +1015,8 @@ def split_author(value: Any) -> list[str]:
     if not text or (URL_LIKE.search(text) and " " not in text):
         return []
     # "Jane Doe | Reuters", "Jane Doe (jd)": what follows a bar and what is in brackets is not a name.
-    text = PARENTHESIZED.sub(" ", text.split("|")[0])
-    text = DATE_OR_TIME.sub(" ", BYLINE_DATE_WORDS.sub("", EMAIL.sub(" ", text)))
+    text = PARENTHESIZED.sub(" ", text.split("|")[0].split("•")[0])
+    text = MONTH_DATE.sub("", DATE_OR_TIME.sub(" ", BYLINE_DATE_WORDS.sub("", EMAIL.sub(" ", text))))
     pieces = (piece for piece in LIST_SEPARATOR.split(text) if not is_prose(piece))
     return [name for piece in pieces for name in map(clean_name, AUTHOR_SPLIT.split(piece)) if name]
 
