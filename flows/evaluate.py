@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from flows.settings import Settings
@@ -13,7 +14,11 @@ from tasks.models import Article, RawDocument, Reject, WorkItem
 
 
 def dataset_documents(dataset: Path, settings: Settings) -> Iterator[tuple[str, RawDocument | Reject]]:
-    """(page id, document) for every page listed in the dataset's truth.jsonl, read like any local input."""
+    """(page id, document) for every page listed in the dataset's truth.jsonl, read like any local input.
+
+    A record's `url` is where the page was saved from: the document gets it, as a page fetched from there
+    would (its host names the site, its path may date the page). Without one the file's own URI stands.
+    """
     truth = dataset / "truth.jsonl"
     if not truth.is_file():
         raise InputError("no truth.jsonl here (expected the layout of shared/eval/dev/*)", subject=str(dataset))
@@ -28,6 +33,8 @@ def dataset_documents(dataset: Path, settings: Settings) -> Iterator[tuple[str, 
                 max_file_bytes=settings.max_file_bytes,
                 max_decompressed_bytes=settings.max_decompressed_bytes,
             ):
+                if isinstance(result, RawDocument) and record.get("url"):
+                    result = replace(result, url=record["url"])
                 yield record["id"], result
 
 
