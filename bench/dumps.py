@@ -137,7 +137,7 @@ def page_words(paragraphs: list[str]) -> list[str]:
 def page_names(paragraphs: list[str]) -> list[str]:
     """Capitalised words of the page, for table headers and "Source: ..." lines."""
     names = [name for paragraph in paragraphs for name in CAPITALISED.findall(paragraph)]
-    return names or ["Overview", "Market", "Average"]
+    return names if len(names) >= 2 else [*names, "Overview", "Market", "Average"]
 
 
 def number_cell(rng: random.Random) -> str:
