@@ -48,11 +48,11 @@ URL_DENSITY_MAX = 0.5
 
 # --- Structure thresholds --------------------------------------------------------------------------
 
-# A short line without closing punctuation between two paragraphs is a sub-headline when it has at
-# least this many words; one or two words between paragraphs are ad labels ("Advertisement", "Read more").
-SUBHEADING_MIN_WORDS = 3
-# Consecutive non-body lines (ads, "Read more", nav) tolerated inside one body run.
-MAX_GAP_LINES = 3
+# A header holds a headline and a standfirst: the header's metadata lines (timestamps, tags) are looked
+# for only above this many words of prose. A body paragraph, or a seed's whole glued body, is longer.
+HEADER_MAX_PROSE_WORDS = 100
+# A copyright line followed by at most this many lines is the footer (seeds: two disclaimer lines).
+FOOTER_MAX_LINES = 6
 # Only the first lines can hold the `date YYYY-MM-DD URL` header or the site-name line.
 HEADER_SCAN_LINES = 3
 
@@ -82,6 +82,8 @@ DESCRIPTION_MIN_WORDS = 8
 
 # Label words that attribute an article to another outlet: "Source: israelhayom", "Via: Reuters".
 SOURCE_LABELS = frozenset({"source", "via"})
+# Labels of links to other articles placed inside a body: "Read more: How sea walls are built".
+LINK_PROMPT_LABELS = frozenset({"read more", "read also", "also read", "see also", "related", "more"})
 # Tokens that separate items in navigation bars and breadcrumbs.
 NAV_SEPARATORS = frozenset({"|", "•", "›", "»", "·", ">", "/"})
 # URL path endings of pictures (avatars, lead images); such lines are neutral, not text.
@@ -107,6 +109,8 @@ CAPTION_CREDIT = re.compile(
     r"\s*(?:by\s+|:\s*)(?P<credit>[^\s:][^:]*?)\)?\.?$",
     re.IGNORECASE,
 )
+# A list item's marker: "- ", "• ", "* ", "1. ", "2) ".
+LIST_MARKER = re.compile(r"(?:[-*•·▪◦‣–]|\d{1,3}[.)])\s+\S")
 # Paragraphs glued by the dump: "without warning.According to" (not "U.S." or "Node.js").
 GLUED_PARAGRAPH = re.compile(r"(?<=[^\W_A-Z]|[\"”’])[.!?][\"”’)]?(?=[A-Z][a-z])")
 WORD_CHARS = re.compile(r"[^\W_]+")
@@ -134,13 +138,32 @@ class Shape(Enum):
     DATA = "data"
     TAG = "tag"
     REPEATED = "repeated"
+    TABLE_ROW = "table-row"
+    LIST_ITEM = "list-item"
     PROSE = "prose"
     SHORT = "short"
-    FOOTER = "footer"
 
 
-# Lines that neither extend nor break a body run: pictures and their captions sit inside articles.
-NEUTRAL_SHAPES = frozenset({Shape.IMAGE, Shape.CAPTION})
+# Lines only an article body has; the body runs from the first below the header to the last.
+ANCHOR_SHAPES = frozenset({Shape.PROSE, Shape.LIST_ITEM, Shape.TABLE_ROW})
+# Header metadata: the header ends after the last of these above the body.
+HEADER_SHAPES = frozenset({Shape.DATE_HEADER, Shape.TIMESTAMP, Shape.XPATH, Shape.LOCALE, Shape.AUTHOR, Shape.BYLINE})
+# Header metadata only right after other header metadata (alone, they also occur inside a body).
+CHAINED_HEADER_SHAPES = frozenset({Shape.TAG, Shape.IMAGE, Shape.URL})
+# Lines inside the body's bounds that are not its text: pictures, stamps, captions, page metadata.
+CHROME_SHAPES = frozenset(
+    {
+        Shape.DATE_HEADER,
+        Shape.TIMESTAMP,
+        Shape.XPATH,
+        Shape.IMAGE,
+        Shape.URL,
+        Shape.AUTHOR,
+        Shape.BYLINE,
+        Shape.LOCALE,
+        Shape.CAPTION,
+    }
+)
 # Lines that may be a headline (a repeated line is metadata, and a headline is metadata).
 TITLE_SHAPES = frozenset({Shape.SHORT, Shape.REPEATED, Shape.PROSE})
 # Lines that date or sign an article: the headline is above them, a standfirst may be below.
@@ -161,8 +184,8 @@ class Line(NamedTuple):
 
 def parse_text_dump(text: str) -> ExtractedFields:
     """Extract the article fields from a text dump; ExtractError(rule="no-body") if there is no body."""
-    lines = mark_footer(classify_lines(split_blocks(text)))
-    run = main_body_run(lines)
+    lines = classify_lines(split_blocks(text))
+    run = body_lines(lines)
     if not run:
         raise ExtractError("no body text found in the text dump", rule="no-body")
     standfirst, run = detach_standfirst(run)
@@ -254,6 +277,10 @@ def line_shape(text: str, words: list[str], repeated: bool, count: int | None = 
         return Shape.AUTHOR
     if urls and len(urls) > URL_DENSITY_MAX * count:
         return Shape.URL
+    if LIST_MARKER.match(text):
+        return Shape.LIST_ITEM
+    if is_table_row(text):
+        return Shape.TABLE_ROW
     if has_contact_marker(text) and any(is_contact_token(w) for w in words) and not is_prose(text, count):
         return Shape.CONTACT
     if LOCALE.fullmatch(text):
@@ -276,6 +303,11 @@ def line_shape(text: str, words: list[str], repeated: bool, count: int | None = 
     if repeated:
         return Shape.REPEATED
     return Shape.PROSE if is_prose(text, count) else Shape.SHORT
+
+
+def is_table_row(text: str) -> bool:
+    """A Markdown table row: "| Private auto | $260.7 bn |" (also its "|---|---|" rule)."""
+    return len(text) > 2 and text[0] == "|" and text[-1] == "|" and text.count("|") >= 3
 
 
 def has_url_marker(text: str) -> bool:
@@ -390,94 +422,78 @@ def byline_names(text: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def mark_footer(lines: list[Line]) -> list[Line]:
-    """Lines after the first copyright line that follows some prose are footer (disclaimers, links).
+def footer_start(lines: Sequence[Line]) -> int:
+    """Where the footer starts: the last copyright line, when few lines follow it; else the end.
 
-    The prose condition keeps a copyright notice above the article (a picture credit) from
-    swallowing the whole page.
+    Disclaimers after a copyright line read like prose ("The information on this site is from
+    external sources..."), so the copyright line, not their shape, ends the page's text. A copyright
+    line with many lines after it is a credit inside the page, not its footer.
     """
-    seen_prose = False
-    for index, line in enumerate(lines):
-        seen_prose = seen_prose or line.shape is Shape.PROSE
-        if seen_prose and line.shape is Shape.COPYRIGHT:
-            return lines[: index + 1] + [after._replace(shape=Shape.FOOTER) for after in lines[index + 1 :]]
-    return lines
+    for index in range(len(lines) - 1, max(len(lines) - FOOTER_MAX_LINES - 2, -1), -1):
+        if lines[index].shape is Shape.COPYRIGHT:
+            return index
+    return len(lines)
 
 
 # --- Body ------------------------------------------------------------------------------------------
 
 
-def body_flags(lines: Sequence[Line]) -> list[bool]:
-    """Which lines are body: prose, plus short sentences whose nearest non-neutral neighbours are prose.
+def is_body_anchor(line: Line) -> bool:
+    """A line only an article has: a paragraph, a list item or a table row (never repeated chrome)."""
+    return line.shape in ANCHOR_SHAPES
 
-    This is jusText's context rule: "Said Tokaev." between two paragraphs is body, while "Were we
-    wrong?" next to other boilerplate is not. A short line of a few words between paragraphs is a
-    sub-headline ("A design overhaul rooted in place") and body too, unless it is a "Label: value"
-    prompt. Neighbours skip captions and pictures.
+
+def header_end(lines: Sequence[Line], limit: int) -> int:
+    """The index after the header: after its last metadata line (date header, timestamps, tags, ...).
+
+    Only lines above the first HEADER_MAX_PROSE_WORDS words of prose can be header (a headline and
+    a standfirst fit there, a body does not). Pictures, URLs and keyword lines are header only next to
+    other header metadata: alone they also occur inside a body.
     """
-    previous = nearest_text_shapes(lines)
-    following = list(reversed(nearest_text_shapes(list(reversed(lines)))))
-    flags = []
-    for line, before, after in zip(lines, previous, following, strict=True):
+    last = -1
+    prose_words = 0
+    for index, line in enumerate(lines[:limit]):
         if line.shape is Shape.PROSE:
-            flags.append(True)
-        else:
-            flags.append(
-                line.shape is Shape.SHORT
-                and (ends_sentence(line.text) or is_subheading(line))
-                and before is Shape.PROSE
-                and after is Shape.PROSE
-            )
-    return flags
+            prose_words += line.word_count
+            if prose_words > HEADER_MAX_PROSE_WORDS:
+                break
+        elif line.shape in HEADER_SHAPES or (line.shape in CHAINED_HEADER_SHAPES and last == index - 1 >= 0):
+            last = index
+    return last + 1
 
 
-def is_subheading(line: Line) -> bool:
-    """A few words that are not a "Label: value" link prompt ("Read more: How sea walls are built")."""
-    return line.word_count >= SUBHEADING_MIN_WORDS and LABEL.fullmatch(line.text) is None
+def body_bounds(lines: Sequence[Line]) -> tuple[int, int] | None:
+    """(first, end) indexes of the body: from the first anchor after the header to the last anchor.
 
-
-def nearest_text_shapes(lines: Sequence[Line]) -> list[Shape | None]:
-    """For each line, the shape of the closest earlier line that is not neutral (None at the start)."""
-    result: list[Shape | None] = []
-    last: Shape | None = None
-    for line in lines:
-        result.append(last)
-        if line.shape not in NEUTRAL_SHAPES:
-            last = line.shape
-    return result
-
-
-def main_body_run(lines: Sequence[Line]) -> list[Line]:
-    """The body lines of the largest run (by characters) of body lines, footer excluded.
-
-    A run tolerates up to MAX_GAP_LINES consecutive non-body lines (an ad, a "Read more" link),
-    which are dropped from the text; neutral lines (pictures, captions) do not count as a gap.
-    A timestamp line ends a run.
+    The end is where the tail's boilerplate block starts: the last paragraph, list item or table row
+    before the footer; whatever short lines follow it (asks, trends, nav, contact, locale, sizes) are
+    the site's. The start is the first anchor below the header's metadata; short lines between the
+    header and it (ad labels, "Follow us") are not body.
     """
-    runs: list[list[Line]] = []
-    current: list[Line] = []
-    gap = 0
-    for line, is_body in zip(lines, body_flags(lines), strict=True):
-        if line.shape is Shape.FOOTER:
-            break
-        if line.shape is Shape.TIMESTAMP:
-            # A bare ISO timestamp belongs to a header (or a teaser's listing), never inside an article:
-            # a standfirst above the dates must not pull them into the body and out of the header.
-            if current:
-                runs.append(current)
-            current, gap = [], 0
-            continue
-        if is_body:
-            current.append(line)
-            gap = 0
-        elif line.shape not in NEUTRAL_SHAPES:
-            gap += 1
-            if gap > MAX_GAP_LINES and current:
-                runs.append(current)
-                current = []
-    if current:
-        runs.append(current)
-    return max(runs, key=lambda run: sum(len(line.text) for line in run), default=[])
+    limit = footer_start(lines)
+    anchors = [index for index in range(limit) if is_body_anchor(lines[index])]
+    if not anchors:
+        return None
+    start = header_end(lines, anchors[-1] + 1)
+    first = next((index for index in anchors if index >= start), anchors[0])
+    return first, anchors[-1] + 1
+
+
+def body_lines(lines: Sequence[Line]) -> list[Line]:
+    """The lines of the body: everything between its bounds but the chrome (pictures, stamps, captions)."""
+    bounds = body_bounds(lines)
+    if bounds is None:
+        return []
+    first, end = bounds
+    return [line for line in lines[first:end] if line.shape not in CHROME_SHAPES and not is_link_prompt(line)]
+
+
+def is_link_prompt(line: Line) -> bool:
+    """A "Read more: headline" line: a link to another article, inside the body."""
+    if line.shape not in (Shape.LABEL, Shape.SHORT):
+        return False
+    match = LABEL.fullmatch(line.text)
+    return match is not None and match["label"].strip().lower() in LINK_PROMPT_LABELS
 
 
 def detach_standfirst(run: list[Line]) -> tuple[Line | None, list[Line]]:
@@ -489,7 +505,12 @@ def detach_standfirst(run: list[Line]) -> tuple[Line | None, list[Line]]:
     if len(run) < 2:
         return None, run
     first, second = run[0], run[1]
-    adjacent_gaps = [line.blanks_before for prev, line in pairwise(run[1:]) if line.position == prev.position + 1]
+    # Gaps between adjacent paragraphs; list items and table rows may sit closer than paragraphs do.
+    adjacent_gaps = [
+        line.blanks_before
+        for prev, line in pairwise(run[1:])
+        if line.position == prev.position + 1 and prev.shape is line.shape is Shape.PROSE
+    ]
     wider_gap = (
         second.position == first.position + 1 and bool(adjacent_gaps) and second.blanks_before > min(adjacent_gaps)
     )
@@ -727,7 +748,7 @@ def find_tags(header: Sequence[Line], lines: Sequence[Line]) -> tuple[str, ...]:
 
 def comma_keywords(line: Line) -> list[str]:
     """The items of a lowercase comma-separated keyword line (empty if it is anything else)."""
-    if line.shape not in (Shape.SHORT, Shape.REPEATED, Shape.FOOTER) or "," not in line.text:
+    if line.shape not in (Shape.SHORT, Shape.REPEATED, Shape.TAG) or "," not in line.text:
         return []
     items = [item.strip() for item in line.text.split(",")]
     if len(items) < 2 or not all(item and is_tag_line(item, len(item.split())) for item in items):
