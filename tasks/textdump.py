@@ -61,6 +61,8 @@ HEADER_SCAN_LINES = 3
 # Headlines have a few words; one word is a label or section, more than this is a paragraph.
 TITLE_MIN_WORDS = 2
 TITLE_MAX_WORDS = 30
+# A wrapped headline's lines are at most this long (characters); a wider column does not wrap one.
+TITLE_PIECE_MAX_CHARS = 60
 # At least this share of the URL slug's words must be in a line for the slug to pick it as title.
 SLUG_MATCH_MIN = 0.5
 # A URL slug with fewer words than this (an id, "index") says nothing about the title.
@@ -164,8 +166,13 @@ CHROME_SHAPES = frozenset(
         Shape.CAPTION,
     }
 )
-# Lines that may be a headline (a repeated line is metadata, and a headline is metadata).
-TITLE_SHAPES = frozenset({Shape.SHORT, Shape.REPEATED, Shape.PROSE})
+# Lines that may be a headline or a wrapped piece of one (a repeated line is metadata, as a headline is;
+# a piece may look like a label, a keyword or a number: "Kazakhstan: President", "of 2026").
+TITLE_PIECE_SHAPES = frozenset(
+    {Shape.SHORT, Shape.REPEATED, Shape.PROSE, Shape.LABEL, Shape.TAG, Shape.DATA, Shape.LIST_ITEM, Shape.NAV}
+)
+# Lines that may name the site at the top of a dump.
+SITE_LINE_SHAPES = frozenset({Shape.SHORT, Shape.REPEATED, Shape.TAG, Shape.DATA})
 # Lines that date or sign an article: the headline is above them, a standfirst may be below.
 DATELINE_SHAPES = frozenset({Shape.TIMESTAMP, Shape.AUTHOR, Shape.BYLINE})
 # Lines that may be a standfirst in the header.
@@ -185,22 +192,22 @@ class Line(NamedTuple):
 def parse_text_dump(text: str) -> ExtractedFields:
     """Extract the article fields from a text dump; ExtractError(rule="no-body") if there is no body."""
     lines = classify_lines(split_blocks(text))
-    run = body_lines(lines)
-    if not run:
+    bounds = body_bounds(lines)
+    run = body_lines(lines, bounds)
+    if bounds is None or not run:
         raise ExtractError("no body text found in the text dump", rule="no-body")
+    tail = lines[bounds.end :]
     standfirst, run = detach_standfirst(run)
     header = lines[: (standfirst or run[0]).position]
 
     date_header = find_date_header(lines)
     url = date_header.group("url") if date_header else None
-    candidates = title_candidates(header)
-    site_line = top_site_name_line(lines, candidates)
-    if site_line is not None:
-        candidates = [line for line in candidates if line is not site_line]
+    site_line = find_site_line(header, date_header)
     site_name = site_line.text if site_line else contact_site_name(lines)
-    title_line = pick_title(candidates, slug_words(url))
-    description = standfirst.text if standfirst else find_description(header, title_line)
-    title = clean_title(title_line.text, site_name, source_slug(lines)) if title_line else None
+    region = title_region(header, bounds.header_end, date_header, site_line)
+    title_block = pick_title(title_blocks(region), slug_words(url))
+    description = standfirst.text if standfirst else find_description(header, title_block)
+    title = clean_title(title_block.text, site_name, source_slug(tail)) if title_block else None
     published, modified = header_dates(header, date_header)
     return ExtractedFields(
         text="\n\n".join(split_glued_paragraphs(line.text) for line in run),
@@ -462,8 +469,16 @@ def header_end(lines: Sequence[Line], limit: int) -> int:
     return last + 1
 
 
-def body_bounds(lines: Sequence[Line]) -> tuple[int, int] | None:
-    """(first, end) indexes of the body: from the first anchor after the header to the last anchor.
+class Bounds(NamedTuple):
+    """Where the header's metadata ends and the body starts and ends (indexes into the lines)."""
+
+    header_end: int
+    first: int
+    end: int
+
+
+def body_bounds(lines: Sequence[Line]) -> Bounds | None:
+    """The body: from the first anchor after the header to the last anchor (None without anchors).
 
     The end is where the tail's boilerplate block starts: the last paragraph, list item or table row
     before the footer; whatever short lines follow it (asks, trends, nav, contact, locale, sizes) are
@@ -476,16 +491,18 @@ def body_bounds(lines: Sequence[Line]) -> tuple[int, int] | None:
         return None
     start = header_end(lines, anchors[-1] + 1)
     first = next((index for index in anchors if index >= start), anchors[0])
-    return first, anchors[-1] + 1
+    return Bounds(min(start, first), first, anchors[-1] + 1)
 
 
-def body_lines(lines: Sequence[Line]) -> list[Line]:
+def body_lines(lines: Sequence[Line], bounds: Bounds | None) -> list[Line]:
     """The lines of the body: everything between its bounds but the chrome (pictures, stamps, captions)."""
-    bounds = body_bounds(lines)
     if bounds is None:
         return []
-    first, end = bounds
-    return [line for line in lines[first:end] if line.shape not in CHROME_SHAPES and not is_link_prompt(line)]
+    return [
+        line
+        for line in lines[bounds.first : bounds.end]
+        if line.shape not in CHROME_SHAPES and not is_link_prompt(line)
+    ]
 
 
 def is_link_prompt(line: Line) -> bool:
@@ -545,46 +562,118 @@ def slug_words(url: str | None) -> set[str]:
     return words if len(words) >= SLUG_MIN_WORDS else set()
 
 
-def title_candidates(header: Sequence[Line]) -> list[Line]:
-    """Header lines shaped like a headline: a few words, not a sentence, not a cut-off teaser.
+class TitleBlock(NamedTuple):
+    """A headline candidate: one header line, or the lines of a headline wrapped over several."""
 
-    A headline sits above its dateline (timestamps, author lines, bylines); a line below it is a
-    standfirst. So when the header has a dateline, only lines above it are candidates, and there a
-    short "Kicker: headline" line (label-shaped) may be the headline too.
+    text: str
+    first: int  # position of its first line
+    last: int  # position of its last line
+    word_count: int
+
+
+def find_site_line(lines: Sequence[Line], date_header: re.Match[str] | None) -> Line | None:
+    """The first line when it names the site: a few words, no sentence, and a longer line follows.
+
+    The two header styles are alternatives: with a `date YYYY-MM-DD URL` line there is no site line.
     """
-    dateline = next((line.position for line in header if line.shape in DATELINE_SHAPES), None)
-    shaped = [line for line in header if line.shape in TITLE_SHAPES and is_headline_sized(line)]
-    if dateline is None:
-        return shaped
-    above = [line for line in shaped if line.position < dateline]
-    if above:
-        return above
-    labelled = [line for line in header if line.position < dateline and line.shape is Shape.LABEL]
-    return [line for line in labelled if is_headline_sized(line)] or shaped
-
-
-def is_headline_sized(line: Line) -> bool:
-    """A few words, not a finished long sentence, not a teaser cut off with an ellipsis."""
-    return (
-        TITLE_MIN_WORDS <= line.word_count <= TITLE_MAX_WORDS
-        and not is_teaser(line.text)
-        and not (line.word_count >= PROSE_MIN_WORDS and line.text.rstrip(SENTENCE_CLOSERS).endswith("."))
-    )
-
-
-def top_site_name_line(lines: Sequence[Line], candidates: Sequence[Line]) -> Line | None:
-    """The first line when it is a short Title Case name and a longer headline follows it."""
-    top = next((line for line in lines[:HEADER_SCAN_LINES] if line.shape is not Shape.DATE_HEADER), None)
-    if top is None or top.shape not in (Shape.SHORT, Shape.REPEATED):
+    if date_header is not None or not lines:
         return None
-    words = top.text.split()
-    if len(words) > SITE_NAME_MAX_WORDS or any(char.isdigit() for char in top.text):
+    top = lines[0]
+    if top.shape not in SITE_LINE_SHAPES or top.word_count > SITE_NAME_MAX_WORDS or ends_sentence(top.text):
         return None
-    if ends_sentence(top.text) or not is_name(words, min_words=1):
+    if not is_outlet_name(top.text.split()):
         return None
-    if not any(line is not top and line.word_count > top.word_count for line in candidates):
+    dateline = next((line.position for line in lines if line.shape in DATELINE_SHAPES), len(lines))
+    if not any(line.word_count > top.word_count for line in lines[1:dateline] if line.shape in TITLE_PIECE_SHAPES):
         return None
     return top
+
+
+def is_outlet_name(words: Sequence[str]) -> bool:
+    """An outlet's name: capitalised words ("The Limited Times", "Rbb24", "360west"), or a caseless script's."""
+    return all(
+        word in NAME_CONNECTORS or not word[:1].isalpha() or word[:1].isupper() or word[:1].lower() == word[:1].upper()
+        for word in words
+    ) and any(char.isalpha() for char in "".join(words))
+
+
+def title_region(
+    header: Sequence[Line], metadata_end: int, date_header: re.Match[str] | None, site_line: Line | None
+) -> list[Line]:
+    """Header lines that may hold the headline: below the opener, above the dateline, not metadata.
+
+    The opener is the date header, or the site line and its tagline (the line under it, when more
+    lines follow before the dateline). A headline sits above its dateline (timestamps, author lines,
+    bylines); a line below it is a standfirst, unless nothing above the dateline can be a headline.
+    Lines below the header's last metadata line (`metadata_end`) open the body, when there is such a
+    line below the opener.
+    """
+    start = 0
+    if date_header is not None:
+        start = next((line.position + 1 for line in header if line.shape is Shape.DATE_HEADER), 0)
+    elif site_line is not None:
+        start = site_line.position + 1
+    if metadata_end > start:
+        header = header[:metadata_end]
+    dateline = next((line.position for line in header if line.shape in DATELINE_SHAPES), len(header))
+    above = [line for line in header[start:dateline] if line.shape in TITLE_PIECE_SHAPES]
+    if site_line is not None and len(above) >= 2 and above[0].position == start:
+        above = above[1:]  # the tagline
+    if above:
+        return above
+    return [line for line in header[start:] if line.shape in TITLE_PIECE_SHAPES]
+
+
+def title_blocks(region: Sequence[Line]) -> list[TitleBlock]:
+    """Adjacent short lines joined into one headline each: titles wrap over two or three lines.
+
+    A line continues the block above it when both are short enough to be wrapped pieces and it does
+    not start the headline again (titles are often shown twice, once wrapped).
+    """
+    blocks: list[list[Line]] = []
+    for line in region:
+        if blocks and continues_title(blocks[-1], line):
+            blocks[-1].append(line)
+        else:
+            blocks.append([line])
+    return [
+        TitleBlock(join_title_pieces(block), block[0].position, block[-1].position, sum(li.word_count for li in block))
+        for block in blocks
+    ]
+
+
+def continues_title(pieces: Sequence[Line], line: Line) -> bool:
+    """True when `line` reads as the next wrapped piece of the headline in `pieces`."""
+    if line.position != pieces[-1].position + 1:
+        return False
+    if any(len(piece.text) > TITLE_PIECE_MAX_CHARS for piece in (*pieces, line)):
+        return False
+    if sum(piece.word_count for piece in pieces) + line.word_count > TITLE_MAX_WORDS:
+        return False
+    joined = join_title_pieces(pieces)
+    if joined.startswith(line.text) or line.text.startswith(pieces[0].text):
+        return False
+    # A keyword line repeats the headline's words ("Wine Regions" / "regions"); a wrapped piece goes on.
+    words = set(WORD_CHARS.findall(line.text))
+    return line.shape is not Shape.TAG or not words <= set(WORD_CHARS.findall(joined.lower()))
+
+
+def join_title_pieces(pieces: Sequence[Line]) -> str:
+    """The pieces as one line; a piece ending in a hyphen inside a word joins without a space."""
+    text = pieces[0].text
+    for piece in pieces[1:]:
+        glued = text.endswith("-") and len(text) > 1 and text[-2].isalpha() and piece.text[:1].isalpha()
+        text = text + piece.text if glued else f"{text} {piece.text}"
+    return text
+
+
+def is_headline_sized(block: TitleBlock) -> bool:
+    """A few words, not a finished long sentence, not a teaser cut off with an ellipsis."""
+    return (
+        TITLE_MIN_WORDS <= block.word_count <= TITLE_MAX_WORDS
+        and not is_teaser(block.text)
+        and not (block.word_count >= PROSE_MIN_WORDS and block.text.rstrip(SENTENCE_CLOSERS).endswith("."))
+    )
 
 
 def contact_site_name(lines: Sequence[Line]) -> str | None:
@@ -602,15 +691,17 @@ def contact_site_name(lines: Sequence[Line]) -> str | None:
     return None
 
 
-def pick_title(candidates: Sequence[Line], slug: set[str]) -> Line | None:
-    """The candidate sharing most words with the URL slug, else the longest (first on ties)."""
+def pick_title(blocks: Sequence[TitleBlock], slug: set[str]) -> TitleBlock | None:
+    """The block sharing most words with the URL slug, else the first, or a fuller later copy of it."""
+    candidates = [block for block in blocks if is_headline_sized(block)]
     if not candidates:
         return None
     if slug:
-        best = max(candidates, key=lambda line: slug_overlap(line.text, slug))
+        best = max(candidates, key=lambda block: slug_overlap(block.text, slug))
         if slug_overlap(best.text, slug) >= SLUG_MATCH_MIN:
             return best
-    return max(candidates, key=lambda line: line.word_count)
+    first = candidates[0]
+    return next((block for block in candidates[1:] if block.text.startswith(f"{first.text} ")), first)
 
 
 def slug_overlap(text: str, slug: set[str]) -> float:
@@ -619,20 +710,23 @@ def slug_overlap(text: str, slug: set[str]) -> float:
     return len(slug & words) / len(slug)
 
 
-def find_description(header: Sequence[Line], title_line: Line | None) -> str | None:
+def find_description(header: Sequence[Line], title: TitleBlock | None) -> str | None:
     """The first long-enough text line after the title in the header (the standfirst)."""
-    start = title_line.position + 1 if title_line else 0
+    start = title.last + 1 if title else 0
     for line in header[start:]:
-        if title_line and line.text == title_line.text:
+        if title and line.text == title.text:
             continue
         if line.shape in DESCRIPTION_SHAPES and line.word_count >= DESCRIPTION_MIN_WORDS:
             return line.text
     return None
 
 
-def source_slug(lines: Sequence[Line]) -> str | None:
-    """The outlet an article is attributed to, from a "Source: X" line."""
-    for line in lines:
+def source_slug(tail: Sequence[Line]) -> str | None:
+    """The outlet an article is attributed to, from a "Source: X" line after the body.
+
+    A "Source: ..." line inside the body attributes a table or a figure, not the article.
+    """
+    for line in tail:
         if line.shape is not Shape.LABEL:
             continue
         match = LABEL.fullmatch(line.text)
@@ -674,7 +768,13 @@ def outlet_match(phrase: str, outlet: str) -> int:
 
 
 def clean_title(title: str, site_name: str | None, source: str | None) -> str:
-    """The title without a trailing site/outlet name (" | Site", " - Site", " Israel today")."""
+    """The title without a trailing site/outlet name (" | Site", " - Site", " Site", " Israel today").
+
+    After a separator the site or source name may be abridged or translated (a shared prefix will
+    do). Without one, a trailing phrase is the site's name only when it is that name exactly, or the
+    source's when it shares a prefix with it: the site's name is in many headlines ("Houston for
+    Biking" on houstoniamag), a "Source: israelhayom" line names the outlet of this very article.
+    """
     outlets = [compact(name) for name in (site_name, source) if name]
     if not outlets:
         return title
@@ -682,16 +782,30 @@ def clean_title(title: str, site_name: str | None, source: str | None) -> str:
         head, found, tail = title.rpartition(separator)
         if found and head.strip() and any(outlet_match(compact(tail), outlet) for outlet in outlets):
             return head.strip()
-    return strip_outlet_phrase(title, outlets)
+    if site_name:
+        title = strip_outlet_phrase(title, compact(site_name), exact=True)
+    if source:
+        title = strip_outlet_phrase(title, compact(source), exact=False)
+    return title
 
 
-def strip_outlet_phrase(title: str, outlets: Sequence[str]) -> str:
-    """Drop the trailing 1-4 word phrase that best matches an outlet name, keeping enough title."""
+def strip_outlet_phrase(title: str, outlet: str, exact: bool) -> str:
+    """Drop the trailing 1-4 word phrase that best matches the outlet's name, keeping enough title.
+
+    `exact` asks for the name itself (keeping at least a word: Chinese titles have no spaces), else
+    a shared prefix will do (keeping TITLE_MIN_KEEP_WORDS, since a prefix match is weaker evidence)
+    for a phrase no longer than the name: "Israel today" for israelhayom, not "Houston for Biking"
+    for houstoniamag.
+    """
     words = title.split()
+    keep = 1 if exact else TITLE_MIN_KEEP_WORDS
     best_words, best_score = 0, 0
-    for size in range(1, min(OUTLET_MAX_WORDS, len(words) - TITLE_MIN_KEEP_WORDS) + 1):
+    for size in range(1, min(OUTLET_MAX_WORDS, len(words) - keep) + 1):
         phrase = compact(" ".join(words[-size:]))
-        score = max(outlet_match(phrase, outlet) for outlet in outlets)
+        if exact:
+            score = len(phrase) if phrase == outlet else 0
+        else:
+            score = outlet_match(phrase, outlet) if len(phrase) <= len(outlet) else 0
         if score > best_score:
             best_words, best_score = size, score
     if not best_words:
