@@ -514,12 +514,12 @@ def is_link_prompt(line: Line) -> bool:
 
 
 def detach_standfirst(run: list[Line]) -> tuple[Line | None, list[Line]]:
-    """Split off a leading standfirst: a first line set apart by a wider blank gap or left unfinished.
+    """Split off a leading standfirst: a first paragraph set apart by a wider blank gap.
 
-    Paragraphs end with sentence punctuation; a standfirst glued from teaser bullets often does
-    not, and dumps tend to leave more blank lines after it than between paragraphs.
+    Dumps tend to leave more blank lines after a standfirst than between paragraphs. An unfinished
+    first paragraph (no closing punctuation) is no sign of one: news leads often end that way.
     """
-    if len(run) < 2:
+    if len(run) < 2 or run[0].shape is not Shape.PROSE:
         return None, run
     first, second = run[0], run[1]
     # Gaps between adjacent paragraphs; list items and table rows may sit closer than paragraphs do.
@@ -531,7 +531,7 @@ def detach_standfirst(run: list[Line]) -> tuple[Line | None, list[Line]]:
     wider_gap = (
         second.position == first.position + 1 and bool(adjacent_gaps) and second.blanks_before > min(adjacent_gaps)
     )
-    if wider_gap or not ends_sentence(first.text):
+    if wider_gap:
         return first, run[1:]
     return None, run
 
