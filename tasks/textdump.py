@@ -369,9 +369,16 @@ def is_copyright(text: str, word_count: int) -> bool:
 
 
 def is_caption(text: str) -> bool:
-    """A photo caption: ends with a short credit such as ", Photo: AFP" or "(Photo: Reuters)"."""
-    match = CAPTION_CREDIT.search(text[-CAPTION_TAIL_CHARS:])
-    return match is not None and len(match["credit"].split()) <= CREDIT_MAX_WORDS
+    """A photo caption: words, then a short credit such as ", Photo: AFP" or "(Photo: Reuters)".
+
+    A line that is only a credit ("Photo: Jane Doe", "Photo credit: Pixabay.") credits a picture
+    in the article's own words, like a "Source: ..." line under a table; it is not a caption.
+    """
+    tail = text[-CAPTION_TAIL_CHARS:]
+    match = CAPTION_CREDIT.search(tail)
+    if match is None or len(match["credit"].split()) > CREDIT_MAX_WORDS:
+        return False
+    return len(text) > len(tail) or WORD_CHARS.search(tail[: match.start()]) is not None
 
 
 def is_data_line(text: str, words: Sequence[str]) -> bool:
