@@ -111,8 +111,8 @@ CAPTION_CREDIT = re.compile(
     r"\s*(?:by\s+|:\s*)(?P<credit>[^\s:][^:]*?)\)?\.?$",
     re.IGNORECASE,
 )
-# A list item's marker: "- ", "• ", "* ", "1. ", "2) ".
-LIST_MARKER = re.compile(r"(?:[-*•·▪◦‣–]|\d{1,3}[.)])\s+\S")
+# A list item's marker: "- ", "• ", "* ", "1. ", "2) ", "[3] " (a reference list).
+LIST_MARKER = re.compile(r"(?:[-*•·▪◦‣–]|\d{1,3}[.)]|\[\d{1,3}\])\s+\S")
 # Paragraphs glued by the dump: "without warning.According to" (not "U.S." or "Node.js").
 GLUED_PARAGRAPH = re.compile(r"(?<=[^\W_A-Z]|[\"”’])[.!?][\"”’)]?(?=[A-Z][a-z])")
 WORD_CHARS = re.compile(r"[^\W_]+")
@@ -535,9 +535,9 @@ def detach_standfirst(run: list[Line]) -> tuple[Line | None, list[Line]]:
         for prev, line in pairwise(run[1:])
         if line.position == prev.position + 1 and prev.shape is line.shape is Shape.PROSE
     ]
-    wider_gap = (
-        second.position == first.position + 1 and bool(adjacent_gaps) and second.blanks_before > min(adjacent_gaps)
-    )
+    # The usual gap, not the narrowest: a few paragraphs may sit close together (a list without markers).
+    usual_gap = Counter(adjacent_gaps).most_common(1)[0][0] if adjacent_gaps else None
+    wider_gap = second.position == first.position + 1 and usual_gap is not None and second.blanks_before > usual_gap
     if wider_gap:
         return first, run[1:]
     return None, run
