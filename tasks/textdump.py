@@ -111,6 +111,8 @@ CAPTION_CREDIT = re.compile(
     r"\s*(?:by\s+|:\s*)(?P<credit>[^\s:][^:]*?)\)?\.?$",
     re.IGNORECASE,
 )
+# A line opening with a credit label ("Photo credit: ...", "Image: ...", "Picture by ...") is a credit line.
+CREDIT_LABEL = re.compile(r"(?:photo|image|picture|pic|credit|illustration|video|foto)s?\b", re.IGNORECASE)
 # A list item's marker: "- ", "• ", "* ", "1. ", "2) ", "[3] " (a reference list).
 LIST_MARKER = re.compile(r"(?:[-*•·▪◦‣–]|\d{1,3}[.)]|\[\d{1,3}\])\s+\S")
 # Paragraphs glued by the dump: "without warning.According to" (not "U.S." or "Node.js").
@@ -374,11 +376,10 @@ def is_caption(text: str) -> bool:
     A line that is only a credit ("Photo: Jane Doe", "Photo credit: Pixabay.") credits a picture
     in the article's own words, like a "Source: ..." line under a table; it is not a caption.
     """
-    tail = text[-CAPTION_TAIL_CHARS:]
-    match = CAPTION_CREDIT.search(tail)
-    if match is None or len(match["credit"].split()) > CREDIT_MAX_WORDS:
+    if CREDIT_LABEL.match(text):
         return False
-    return len(text) > len(tail) or WORD_CHARS.search(tail[: match.start()]) is not None
+    match = CAPTION_CREDIT.search(text[-CAPTION_TAIL_CHARS:])
+    return match is not None and len(match["credit"].split()) <= CREDIT_MAX_WORDS
 
 
 def is_data_line(text: str, words: Sequence[str]) -> bool:
