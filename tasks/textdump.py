@@ -161,7 +161,6 @@ CHROME_SHAPES = frozenset(
         Shape.TIMESTAMP,
         Shape.XPATH,
         Shape.IMAGE,
-        Shape.URL,
         Shape.AUTHOR,
         Shape.BYLINE,
         Shape.LOCALE,
