@@ -281,7 +281,7 @@ def line_shape(text: str, words: list[str], repeated: bool, count: int | None = 
     urls = [word for word in words if is_url(word)] if has_url_marker(text) else []
     if urls and len(urls) == count and all(is_image_url(word) for word in urls):
         return Shape.IMAGE
-    if author_line_name(words) is not None:
+    if is_author_line(words):
         return Shape.AUTHOR
     if urls and len(urls) > URL_DENSITY_MAX * count:
         return Shape.URL
@@ -299,7 +299,7 @@ def line_shape(text: str, words: list[str], repeated: bool, count: int | None = 
         return Shape.CAPTION
     if count <= LABEL_MAX_WORDS and LABEL.fullmatch(text):
         return Shape.LABEL
-    if count <= BYLINE_MAX_WORDS and byline_names(text):
+    if count <= BYLINE_MAX_WORDS and is_byline(text):
         return Shape.BYLINE
     if sum(word in NAV_SEPARATORS for word in words) >= NAV_MIN_SEPARATORS and not is_prose(text, count):
         return Shape.NAV
@@ -415,6 +415,25 @@ def is_name(words: Sequence[str], min_words: int = 2) -> bool:
     return all(NAME_WORD.fullmatch(word) and (word[:1].isupper() or word in NAME_CONNECTORS) for word in words)
 
 
+def is_author_line(words: Sequence[str]) -> bool:
+    """An author line: a name and an avatar image URL, whatever the name looks like ("AP", "viktor hedlund")."""
+    if len(words) < 2 or len(words) > NAME_MAX_WORDS + 1:
+        return False
+    *name, last = words
+    return is_url(last) and is_image_url(last) and not any(is_url(word) for word in name)
+
+
+def is_byline(text: str) -> bool:
+    """A byline: "By" and names, or "By" and a capitalised credit that is no sentence ("By DPA")."""
+    if byline_names(text):
+        return True
+    match = BYLINE.fullmatch(text)
+    if match is None or ends_sentence(text):
+        return False
+    first = match["names"][:1]
+    return first.isupper() or (first.isalpha() and first.lower() == first.upper())
+
+
 def author_line_name(words: Sequence[str]) -> str | None:
     """The name in an author line: a personal name followed by an avatar image URL."""
     if len(words) < 2 or len(words) > NAME_MAX_WORDS + 1:
@@ -482,33 +501,44 @@ class Bounds(NamedTuple):
     header_end: int
     first: int
     end: int
+    anchor: int  # the first paragraph, list item or table row of the body
 
 
 def body_bounds(lines: Sequence[Line]) -> Bounds | None:
-    """The body: from the first anchor after the header to the last anchor (None without anchors).
+    """The body: from the header's last metadata line to the last anchor (None without anchors).
 
     The end is where the tail's boilerplate block starts: the last paragraph, list item or table row
     before the footer; whatever short lines follow it (asks, trends, nav, contact, locale, sizes) are
-    the site's. The start is the first anchor below the header's metadata; short lines between the
-    header and it (ad labels, "Follow us") are not body.
+    the site's. The start is right below the header's metadata (timestamps, tags, pictures, bylines):
+    a subheading, a short lead or a table may open an article. Without metadata below the opener
+    (a date header alone, a site line) the header's lines are a headline and a tagline, and the body
+    starts at the first anchor.
     """
     limit = footer_start(lines)
     anchors = [index for index in range(limit) if is_body_anchor(lines[index])]
     if not anchors:
         return None
     start = header_end(lines, anchors[-1] + 1)
-    first = next((index for index in anchors if index >= start), anchors[0])
-    return Bounds(min(start, first), first, anchors[-1] + 1)
+    first = anchor = next((index for index in anchors if index >= start), anchors[0])
+    opener = 1 if lines[0].shape is Shape.DATE_HEADER else 0
+    if opener < start < first:
+        first = start
+    return Bounds(min(start, first), first, anchors[-1] + 1, anchor)
 
 
 def body_lines(lines: Sequence[Line], bounds: Bounds | None) -> list[Line]:
-    """The lines of the body: everything between its bounds but the chrome (pictures, stamps, captions)."""
+    """The lines of the body: everything between its bounds but chrome (pictures, stamps, captions).
+
+    Navigation-shaped lines above the first anchor are breadcrumbs or teaser bullets, not body.
+    """
     if bounds is None:
         return []
     return [
         line
         for line in lines[bounds.first : bounds.end]
-        if line.shape not in CHROME_SHAPES and not is_link_prompt(line)
+        if line.shape not in CHROME_SHAPES
+        and not is_link_prompt(line)
+        and not (line.shape is Shape.NAV and line.position < bounds.anchor)
     ]
 
 
