@@ -559,13 +559,14 @@ def detach_standfirst(run: list[Line]) -> tuple[Line | None, list[Line]]:
     if len(run) < 2 or run[0].shape is not Shape.PROSE:
         return None, run
     first, second = run[0], run[1]
-    # Gaps between adjacent paragraphs; list items and table rows may sit closer than paragraphs do.
+    # Blank lines between adjacent paragraphs. Lines with none between them are one block (a list,
+    # a table), so they say nothing about the gap between paragraphs.
     adjacent_gaps = [
         line.blanks_before
         for prev, line in pairwise(run[1:])
-        if line.position == prev.position + 1 and prev.shape is line.shape is Shape.PROSE
+        if line.position == prev.position + 1 and prev.shape is line.shape is Shape.PROSE and line.blanks_before
     ]
-    # The usual gap, not the narrowest: a few paragraphs may sit close together (a list without markers).
+    # The usual gap, not the narrowest: a few paragraphs may sit closer together than the rest.
     usual_gap = Counter(adjacent_gaps).most_common(1)[0][0] if adjacent_gaps else None
     wider_gap = second.position == first.position + 1 and usual_gap is not None and second.blanks_before > usual_gap
     if wider_gap:
