@@ -523,7 +523,15 @@ def body_bounds(lines: Sequence[Line]) -> Bounds | None:
     opener = 1 if lines[0].shape is Shape.DATE_HEADER else 0
     if opener < start < first:
         first = start
-    return Bounds(min(start, first), first, anchors[-1] + 1, anchor)
+    return Bounds(min(start, first), first, body_end(lines, anchors[-1], limit), anchor)
+
+
+def body_end(lines: Sequence[Line], last: int, limit: int) -> int:
+    """The index after the body: its last anchor, and a table's "Source: ..." line right under it."""
+    end = last + 1
+    if end < limit and lines[last].shape is Shape.TABLE_ROW and lines[end].shape is Shape.LABEL:
+        end += 1
+    return end
 
 
 def body_lines(lines: Sequence[Line], bounds: Bounds | None) -> list[Line]:
