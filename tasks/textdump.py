@@ -208,7 +208,7 @@ def parse_text_dump(text: str) -> ExtractedFields:
     region = title_region(header, bounds.header_end, date_header, site_line)
     title_block = pick_title(title_blocks(region), slug_words(url))
     description = standfirst.text if standfirst else find_description(header, title_block)
-    title = clean_title(title_block.text, site_name, source_slug(tail)) if title_block else None
+    title = clean_title(title_block.text, site_name, source_slug(tail), site_line is not None) if title_block else None
     published, modified = header_dates(header, date_header)
     return ExtractedFields(
         text="\n\n".join(split_glued_paragraphs(line.text) for line in run),
@@ -697,7 +697,7 @@ def continues_title(pieces: Sequence[Line], line: Line) -> bool:
     if sum(piece.word_count for piece in pieces) + line.word_count > TITLE_MAX_WORDS:
         return False
     joined = join_title_pieces(pieces)
-    if joined.startswith(line.text) or line.text.startswith(pieces[0].text):
+    if line.text in joined or pieces[0].text in line.text:
         return False
     # A keyword line repeats the headline's words ("Wine Regions" / "regions"); a wrapped piece goes on.
     words = set(WORD_CHARS.findall(line.text))
@@ -738,8 +738,13 @@ def contact_site_name(lines: Sequence[Line]) -> str | None:
 
 
 def pick_title(blocks: Sequence[TitleBlock], slug: set[str]) -> TitleBlock | None:
-    """The block sharing most words with the URL slug, else the first, or a fuller later copy of it."""
+    """The block sharing most words with the URL slug, else the first, or a fuller later copy of it.
+
+    Blocks shaped like a headline are preferred; without one, a headline may be long or end in an
+    ellipsis ("Halfway into 2025, let's look at climate tech trends...").
+    """
     candidates = [block for block in blocks if is_headline_sized(block)]
+    candidates = candidates or [block for block in blocks if block.word_count >= TITLE_MIN_WORDS]
     if not candidates:
         return None
     if slug:
@@ -813,13 +818,15 @@ def outlet_match(phrase: str, outlet: str) -> int:
     return shared
 
 
-def clean_title(title: str, site_name: str | None, source: str | None) -> str:
+def clean_title(title: str, site_name: str | None, source: str | None, named_on_top: bool = False) -> str:
     """The title without a trailing site/outlet name (" | Site", " - Site", " Site", " Israel today").
 
     After a separator the site or source name may be abridged or translated (a shared prefix will
-    do). Without one, a trailing phrase is the site's name only when it is that name exactly, or the
-    source's when it shares a prefix with it: the site's name is in many headlines ("Houston for
-    Biking" on houstoniamag), a "Source: israelhayom" line names the outlet of this very article.
+    do). Without one, a trailing phrase is the site's name only when the dump's top line names the
+    site (`named_on_top`) and the phrase is that name exactly, or the source's name when it shares
+    whole leading words with it: the site's name ends headlines too ("... Switch to Pivot" on
+    pivot.app, "Houston for Biking" on houstoniamag), while a "Source: israelhayom" line names the
+    outlet of this very article. A title carries one such name at most.
     """
     outlets = [compact(name) for name in (site_name, source) if name]
     if not outlets:
@@ -828,10 +835,12 @@ def clean_title(title: str, site_name: str | None, source: str | None) -> str:
         head, found, tail = title.rpartition(separator)
         if found and head.strip() and any(outlet_match(compact(tail), outlet) for outlet in outlets):
             return head.strip()
-    if site_name:
-        title = strip_outlet_phrase(title, compact(site_name), exact=True)
+    if site_name and named_on_top:
+        stripped = strip_outlet_phrase(title, compact(site_name), exact=True)
+        if stripped != title:
+            return stripped
     if source:
-        title = strip_outlet_phrase(title, compact(source), exact=False)
+        return strip_outlet_phrase(title, compact(source), exact=False)
     return title
 
 
@@ -839,19 +848,24 @@ def strip_outlet_phrase(title: str, outlet: str, exact: bool) -> str:
     """Drop the trailing 1-4 word phrase that best matches the outlet's name, keeping enough title.
 
     `exact` asks for the name itself (keeping at least a word: Chinese titles have no spaces), else
-    a shared prefix will do (keeping TITLE_MIN_KEEP_WORDS, since a prefix match is weaker evidence)
-    for a phrase no longer than the name: "Israel today" for israelhayom, not "Houston for Biking"
-    for houstoniamag.
+    the phrase may translate the name: its leading whole words are the name's beginning, and it is
+    no longer than the name ("Israel today" for israelhayom, not "haberler" for haberturk). A prefix
+    match is weaker evidence, so it keeps TITLE_MIN_KEEP_WORDS.
     """
     words = title.split()
     keep = 1 if exact else TITLE_MIN_KEEP_WORDS
     best_words, best_score = 0, 0
     for size in range(1, min(OUTLET_MAX_WORDS, len(words) - keep) + 1):
-        phrase = compact(" ".join(words[-size:]))
+        phrase_words = words[-size:]
+        phrase = compact(" ".join(phrase_words))
         if exact:
             score = len(phrase) if phrase == outlet else 0
+        elif len(phrase) > len(outlet):
+            score = 0
         else:
-            score = outlet_match(phrase, outlet) if len(phrase) <= len(outlet) else 0
+            score = outlet_match(phrase, outlet)
+            leading = {len(compact(" ".join(phrase_words[:count]))) for count in range(1, size)}
+            score = score if score in leading else 0
         if score > best_score:
             best_words, best_score = size, score
     if not best_words:
