@@ -426,15 +426,23 @@ def naive_predictions(dataset: Path, out: Path) -> Path:
     return out
 
 
-def summary_row(name: str, scores: dict, naive: dict) -> str:
-    """One markdown row: the parser's figures and the naive loader's recall/F1 on a dump set."""
-    text, title, date = scores["text"], scores["title"], scores["date"]
-    loaded = text["n"] - text["empty"]
-    return (
-        f"| {name} | {text['f1']:.3f} | {text['precision']:.3f} | {text['recall']:.3f} | {title['exact']:.3f} | "
-        f"{date.get('same_day', float('nan')):.3f} | {loaded}/{text['n']} | "
-        f"{naive['text']['recall']:.3f} / {naive['text']['f1']:.3f} | {text['recall'] - naive['text']['recall']:+.4f} |"
-    )
+@dataclass(frozen=True)
+class DumpResult:
+    """The parser's and the naive loader's scores on one dump set (score.py --json objects)."""
+
+    name: str
+    scores: dict
+    naive: dict
+    seconds: float
+
+
+def measure_dump_set(dump_set: DumpSet, run, score) -> DumpResult:
+    """Parse a dump set with `run(dataset, out, workers)` (the production path) and score it beside
+    the naive loader with `score(dataset, predictions)`; both come from bench/quality.py."""
+    predictions = dump_set.path / "predictions.jsonl"
+    seconds = run(dump_set.path, predictions, 1)
+    naive = naive_predictions(dump_set.path, dump_set.path / "naive.jsonl")
+    return DumpResult(dump_set.name, score(dump_set.path, predictions), score(dump_set.path, naive), seconds)
 
 
 def write_per_page(dataset: Path, predictions: Path, out: Path) -> None:
@@ -445,10 +453,22 @@ def write_per_page(dataset: Path, predictions: Path, out: Path) -> None:
 
 
 SUMMARY_HEADER = (
-    "| dump set | text F1 | precision | recall | title exact | date same day | loaded | naive recall / F1 "
-    "| recall − naive |",
-    "|---|---|---|---|---|---|---|---|---|",
+    "| dump set | pages | text F1 | precision | recall | title exact | date same day | loaded "
+    "| naive recall / F1 | recall − naive | ms/page |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
 )
+
+
+def summary_row(result: DumpResult) -> str:
+    """One markdown row: the parser's figures and the naive loader's recall/F1 on a dump set."""
+    text, title, date, naive = result.scores["text"], result.scores["title"], result.scores["date"], result.naive
+    loaded = text["n"] - text["empty"]
+    return (
+        f"| {result.name} | {text['n']} | {text['f1']:.3f} | {text['precision']:.3f} | {text['recall']:.3f} | "
+        f"{title['exact']:.3f} | {date['same_day']:.3f} | {loaded}/{text['n']} | "
+        f"{naive['text']['recall']:.3f} / {naive['text']['f1']:.3f} | "
+        f"{text['recall'] - naive['text']['recall']:+.4f} | {1000 * result.seconds / text['n']:.1f} |"
+    )
 
 
 def main() -> int:
@@ -458,7 +478,6 @@ def main() -> int:
     parser.add_argument("--source", choices=(*SOURCES, "all"), default="all")
     parser.add_argument("--style", choices=(*STYLES, "all"), default="all")
     parser.add_argument("--out-dir", type=Path, help="where to write the dump sets (default: a temporary dir)")
-    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--per-page", action="store_true", help="also write per-page scores beside each set")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -469,13 +488,10 @@ def main() -> int:
     styles = STYLES if args.style == "all" else (args.style,)
     rows = list(SUMMARY_HEADER)
     for dump_set in write_dump_sets(out_dir, args.pages, args.seed, sources, styles):
-        predictions = dump_set.path / "predictions.jsonl"
-        run_newsdag(dump_set.path, predictions, args.workers)
-        scores = score_predictions(dump_set.path, predictions)
+        result = measure_dump_set(dump_set, run_newsdag, score_predictions)
         if args.per_page:
-            write_per_page(dump_set.path, predictions, dump_set.path / "per_page.jsonl")
-        naive = score_predictions(dump_set.path, naive_predictions(dump_set.path, dump_set.path / "naive.jsonl"))
-        rows.append(summary_row(dump_set.name, scores, naive))
+            write_per_page(dump_set.path, dump_set.path / "predictions.jsonl", dump_set.path / "per_page.jsonl")
+        rows.append(summary_row(result))
     print("\n".join(rows))
     print(f"dump sets and predictions in {out_dir} (seed {args.seed}, {args.pages} pages each)")
     return 0
