@@ -892,15 +892,30 @@ def header_dates(
 
 
 def find_authors(lines: Sequence[Line]) -> tuple[str, ...]:
-    """Names from author lines (name + avatar URL) and bylines, deduplicated in order."""
+    """Names from author lines (name + avatar URL) and bylines, deduplicated in order.
+
+    Personal names win; only when no line names a person are the credits of author lines and
+    bylines taken as they are ("DPA", "Guardian staff reporter", "東京新聞デジタル").
+    """
     names: list[str] = []
+    credits: list[str] = []
     for line in lines:
         if line.shape is Shape.AUTHOR:
             name = author_line_name(line.text.split())
             names.extend([name] if name else [])
+            credits.append(" ".join(line.text.split()[:-1]))
         elif line.shape is Shape.BYLINE:
             names.extend(byline_names(line.text))
-    return tuple(dict.fromkeys(names))
+            credits.extend(byline_credits(line.text))
+    return tuple(dict.fromkeys(names or credits))
+
+
+def byline_credits(text: str) -> list[str]:
+    """The parts of a byline as written, names or not: "By ssi and dan" -> ["ssi", "dan"]."""
+    match = BYLINE.fullmatch(text)
+    if match is None:
+        return []
+    return [part for part in NAME_LIST_SEPARATOR.split(match["names"].rstrip(".")) if part]
 
 
 def find_language(lines: Sequence[Line]) -> str | None:
