@@ -176,8 +176,8 @@ TITLE_PIECE_SHAPES = frozenset(
 SITE_LINE_SHAPES = frozenset({Shape.SHORT, Shape.REPEATED, Shape.TAG, Shape.DATA})
 # Lines that date or sign an article: the headline is above them, a standfirst may be below.
 DATELINE_SHAPES = frozenset({Shape.TIMESTAMP, Shape.AUTHOR, Shape.BYLINE})
-# Lines that may be a standfirst in the header.
-DESCRIPTION_SHAPES = frozenset({Shape.SHORT, Shape.PROSE})
+# Lines that may be a standfirst in the header (teaser bullets glued with "•" are shaped like navigation).
+DESCRIPTION_SHAPES = frozenset({Shape.SHORT, Shape.PROSE, Shape.NAV})
 
 
 class Line(NamedTuple):
@@ -206,7 +206,8 @@ def parse_text_dump(text: str) -> ExtractedFields:
     site_line = find_site_line(header, date_header)
     site_name = site_line.text if site_line else contact_site_name(lines)
     region = title_region(header, bounds.header_end, date_header, site_line)
-    title_block = pick_title(title_blocks(region), slug_words(url))
+    blocks = title_blocks(region)
+    title_block = pick_title(blocks, slug_words(url))
     description = standfirst.text if standfirst else find_description(header, title_block)
     title = clean_title(title_block.text, site_name, source_slug(tail), site_line is not None) if title_block else None
     published, modified = header_dates(header, date_header)
@@ -217,7 +218,7 @@ def parse_text_dump(text: str) -> ExtractedFields:
         authors=find_authors(lines),
         site_name=site_name,
         language=find_language(lines),
-        tags=find_tags(header, lines),
+        tags=find_tags(header, lines, blocks),
         url=url,
         published=published,
         modified=modified,
@@ -927,9 +928,15 @@ def find_language(lines: Sequence[Line]) -> str | None:
     return None
 
 
-def find_tags(header: Sequence[Line], lines: Sequence[Line]) -> tuple[str, ...]:
-    """Keyword lines in the header, then the items of a final comma-separated keyword line."""
-    tags = [line.text for line in header if line.shape is Shape.TAG]
+def find_tags(header: Sequence[Line], lines: Sequence[Line], blocks: Sequence[TitleBlock] = ()) -> tuple[str, ...]:
+    """Keyword lines in the header, then the items of a final comma-separated keyword line.
+
+    Lowercase pieces of a wrapped headline (`blocks` of several lines) are not keywords.
+    """
+    pieces = {
+        position for block in blocks for position in range(block.first, block.last + 1) if block.last > block.first
+    }
+    tags = [line.text for line in header if line.shape is Shape.TAG and line.position not in pieces]
     if lines:
         tags.extend(comma_keywords(lines[-1]))
     return tuple(dict.fromkeys(tags))
