@@ -48,11 +48,15 @@ URL_DENSITY_MAX = 0.5
 
 # --- Structure thresholds --------------------------------------------------------------------------
 
-# A short line without closing punctuation between two paragraphs is a sub-headline when it has at
-# least this many words; one or two words between paragraphs are ad labels ("Advertisement", "Read more").
-SUBHEADING_MIN_WORDS = 3
-# Consecutive non-body lines (ads, "Read more", nav) tolerated inside one body run.
-MAX_GAP_LINES = 3
+# A header holds a headline and a standfirst: the header's metadata lines (timestamps, tags) are looked
+# for only above this many words of prose. A body paragraph, or a seed's whole glued body, is longer.
+# Measured on 24 rendered dump sets (bench/dumps.py seeds 7/3/11/21/42/99): 60 to 250 give the same
+# figures, 40 loses 3 titles (a long standfirst above the timestamps is header).
+HEADER_MAX_PROSE_WORDS = 100
+# A copyright line followed by at most this many lines is the footer (seed 003: two disclaimer lines).
+# Same 24 sets: 4 to 30 give the same figures; 2 leaves disclaimers in bodies (fundus/site-line F1
+# 0.9966 -> 0.9902).
+FOOTER_MAX_LINES = 6
 # Only the first lines can hold the `date YYYY-MM-DD URL` header or the site-name line.
 HEADER_SCAN_LINES = 3
 
@@ -61,6 +65,10 @@ HEADER_SCAN_LINES = 3
 # Headlines have a few words; one word is a label or section, more than this is a paragraph.
 TITLE_MIN_WORDS = 2
 TITLE_MAX_WORDS = 30
+# A wrapped headline's lines are at most this long (characters); a wider column does not wrap one, and
+# a longer line next to a headline is a standfirst. Same 24 sets (titles wrapped at 18-42 characters):
+# titles missed with 50 / 60 / 80 / 200: 3 / 2 / 6 / 149.
+TITLE_PIECE_MAX_CHARS = 60
 # At least this share of the URL slug's words must be in a line for the slug to pick it as title.
 SLUG_MATCH_MIN = 0.5
 # A URL slug with fewer words than this (an id, "index") says nothing about the title.
@@ -82,6 +90,8 @@ DESCRIPTION_MIN_WORDS = 8
 
 # Label words that attribute an article to another outlet: "Source: israelhayom", "Via: Reuters".
 SOURCE_LABELS = frozenset({"source", "via"})
+# Labels of links to other articles placed inside a body: "Read more: How sea walls are built".
+LINK_PROMPT_LABELS = frozenset({"read more", "read also", "also read", "see also", "related", "more"})
 # Tokens that separate items in navigation bars and breadcrumbs.
 NAV_SEPARATORS = frozenset({"|", "•", "›", "»", "·", ">", "/"})
 # URL path endings of pictures (avatars, lead images); such lines are neutral, not text.
@@ -97,7 +107,7 @@ LOCALE = re.compile(r"(?P<language>[a-z]{2,3})[_-][A-Z]{2}")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 PHONE = re.compile(r"\+\d[\d().-]{6,18}")
 LABEL = re.compile(r"(?P<label>[A-Z][\w'’-]*(?: [\w'’-]+){0,2})\s*:\s*(?P<value>\S.*)")
-BYLINE = re.compile(r"by\s+(?P<names>\S.*)", re.IGNORECASE)
+BYLINE = re.compile(r"(?:By|BY)\s+(?P<names>\S.*)")
 NAME_LIST_SEPARATOR = re.compile(r"\s*,\s*|\s+and\s+|\s*&\s*")
 NAME_WORD = re.compile(r"[^\W\d_][\w.'’-]*")
 COPYRIGHT_START = re.compile(r"(?:©|\(c\)|copyright\b)", re.IGNORECASE)
@@ -107,6 +117,10 @@ CAPTION_CREDIT = re.compile(
     r"\s*(?:by\s+|:\s*)(?P<credit>[^\s:][^:]*?)\)?\.?$",
     re.IGNORECASE,
 )
+# A line opening with a credit label ("Photo credit: ...", "Image: ...", "Picture by ...") is a credit line.
+CREDIT_LABEL = re.compile(r"(?:photo|image|picture|pic|credit|illustration|video|foto)s?\b", re.IGNORECASE)
+# A list item's marker: "- ", "• ", "* ", "1. ", "2) ", "[3] " (a reference list).
+LIST_MARKER = re.compile(r"(?:[-*•·▪◦‣–]|\d{1,3}[.)]|\[\d{1,3}\])\s+\S")
 # Paragraphs glued by the dump: "without warning.According to" (not "U.S." or "Node.js").
 GLUED_PARAGRAPH = re.compile(r"(?<=[^\W_A-Z]|[\"”’])[.!?][\"”’)]?(?=[A-Z][a-z])")
 WORD_CHARS = re.compile(r"[^\W_]+")
@@ -134,19 +148,42 @@ class Shape(Enum):
     DATA = "data"
     TAG = "tag"
     REPEATED = "repeated"
+    TABLE_ROW = "table-row"
+    LIST_ITEM = "list-item"
     PROSE = "prose"
     SHORT = "short"
-    FOOTER = "footer"
 
 
-# Lines that neither extend nor break a body run: pictures and their captions sit inside articles.
-NEUTRAL_SHAPES = frozenset({Shape.IMAGE, Shape.CAPTION})
-# Lines that may be a headline (a repeated line is metadata, and a headline is metadata).
-TITLE_SHAPES = frozenset({Shape.SHORT, Shape.REPEATED, Shape.PROSE})
+# Lines only an article body has; the body runs from the first below the header to the last.
+ANCHOR_SHAPES = frozenset({Shape.PROSE, Shape.LIST_ITEM, Shape.TABLE_ROW})
+# Header metadata: the header ends after the last of these above the body.
+HEADER_SHAPES = frozenset({Shape.DATE_HEADER, Shape.TIMESTAMP, Shape.XPATH, Shape.LOCALE, Shape.AUTHOR, Shape.BYLINE})
+# Header metadata only right after other header metadata (alone, they also occur inside a body).
+CHAINED_HEADER_SHAPES = frozenset({Shape.TAG, Shape.IMAGE, Shape.URL})
+# Lines inside the body's bounds that are not its text: pictures, stamps, captions, page metadata.
+CHROME_SHAPES = frozenset(
+    {
+        Shape.DATE_HEADER,
+        Shape.TIMESTAMP,
+        Shape.XPATH,
+        Shape.IMAGE,
+        Shape.AUTHOR,
+        Shape.BYLINE,
+        Shape.LOCALE,
+        Shape.CAPTION,
+    }
+)
+# Lines that may be a headline or a wrapped piece of one (a repeated line is metadata, as a headline is;
+# a piece may look like a label, a keyword or a number: "Kazakhstan: President", "of 2026").
+TITLE_PIECE_SHAPES = frozenset(
+    {Shape.SHORT, Shape.REPEATED, Shape.PROSE, Shape.LABEL, Shape.TAG, Shape.DATA, Shape.LIST_ITEM, Shape.NAV}
+)
+# Lines that may name the site at the top of a dump.
+SITE_LINE_SHAPES = frozenset({Shape.SHORT, Shape.REPEATED, Shape.TAG, Shape.DATA})
 # Lines that date or sign an article: the headline is above them, a standfirst may be below.
 DATELINE_SHAPES = frozenset({Shape.TIMESTAMP, Shape.AUTHOR, Shape.BYLINE})
-# Lines that may be a standfirst in the header.
-DESCRIPTION_SHAPES = frozenset({Shape.SHORT, Shape.PROSE})
+# Lines that may be a standfirst in the header (teaser bullets glued with "•" are shaped like navigation).
+DESCRIPTION_SHAPES = frozenset({Shape.SHORT, Shape.PROSE, Shape.NAV})
 
 
 class Line(NamedTuple):
@@ -161,23 +198,24 @@ class Line(NamedTuple):
 
 def parse_text_dump(text: str) -> ExtractedFields:
     """Extract the article fields from a text dump; ExtractError(rule="no-body") if there is no body."""
-    lines = mark_footer(classify_lines(split_blocks(text)))
-    run = main_body_run(lines)
-    if not run:
+    lines = classify_lines(split_blocks(text))
+    bounds = body_bounds(lines)
+    run = body_lines(lines, bounds)
+    if bounds is None or not run:
         raise ExtractError("no body text found in the text dump", rule="no-body")
+    tail = lines[bounds.end :]
     standfirst, run = detach_standfirst(run)
     header = lines[: (standfirst or run[0]).position]
 
     date_header = find_date_header(lines)
     url = date_header.group("url") if date_header else None
-    candidates = title_candidates(header)
-    site_line = top_site_name_line(lines, candidates)
-    if site_line is not None:
-        candidates = [line for line in candidates if line is not site_line]
+    site_line = find_site_line(header, date_header)
     site_name = site_line.text if site_line else contact_site_name(lines)
-    title_line = pick_title(candidates, slug_words(url))
-    description = standfirst.text if standfirst else find_description(header, title_line)
-    title = clean_title(title_line.text, site_name, source_slug(lines)) if title_line else None
+    region = title_region(header, bounds.header_end, date_header, site_line)
+    blocks = title_blocks(region)
+    title_block = pick_title(blocks, slug_words(url))
+    description = standfirst.text if standfirst else find_description(header, title_block)
+    title = clean_title(title_block.text, site_name, source_slug(tail), site_line is not None) if title_block else None
     published, modified = header_dates(header, date_header)
     return ExtractedFields(
         text="\n\n".join(split_glued_paragraphs(line.text) for line in run),
@@ -186,7 +224,7 @@ def parse_text_dump(text: str) -> ExtractedFields:
         authors=find_authors(lines),
         site_name=site_name,
         language=find_language(lines),
-        tags=find_tags(header, lines),
+        tags=find_tags(header, lines, blocks),
         url=url,
         published=published,
         modified=modified,
@@ -250,10 +288,14 @@ def line_shape(text: str, words: list[str], repeated: bool, count: int | None = 
     urls = [word for word in words if is_url(word)] if has_url_marker(text) else []
     if urls and len(urls) == count and all(is_image_url(word) for word in urls):
         return Shape.IMAGE
-    if author_line_name(words) is not None:
+    if is_author_line(words):
         return Shape.AUTHOR
     if urls and len(urls) > URL_DENSITY_MAX * count:
         return Shape.URL
+    if LIST_MARKER.match(text):
+        return Shape.LIST_ITEM
+    if is_table_row(text):
+        return Shape.TABLE_ROW
     if has_contact_marker(text) and any(is_contact_token(w) for w in words) and not is_prose(text, count):
         return Shape.CONTACT
     if LOCALE.fullmatch(text):
@@ -264,7 +306,7 @@ def line_shape(text: str, words: list[str], repeated: bool, count: int | None = 
         return Shape.CAPTION
     if count <= LABEL_MAX_WORDS and LABEL.fullmatch(text):
         return Shape.LABEL
-    if count <= BYLINE_MAX_WORDS and byline_names(text):
+    if count <= BYLINE_MAX_WORDS and is_byline(text):
         return Shape.BYLINE
     if sum(word in NAV_SEPARATORS for word in words) >= NAV_MIN_SEPARATORS and not is_prose(text, count):
         return Shape.NAV
@@ -276,6 +318,11 @@ def line_shape(text: str, words: list[str], repeated: bool, count: int | None = 
     if repeated:
         return Shape.REPEATED
     return Shape.PROSE if is_prose(text, count) else Shape.SHORT
+
+
+def is_table_row(text: str) -> bool:
+    """A Markdown table row: "| Private auto | $260.7 bn |" (also its "|---|---|" rule)."""
+    return len(text) > 2 and text[0] == "|" and text[-1] == "|" and text.count("|") >= 3
 
 
 def has_url_marker(text: str) -> bool:
@@ -330,7 +377,13 @@ def is_copyright(text: str, word_count: int) -> bool:
 
 
 def is_caption(text: str) -> bool:
-    """A photo caption: ends with a short credit such as ", Photo: AFP" or "(Photo: Reuters)"."""
+    """A photo caption: words, then a short credit such as ", Photo: AFP" or "(Photo: Reuters)".
+
+    A line that is only a credit ("Photo: Jane Doe", "Photo credit: Pixabay.") credits a picture
+    in the article's own words, like a "Source: ..." line under a table; it is not a caption.
+    """
+    if CREDIT_LABEL.match(text):
+        return False
     match = CAPTION_CREDIT.search(text[-CAPTION_TAIL_CHARS:])
     return match is not None and len(match["credit"].split()) <= CREDIT_MAX_WORDS
 
@@ -369,6 +422,25 @@ def is_name(words: Sequence[str], min_words: int = 2) -> bool:
     return all(NAME_WORD.fullmatch(word) and (word[:1].isupper() or word in NAME_CONNECTORS) for word in words)
 
 
+def is_author_line(words: Sequence[str]) -> bool:
+    """An author line: a name and an avatar image URL, whatever the name looks like ("AP", "viktor hedlund")."""
+    if len(words) < 2 or len(words) > NAME_MAX_WORDS + 1:
+        return False
+    *name, last = words
+    return is_url(last) and is_image_url(last) and not any(is_url(word) for word in name)
+
+
+def is_byline(text: str) -> bool:
+    """A byline: "By" and names, or "By" and a capitalised credit that is no sentence ("By DPA")."""
+    if byline_names(text):
+        return True
+    match = BYLINE.fullmatch(text)
+    if match is None or ends_sentence(text):
+        return False
+    first = match["names"][:1]
+    return first.isupper() or (first.isalpha() and first.lower() == first.upper())
+
+
 def author_line_name(words: Sequence[str]) -> str | None:
     """The name in an author line: a personal name followed by an avatar image URL."""
     if len(words) < 2 or len(words) > NAME_MAX_WORDS + 1:
@@ -390,110 +462,129 @@ def byline_names(text: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def mark_footer(lines: list[Line]) -> list[Line]:
-    """Lines after the first copyright line that follows some prose are footer (disclaimers, links).
+def footer_start(lines: Sequence[Line]) -> int:
+    """Where the footer starts: the last copyright line, when few lines follow it; else the end.
 
-    The prose condition keeps a copyright notice above the article (a picture credit) from
-    swallowing the whole page.
+    Disclaimers after a copyright line read like prose ("The information on this site is from
+    external sources..."), so the copyright line, not their shape, ends the page's text. A copyright
+    line with many lines after it is a credit inside the page, not its footer.
     """
-    seen_prose = False
-    for index, line in enumerate(lines):
-        seen_prose = seen_prose or line.shape is Shape.PROSE
-        if seen_prose and line.shape is Shape.COPYRIGHT:
-            return lines[: index + 1] + [after._replace(shape=Shape.FOOTER) for after in lines[index + 1 :]]
-    return lines
+    for index in range(len(lines) - 1, max(len(lines) - FOOTER_MAX_LINES - 2, -1), -1):
+        if lines[index].shape is Shape.COPYRIGHT:
+            return index
+    return len(lines)
 
 
 # --- Body ------------------------------------------------------------------------------------------
 
 
-def body_flags(lines: Sequence[Line]) -> list[bool]:
-    """Which lines are body: prose, plus short sentences whose nearest non-neutral neighbours are prose.
+def is_body_anchor(line: Line) -> bool:
+    """A line only an article has: a paragraph, a list item or a table row (never repeated chrome)."""
+    return line.shape in ANCHOR_SHAPES
 
-    This is jusText's context rule: "Said Tokaev." between two paragraphs is body, while "Were we
-    wrong?" next to other boilerplate is not. A short line of a few words between paragraphs is a
-    sub-headline ("A design overhaul rooted in place") and body too, unless it is a "Label: value"
-    prompt. Neighbours skip captions and pictures.
+
+def header_end(lines: Sequence[Line], limit: int) -> int:
+    """The index after the header: after its last metadata line (date header, timestamps, tags, ...).
+
+    Only lines above the first HEADER_MAX_PROSE_WORDS words of prose can be header (a headline and
+    a standfirst fit there, a body does not). Pictures, URLs and keyword lines are header only next to
+    other header metadata: alone they also occur inside a body.
     """
-    previous = nearest_text_shapes(lines)
-    following = list(reversed(nearest_text_shapes(list(reversed(lines)))))
-    flags = []
-    for line, before, after in zip(lines, previous, following, strict=True):
+    last = -1
+    prose_words = 0
+    for index, line in enumerate(lines[:limit]):
         if line.shape is Shape.PROSE:
-            flags.append(True)
-        else:
-            flags.append(
-                line.shape is Shape.SHORT
-                and (ends_sentence(line.text) or is_subheading(line))
-                and before is Shape.PROSE
-                and after is Shape.PROSE
-            )
-    return flags
+            prose_words += line.word_count
+            if prose_words > HEADER_MAX_PROSE_WORDS:
+                break
+        elif line.shape in HEADER_SHAPES or (line.shape in CHAINED_HEADER_SHAPES and last == index - 1 >= 0):
+            last = index
+    return last + 1
 
 
-def is_subheading(line: Line) -> bool:
-    """A few words that are not a "Label: value" link prompt ("Read more: How sea walls are built")."""
-    return line.word_count >= SUBHEADING_MIN_WORDS and LABEL.fullmatch(line.text) is None
+class Bounds(NamedTuple):
+    """Where the header's metadata ends and the body starts and ends (indexes into the lines)."""
+
+    header_end: int
+    first: int
+    end: int
+    anchor: int  # the first paragraph, list item or table row of the body
 
 
-def nearest_text_shapes(lines: Sequence[Line]) -> list[Shape | None]:
-    """For each line, the shape of the closest earlier line that is not neutral (None at the start)."""
-    result: list[Shape | None] = []
-    last: Shape | None = None
-    for line in lines:
-        result.append(last)
-        if line.shape not in NEUTRAL_SHAPES:
-            last = line.shape
-    return result
+def body_bounds(lines: Sequence[Line]) -> Bounds | None:
+    """The body: from the header's last metadata line to the last anchor (None without anchors).
 
-
-def main_body_run(lines: Sequence[Line]) -> list[Line]:
-    """The body lines of the largest run (by characters) of body lines, footer excluded.
-
-    A run tolerates up to MAX_GAP_LINES consecutive non-body lines (an ad, a "Read more" link),
-    which are dropped from the text; neutral lines (pictures, captions) do not count as a gap.
-    A timestamp line ends a run.
+    The end is where the tail's boilerplate block starts: the last paragraph, list item or table row
+    before the footer; whatever short lines follow it (asks, trends, nav, contact, locale, sizes) are
+    the site's. The start is right below the header's metadata (timestamps, tags, pictures, bylines):
+    a subheading, a short lead or a table may open an article. Without metadata below the opener
+    (a date header alone, a site line) the header's lines are a headline and a tagline, and the body
+    starts at the first anchor.
     """
-    runs: list[list[Line]] = []
-    current: list[Line] = []
-    gap = 0
-    for line, is_body in zip(lines, body_flags(lines), strict=True):
-        if line.shape is Shape.FOOTER:
-            break
-        if line.shape is Shape.TIMESTAMP:
-            # A bare ISO timestamp belongs to a header (or a teaser's listing), never inside an article:
-            # a standfirst above the dates must not pull them into the body and out of the header.
-            if current:
-                runs.append(current)
-            current, gap = [], 0
-            continue
-        if is_body:
-            current.append(line)
-            gap = 0
-        elif line.shape not in NEUTRAL_SHAPES:
-            gap += 1
-            if gap > MAX_GAP_LINES and current:
-                runs.append(current)
-                current = []
-    if current:
-        runs.append(current)
-    return max(runs, key=lambda run: sum(len(line.text) for line in run), default=[])
+    limit = footer_start(lines)
+    anchors = [index for index in range(limit) if is_body_anchor(lines[index])]
+    if not anchors:
+        return None
+    start = header_end(lines, anchors[-1] + 1)
+    first = anchor = next((index for index in anchors if index >= start), anchors[0])
+    opener = 1 if lines[0].shape is Shape.DATE_HEADER else 0
+    if opener < start < first:
+        first = start
+    return Bounds(min(start, first), first, body_end(lines, anchors[-1], limit), anchor)
+
+
+def body_end(lines: Sequence[Line], last: int, limit: int) -> int:
+    """The index after the body: its last anchor, and a table's "Source: ..." line right under it."""
+    end = last + 1
+    if end < limit and lines[last].shape is Shape.TABLE_ROW and lines[end].shape is Shape.LABEL:
+        end += 1
+    return end
+
+
+def body_lines(lines: Sequence[Line], bounds: Bounds | None) -> list[Line]:
+    """The lines of the body: everything between its bounds but chrome (pictures, stamps, captions).
+
+    Navigation-shaped lines above the first anchor are breadcrumbs or teaser bullets, not body.
+    """
+    if bounds is None:
+        return []
+    return [
+        line
+        for line in lines[bounds.first : bounds.end]
+        if line.shape not in CHROME_SHAPES
+        and not is_link_prompt(line)
+        and not (line.shape is Shape.NAV and line.position < bounds.anchor)
+    ]
+
+
+def is_link_prompt(line: Line) -> bool:
+    """A "Read more: headline" line: a link to another article, inside the body."""
+    if line.shape not in (Shape.LABEL, Shape.SHORT):
+        return False
+    match = LABEL.fullmatch(line.text)
+    return match is not None and match["label"].strip().lower() in LINK_PROMPT_LABELS
 
 
 def detach_standfirst(run: list[Line]) -> tuple[Line | None, list[Line]]:
-    """Split off a leading standfirst: a first line set apart by a wider blank gap or left unfinished.
+    """Split off a leading standfirst: a first paragraph set apart by a wider blank gap.
 
-    Paragraphs end with sentence punctuation; a standfirst glued from teaser bullets often does
-    not, and dumps tend to leave more blank lines after it than between paragraphs.
+    Dumps tend to leave more blank lines after a standfirst than between paragraphs. An unfinished
+    first paragraph (no closing punctuation) is no sign of one: news leads often end that way.
     """
-    if len(run) < 2:
+    if len(run) < 2 or run[0].shape is not Shape.PROSE:
         return None, run
     first, second = run[0], run[1]
-    adjacent_gaps = [line.blanks_before for prev, line in pairwise(run[1:]) if line.position == prev.position + 1]
-    wider_gap = (
-        second.position == first.position + 1 and bool(adjacent_gaps) and second.blanks_before > min(adjacent_gaps)
-    )
-    if wider_gap or not ends_sentence(first.text):
+    # Blank lines between adjacent paragraphs. Lines with none between them are one block (a list,
+    # a table), so they say nothing about the gap between paragraphs.
+    adjacent_gaps = [
+        line.blanks_before
+        for prev, line in pairwise(run[1:])
+        if line.position == prev.position + 1 and prev.shape is line.shape is Shape.PROSE and line.blanks_before
+    ]
+    # The usual gap, not the narrowest: a few paragraphs may sit closer together than the rest.
+    usual_gap = Counter(adjacent_gaps).most_common(1)[0][0] if adjacent_gaps else None
+    wider_gap = second.position == first.position + 1 and usual_gap is not None and second.blanks_before > usual_gap
+    if wider_gap:
         return first, run[1:]
     return None, run
 
@@ -524,46 +615,118 @@ def slug_words(url: str | None) -> set[str]:
     return words if len(words) >= SLUG_MIN_WORDS else set()
 
 
-def title_candidates(header: Sequence[Line]) -> list[Line]:
-    """Header lines shaped like a headline: a few words, not a sentence, not a cut-off teaser.
+class TitleBlock(NamedTuple):
+    """A headline candidate: one header line, or the lines of a headline wrapped over several."""
 
-    A headline sits above its dateline (timestamps, author lines, bylines); a line below it is a
-    standfirst. So when the header has a dateline, only lines above it are candidates, and there a
-    short "Kicker: headline" line (label-shaped) may be the headline too.
+    text: str
+    first: int  # position of its first line
+    last: int  # position of its last line
+    word_count: int
+
+
+def find_site_line(lines: Sequence[Line], date_header: re.Match[str] | None) -> Line | None:
+    """The first line when it names the site: a few words, no sentence, and a longer line follows.
+
+    The two header styles are alternatives: with a `date YYYY-MM-DD URL` line there is no site line.
     """
-    dateline = next((line.position for line in header if line.shape in DATELINE_SHAPES), None)
-    shaped = [line for line in header if line.shape in TITLE_SHAPES and is_headline_sized(line)]
-    if dateline is None:
-        return shaped
-    above = [line for line in shaped if line.position < dateline]
-    if above:
-        return above
-    labelled = [line for line in header if line.position < dateline and line.shape is Shape.LABEL]
-    return [line for line in labelled if is_headline_sized(line)] or shaped
-
-
-def is_headline_sized(line: Line) -> bool:
-    """A few words, not a finished long sentence, not a teaser cut off with an ellipsis."""
-    return (
-        TITLE_MIN_WORDS <= line.word_count <= TITLE_MAX_WORDS
-        and not is_teaser(line.text)
-        and not (line.word_count >= PROSE_MIN_WORDS and line.text.rstrip(SENTENCE_CLOSERS).endswith("."))
-    )
-
-
-def top_site_name_line(lines: Sequence[Line], candidates: Sequence[Line]) -> Line | None:
-    """The first line when it is a short Title Case name and a longer headline follows it."""
-    top = next((line for line in lines[:HEADER_SCAN_LINES] if line.shape is not Shape.DATE_HEADER), None)
-    if top is None or top.shape not in (Shape.SHORT, Shape.REPEATED):
+    if date_header is not None or not lines:
         return None
-    words = top.text.split()
-    if len(words) > SITE_NAME_MAX_WORDS or any(char.isdigit() for char in top.text):
+    top = lines[0]
+    if top.shape not in SITE_LINE_SHAPES or top.word_count > SITE_NAME_MAX_WORDS or ends_sentence(top.text):
         return None
-    if ends_sentence(top.text) or not is_name(words, min_words=1):
+    if not is_outlet_name(top.text.split()):
         return None
-    if not any(line is not top and line.word_count > top.word_count for line in candidates):
+    dateline = next((line.position for line in lines if line.shape in DATELINE_SHAPES), len(lines))
+    if not any(line.word_count > top.word_count for line in lines[1:dateline] if line.shape in TITLE_PIECE_SHAPES):
         return None
     return top
+
+
+def is_outlet_name(words: Sequence[str]) -> bool:
+    """An outlet's name: capitalised words ("The Limited Times", "Rbb24", "360west"), or a caseless script's."""
+    return all(
+        word in NAME_CONNECTORS or not word[:1].isalpha() or word[:1].isupper() or word[:1].lower() == word[:1].upper()
+        for word in words
+    ) and any(char.isalpha() for char in "".join(words))
+
+
+def title_region(
+    header: Sequence[Line], metadata_end: int, date_header: re.Match[str] | None, site_line: Line | None
+) -> list[Line]:
+    """Header lines that may hold the headline: below the opener, above the dateline, not metadata.
+
+    The opener is the date header, or the site line and its tagline (the line under it, when more
+    lines follow before the dateline). A headline sits above its dateline (timestamps, author lines,
+    bylines); a line below it is a standfirst, unless nothing above the dateline can be a headline.
+    Lines below the header's last metadata line (`metadata_end`) open the body, when there is such a
+    line below the opener.
+    """
+    start = 0
+    if date_header is not None:
+        start = next((line.position + 1 for line in header if line.shape is Shape.DATE_HEADER), 0)
+    elif site_line is not None:
+        start = site_line.position + 1
+    if metadata_end > start:
+        header = header[:metadata_end]
+    dateline = next((line.position for line in header if line.shape in DATELINE_SHAPES), len(header))
+    above = [line for line in header[start:dateline] if line.shape in TITLE_PIECE_SHAPES]
+    if site_line is not None and len(above) >= 2 and above[0].position == start:
+        above = above[1:]  # the tagline
+    if above:
+        return above
+    return [line for line in header[start:] if line.shape in TITLE_PIECE_SHAPES]
+
+
+def title_blocks(region: Sequence[Line]) -> list[TitleBlock]:
+    """Adjacent short lines joined into one headline each: titles wrap over two or three lines.
+
+    A line continues the block above it when both are short enough to be wrapped pieces and it does
+    not start the headline again (titles are often shown twice, once wrapped).
+    """
+    blocks: list[list[Line]] = []
+    for line in region:
+        if blocks and continues_title(blocks[-1], line):
+            blocks[-1].append(line)
+        else:
+            blocks.append([line])
+    return [
+        TitleBlock(join_title_pieces(block), block[0].position, block[-1].position, sum(li.word_count for li in block))
+        for block in blocks
+    ]
+
+
+def continues_title(pieces: Sequence[Line], line: Line) -> bool:
+    """True when `line` reads as the next wrapped piece of the headline in `pieces`."""
+    if line.position != pieces[-1].position + 1:
+        return False
+    if any(len(piece.text) > TITLE_PIECE_MAX_CHARS for piece in (*pieces, line)):
+        return False
+    if sum(piece.word_count for piece in pieces) + line.word_count > TITLE_MAX_WORDS:
+        return False
+    joined = join_title_pieces(pieces)
+    if line.text in joined or pieces[0].text in line.text:
+        return False
+    # A keyword line repeats the headline's words ("Wine Regions" / "regions"); a wrapped piece goes on.
+    words = set(WORD_CHARS.findall(line.text))
+    return line.shape is not Shape.TAG or not words <= set(WORD_CHARS.findall(joined.lower()))
+
+
+def join_title_pieces(pieces: Sequence[Line]) -> str:
+    """The pieces as one line; a piece ending in a hyphen inside a word joins without a space."""
+    text = pieces[0].text
+    for piece in pieces[1:]:
+        glued = text.endswith("-") and len(text) > 1 and text[-2].isalpha() and piece.text[:1].isalpha()
+        text = text + piece.text if glued else f"{text} {piece.text}"
+    return text
+
+
+def is_headline_sized(block: TitleBlock) -> bool:
+    """A few words, not a finished long sentence, not a teaser cut off with an ellipsis."""
+    return (
+        TITLE_MIN_WORDS <= block.word_count <= TITLE_MAX_WORDS
+        and not is_teaser(block.text)
+        and not (block.word_count >= PROSE_MIN_WORDS and block.text.rstrip(SENTENCE_CLOSERS).endswith("."))
+    )
 
 
 def contact_site_name(lines: Sequence[Line]) -> str | None:
@@ -581,15 +744,22 @@ def contact_site_name(lines: Sequence[Line]) -> str | None:
     return None
 
 
-def pick_title(candidates: Sequence[Line], slug: set[str]) -> Line | None:
-    """The candidate sharing most words with the URL slug, else the longest (first on ties)."""
+def pick_title(blocks: Sequence[TitleBlock], slug: set[str]) -> TitleBlock | None:
+    """The block sharing most words with the URL slug, else the first, or a fuller later copy of it.
+
+    Blocks shaped like a headline are preferred; without one, a headline may be long or end in an
+    ellipsis ("Halfway into 2025, let's look at climate tech trends...").
+    """
+    candidates = [block for block in blocks if is_headline_sized(block)]
+    candidates = candidates or [block for block in blocks if block.word_count >= TITLE_MIN_WORDS]
     if not candidates:
         return None
     if slug:
-        best = max(candidates, key=lambda line: slug_overlap(line.text, slug))
+        best = max(candidates, key=lambda block: slug_overlap(block.text, slug))
         if slug_overlap(best.text, slug) >= SLUG_MATCH_MIN:
             return best
-    return max(candidates, key=lambda line: line.word_count)
+    first = candidates[0]
+    return next((block for block in candidates[1:] if block.text.startswith(f"{first.text} ")), first)
 
 
 def slug_overlap(text: str, slug: set[str]) -> float:
@@ -598,20 +768,23 @@ def slug_overlap(text: str, slug: set[str]) -> float:
     return len(slug & words) / len(slug)
 
 
-def find_description(header: Sequence[Line], title_line: Line | None) -> str | None:
+def find_description(header: Sequence[Line], title: TitleBlock | None) -> str | None:
     """The first long-enough text line after the title in the header (the standfirst)."""
-    start = title_line.position + 1 if title_line else 0
+    start = title.last + 1 if title else 0
     for line in header[start:]:
-        if title_line and line.text == title_line.text:
+        if title and line.text == title.text:
             continue
         if line.shape in DESCRIPTION_SHAPES and line.word_count >= DESCRIPTION_MIN_WORDS:
             return line.text
     return None
 
 
-def source_slug(lines: Sequence[Line]) -> str | None:
-    """The outlet an article is attributed to, from a "Source: X" line."""
-    for line in lines:
+def source_slug(tail: Sequence[Line]) -> str | None:
+    """The outlet an article is attributed to, from a "Source: X" line after the body.
+
+    A "Source: ..." line inside the body attributes a table or a figure, not the article.
+    """
+    for line in tail:
         if line.shape is not Shape.LABEL:
             continue
         match = LABEL.fullmatch(line.text)
@@ -652,8 +825,16 @@ def outlet_match(phrase: str, outlet: str) -> int:
     return shared
 
 
-def clean_title(title: str, site_name: str | None, source: str | None) -> str:
-    """The title without a trailing site/outlet name (" | Site", " - Site", " Israel today")."""
+def clean_title(title: str, site_name: str | None, source: str | None, named_on_top: bool = False) -> str:
+    """The title without a trailing site/outlet name (" | Site", " - Site", " Site", " Israel today").
+
+    After a separator the site or source name may be abridged or translated (a shared prefix will
+    do). Without one, a trailing phrase is the site's name only when the dump's top line names the
+    site (`named_on_top`) and the phrase is that name exactly, or the source's name when it shares
+    whole leading words with it: the site's name ends headlines too ("... Switch to Pivot" on
+    pivot.app, "Houston for Biking" on houstoniamag), while a "Source: israelhayom" line names the
+    outlet of this very article. A title carries one such name at most.
+    """
     outlets = [compact(name) for name in (site_name, source) if name]
     if not outlets:
         return title
@@ -661,16 +842,37 @@ def clean_title(title: str, site_name: str | None, source: str | None) -> str:
         head, found, tail = title.rpartition(separator)
         if found and head.strip() and any(outlet_match(compact(tail), outlet) for outlet in outlets):
             return head.strip()
-    return strip_outlet_phrase(title, outlets)
+    if site_name and named_on_top:
+        stripped = strip_outlet_phrase(title, compact(site_name), exact=True)
+        if stripped != title:
+            return stripped
+    if source:
+        return strip_outlet_phrase(title, compact(source), exact=False)
+    return title
 
 
-def strip_outlet_phrase(title: str, outlets: Sequence[str]) -> str:
-    """Drop the trailing 1-4 word phrase that best matches an outlet name, keeping enough title."""
+def strip_outlet_phrase(title: str, outlet: str, exact: bool) -> str:
+    """Drop the trailing 1-4 word phrase that best matches the outlet's name, keeping enough title.
+
+    `exact` asks for the name itself (keeping at least a word: Chinese titles have no spaces), else
+    the phrase may translate the name: its leading whole words are the name's beginning, and it is
+    no longer than the name ("Israel today" for israelhayom, not "haberler" for haberturk). A prefix
+    match is weaker evidence, so it keeps TITLE_MIN_KEEP_WORDS.
+    """
     words = title.split()
+    keep = 1 if exact else TITLE_MIN_KEEP_WORDS
     best_words, best_score = 0, 0
-    for size in range(1, min(OUTLET_MAX_WORDS, len(words) - TITLE_MIN_KEEP_WORDS) + 1):
-        phrase = compact(" ".join(words[-size:]))
-        score = max(outlet_match(phrase, outlet) for outlet in outlets)
+    for size in range(1, min(OUTLET_MAX_WORDS, len(words) - keep) + 1):
+        phrase_words = words[-size:]
+        phrase = compact(" ".join(phrase_words))
+        if exact:
+            score = len(phrase) if phrase == outlet else 0
+        elif len(phrase) > len(outlet):
+            score = 0
+        else:
+            score = outlet_match(phrase, outlet)
+            leading = {len(compact(" ".join(phrase_words[:count]))) for count in range(1, size)}
+            score = score if score in leading else 0
         if score > best_score:
             best_words, best_score = size, score
     if not best_words:
@@ -697,15 +899,30 @@ def header_dates(
 
 
 def find_authors(lines: Sequence[Line]) -> tuple[str, ...]:
-    """Names from author lines (name + avatar URL) and bylines, deduplicated in order."""
+    """Names from author lines (name + avatar URL) and bylines, deduplicated in order.
+
+    Personal names win; only when no line names a person are the credits of author lines and
+    bylines taken as they are ("DPA", "Guardian staff reporter", "東京新聞デジタル").
+    """
     names: list[str] = []
+    credits: list[str] = []
     for line in lines:
         if line.shape is Shape.AUTHOR:
             name = author_line_name(line.text.split())
             names.extend([name] if name else [])
+            credits.append(" ".join(line.text.split()[:-1]))
         elif line.shape is Shape.BYLINE:
             names.extend(byline_names(line.text))
-    return tuple(dict.fromkeys(names))
+            credits.extend(byline_credits(line.text))
+    return tuple(dict.fromkeys(names or credits))
+
+
+def byline_credits(text: str) -> list[str]:
+    """The parts of a byline as written, names or not: "By ssi and dan" -> ["ssi", "dan"]."""
+    match = BYLINE.fullmatch(text)
+    if match is None:
+        return []
+    return [part for part in NAME_LIST_SEPARATOR.split(match["names"].rstrip(".")) if part]
 
 
 def find_language(lines: Sequence[Line]) -> str | None:
@@ -717,9 +934,15 @@ def find_language(lines: Sequence[Line]) -> str | None:
     return None
 
 
-def find_tags(header: Sequence[Line], lines: Sequence[Line]) -> tuple[str, ...]:
-    """Keyword lines in the header, then the items of a final comma-separated keyword line."""
-    tags = [line.text for line in header if line.shape is Shape.TAG]
+def find_tags(header: Sequence[Line], lines: Sequence[Line], blocks: Sequence[TitleBlock] = ()) -> tuple[str, ...]:
+    """Keyword lines in the header, then the items of a final comma-separated keyword line.
+
+    Lowercase pieces of a wrapped headline (`blocks` of several lines) are not keywords.
+    """
+    pieces = {
+        position for block in blocks for position in range(block.first, block.last + 1) if block.last > block.first
+    }
+    tags = [line.text for line in header if line.shape is Shape.TAG and line.position not in pieces]
     if lines:
         tags.extend(comma_keywords(lines[-1]))
     return tuple(dict.fromkeys(tags))
@@ -727,7 +950,7 @@ def find_tags(header: Sequence[Line], lines: Sequence[Line]) -> tuple[str, ...]:
 
 def comma_keywords(line: Line) -> list[str]:
     """The items of a lowercase comma-separated keyword line (empty if it is anything else)."""
-    if line.shape not in (Shape.SHORT, Shape.REPEATED, Shape.FOOTER) or "," not in line.text:
+    if line.shape not in (Shape.SHORT, Shape.REPEATED, Shape.TAG) or "," not in line.text:
         return []
     items = [item.strip() for item in line.text.split(",")]
     if len(items) < 2 or not all(item and is_tag_line(item, len(item.split())) for item in items):
