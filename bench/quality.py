@@ -60,11 +60,12 @@ def run_newsdag(dataset: Path, out: Path, workers: int) -> float:
     return time.perf_counter() - started
 
 
-def trafilatura_prediction(task: tuple[str, str]) -> dict[str, str | None]:
-    """trafilatura's defaults on one page, decoded as UTF-8 as the eval README says."""
-    page_id, path = task
+def trafilatura_prediction(task: tuple[str, str, str | None]) -> dict[str, str | None]:
+    """trafilatura's defaults on one page, decoded as UTF-8 as the eval README says, given the page's URL
+    as newsdag is (see flows.evaluate)."""
+    page_id, path, url = task
     html = gzip.decompress(Path(path).read_bytes()).decode("utf-8")
-    document = trafilatura.bare_extraction(html, with_metadata=True)
+    document = trafilatura.bare_extraction(html, url=url, with_metadata=True)
     if document is None:
         return {"id": page_id, "text": None, "title": None, "date": None, "author": None}
     return {
@@ -79,7 +80,7 @@ def trafilatura_prediction(task: tuple[str, str]) -> dict[str, str | None]:
 def run_trafilatura(dataset: Path, out: Path, workers: int) -> float:
     """Predictions from trafilatura's defaults in a pool of `workers` processes; returns wall seconds."""
     records = [json.loads(line) for line in (dataset / "truth.jsonl").read_text(encoding="utf-8").splitlines()]
-    tasks = [(record["id"], str(dataset / record["file"])) for record in records if record]
+    tasks = [(record["id"], str(dataset / record["file"]), record.get("url")) for record in records if record]
     started = time.perf_counter()
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
@@ -152,8 +153,9 @@ Do not edit by hand: rerun the command. Scores come from `../shared/eval/score.p
 
 * **newsdag** = `flows.evaluate.evaluate_dataset`, the code `newsdag eval` runs: the production extraction
   path of ingest (`tasks.extract.extract_document`), no database.
-* **trafilatura 2.3.1 defaults** = `trafilatura.bare_extraction(html, with_metadata=True)`, no URL, pages
+* **trafilatura 2.3.1 defaults** = `trafilatura.bare_extraction(html, url=url, with_metadata=True)`, pages
   decoded as UTF-8, in a process pool of the same size. Its dates are day-only, hence instant ±1h = 0.
+* Both sides get the page's URL from its dataset record, as a fetched page has it (`flows/evaluate.py`).
 * ms/page = wall time of the whole run divided by pages (both sides in pools of the same size; newsdag's
   includes reading and decompressing the file and its metadata rules).
 
@@ -178,26 +180,33 @@ below the opener (date header, or site line and tagline), or the one the URL slu
 
 ## What the extraction does beyond trafilatura's defaults
 
-* **Text**: trafilatura runs twice per page. The text comes from the `favor_precision=True` run, which
-  drops more teasers, share bars and newsletter boxes; when that run keeps less than a quarter of the
-  balanced run's text it has lost the article (it sometimes keeps only one box) and the balanced text is
-  used (`tasks/extract.py`: `PRECISE_TEXT_OPTIONS`, `PRECISE_MIN_SHARE`, `choose_text`). A first line
-  (of the first two) that repeats the headline is dropped from the body: the headline is metadata
-  (`drop_leading_headline`). Tables stay in (`include_tables=True`); comments stay out.
-* **Cost**: two trafilatura runs per page (plus our metadata rules) make newsdag's extraction up to about
-  twice as slow as trafilatura alone: see the ms/page rows, wall-clock on a shared 2-core VM, which
-  vary by ±50 % between runs.
-* **Tried and not kept** (text F1 aeb / fundus, same production path, before the headline rule; the
-  balanced run alone scores 0.957 / 0.948): `favor_recall` 0.957 / 0.944; `include_tables=False`
-  0.954 / 0.948; `fast` (no fallback extractors) 0.959 / 0.941; `deduplicate` 0.948 / 0.946;
-  `include_formatting` 0.954 / 0.947; precision alone, without the balanced fallback, 0.961 / 0.947.
-  On top of the kept rules: dropping short unpunctuated or © lines at the end of the text and putting back
-  long lead paragraphs that precision mode cut both moved one set up and the other down
-  (±0.002), so neither is kept; so did putting back a cut lead only when it equals the page's
-  description (0.966 / 0.954 instead of 0.968 / 0.953): fundus truth keeps standfirsts, AEB's does not.
-* **Title, dates, authors**: our own rules read JSON-LD, OpenGraph/`article:*`, `<time>`, itemprop and
-  URL dates with their time and offset, the article headline without the site name, and cleaned author
-  lists (`tasks/htmlmeta.py`); trafilatura's values are the fallback.
+* **Text** (`tasks/extract.py`): a precision-favouring run (`fast`, no fallback extractors) gives the
+  text; when it may have lost the article (under 150 words, or under a quarter of the page's `<p>`
+  text) the full precision run, then a balanced run decide (`precise_text`). Every page also gets a
+  recall-favouring run, and the precise text gets back that run's lines it dropped *between* two of its
+  own lines when they read as sentences, occur once and are not already in the text in other words
+  (`restore_dropped_paragraphs`): interview questions, list items, closing credit lines. A first line
+  that repeats the headline is dropped (`drop_leading_headline`). Every field is NFC-composed. Pages
+  are repaired as trafilatura repairs them before parsing (a first-line doctype, an XML declaration).
+* **Title** (`tasks/htmlmeta.py`, `agreed_title`): JSON-LD headline, else og:title, else the `<h1>`, else
+  `<title>`, without the site name; a part the other markups do not carry is dropped ('Headline | Brand'
+  when another gives 'Headline'; a kicker only when at least as many markups leave it out as keep it);
+  a visible `<h1>` that the title only extends wins; without a JSON-LD headline, a visible `<h1>` worded
+  otherwise replaces an SEO og:title.
+* **Dates**: JSON-LD, meta, itemprop, `<time>` and URL dates with their time and offset; an instant in UTC
+  gives way to the same instant with the publisher's own offset, so the day is the publisher's; htmldate
+  (day only) when none is found.
+* **Authors**: the first source that names a person (JSON-LD, meta, itemprop, rel=author, the byline
+  under the `<h1>`, byline classes, author links, trafilatura's search last); organisations, handles and
+  the site's own name only when no person is named; labels and trailing dates removed; names in
+  related-article and comment boxes are not read.
+* **Tried and not kept** (text F1 aeb / fundus / wcxb): restoring the recall run's lines before the first
+  and after the last precise line too (+0.002 fundus, -0.002 aeb: fundus truth keeps standfirsts, AEB's
+  does not); restoring every inside line, not only sentences (+0.002 wcxb, -0.002 fundus); the balanced
+  run as the source of restored lines (wcxb 0.938 instead of 0.941); dropping lines by link density
+  (lines at 90 %+ links are body as often as not on every set). Titles: preferring the visible `<h1>`
+  over og:title whenever they differ (wcxb +0.03, fundus -0.016: news sites' og:title is their short
+  headline).
 """
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

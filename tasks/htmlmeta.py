@@ -544,22 +544,25 @@ def plausible(sources: list[Callable[[], Iterable[ArticleDate | None]]], now: da
 
 
 def pick_date(candidates: Iterator[ArticleDate]) -> ArticleDate | None:
-    """The first candidate, unless a later source says more about the same moment: a time for a
-    day-only date, an offset for the same wall-clock time, or the publisher's own offset for the same
-    instant given in UTC (JSON-LD's '2020-02-25T02:25:54Z' is the page's '2020-02-24T21:25:54-05:00':
+    """The first candidate, told more fully by later sources that say more about the same moment: a time
+    for a day-only date, an offset for the same wall-clock time, and the publisher's own offset for the
+    same instant given in UTC (JSON-LD's '2020-02-25T02:25:54Z' is the page's '2020-02-24T21:25:54-05:00':
     the day the publisher wrote is the 24th)."""
     best = next(candidates, None)
-    if best is None or (best.utc_offset is not None and best.utc_offset != UTC_OFFSET):
-        return best
-    return next((other for other in candidates if adds_detail(best, other)), best)
+    for other in candidates:
+        if best is None or (best.utc_offset is not None and best.utc_offset != UTC_OFFSET):
+            break
+        if adds_detail(best, other):
+            best = other
+    return best
 
 
 def adds_detail(best: ArticleDate, other: ArticleDate) -> bool:
     """Whether `other` is `best` told more fully (see pick_date)."""
-    if other.value is None or other.utc_offset == UTC_OFFSET:
+    if other.value is None:
         return False
     if best.utc_offset == UTC_OFFSET:
-        return other.utc_offset is not None and abs(other.value - best.value) < SAME_INSTANT
+        return other.utc_offset not in (None, UTC_OFFSET) and abs(other.value - best.value) < SAME_INSTANT
     if other.day != best.day:
         return False
     if best.value is None:
