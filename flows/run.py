@@ -31,6 +31,7 @@ from tasks.models import (
     Article,
     BatchCounts,
     FetchBatch,
+    Flag,
     IngestRequest,
     NotModified,
     RawDocument,
@@ -261,9 +262,11 @@ def warm_up_validation() -> None:
     warm_up()
 
 
-def validate_batch(articles: Sequence[Article], settings: Settings) -> tuple[list[Article], list[Reject]]:
+def validate_batch(articles: Sequence[Article], settings: Settings) -> tuple[list[Article], list[Reject], list[Flag]]:
+    """(articles that load, rejects, flags): a row that is not an article is rejected; an article with a
+    doubtful value loads, flagged, with an impossible value left out (expectations/validate.py)."""
     if not articles:
-        return [], []
+        return [], [], []
     from expectations.validate import validate_articles  # Great Expectations costs ~2 s to import
 
     return validate_articles(
@@ -281,8 +284,10 @@ def write_prepared(
     batch: PreparedBatch,
     articles: Sequence[Article],
     rejects: Sequence[Reject],
+    flags: Sequence[Flag] = (),
 ) -> BatchCounts:
-    """Archive the batch's bytes, then write its documents, `articles` and `rejects` in one transaction."""
+    """Archive the batch's bytes, then write its documents, `articles` (with their `flags`) and `rejects`
+    in one transaction."""
     load.archive_documents(batch.documents, settings.archive_path)
     return load.write_batch(
         connection,
@@ -290,6 +295,7 @@ def write_prepared(
         documents=batch.documents,
         articles=articles,
         rejects=rejects,
+        flags=flags,
         unchanged=batch.unchanged,
         not_modified=batch.fetched.not_modified,
         fetches=batch.fetched.records,
@@ -586,13 +592,14 @@ def load_batch(run_id: str, batch: PreparedBatch, settings: Settings, clock: Ste
     One task. It is retried only on a transient error, which only opening the file raises (WarehouseBusy,
     before anything is written); the retry validates again, which is deterministic and writes nothing.
     """
-    passed, validate_rejects = ([], [])
+    passed, validate_rejects, flags = ([], [], [])
     if batch.articles:
-        passed, validate_rejects = clock("validate", validate_batch, batch.articles, settings)
+        passed, validate_rejects, flags = clock("validate", validate_batch, batch.articles, settings)
     with ExitStack() as database:
         with clock.timing("load"):
             connection = database.enter_context(open_warehouse(settings))
-            written = write_prepared(connection, run_id, settings, batch, passed, batch.rejects + validate_rejects)
+            rejects = batch.rejects + validate_rejects
+            written = write_prepared(connection, run_id, settings, batch, passed, rejects, flags)
         if written.loaded or written.updated:
             clock("cluster", stories.cluster_pending, connection, run_id)
     return written
