@@ -58,6 +58,7 @@ COUNT_NAMES = (
     "updated",
     "unchanged",
     "rejected",
+    "flagged",  # articles that loaded with a doubtful value (article_flags); each is also loaded/updated/unchanged
     "failed",
 )
 
@@ -382,6 +383,7 @@ def run_ingest(
         load.start_run(connection, run)
     load.remove_stale_partials(settings.archive_path)  # what a killed run left half-written
     counts: Counter[str] = Counter(dict.fromkeys(COUNT_NAMES, 0))
+    flags_by_rule: Counter[str] = Counter()
     status, error = "completed", None
     clock = StepClock()
     try:
@@ -394,7 +396,7 @@ def run_ingest(
                 counts["rejected"] += written.rejected
         counts["discovered"] = len(items)
         report(Progress(run.run_id, len(items), 0, dict(counts)))
-        run_batches(run, items, settings, counts, tasks, clock)
+        run_batches(run, items, settings, counts, flags_by_rule, tasks, clock)
         if not (counts["loaded"] or counts["updated"]):
             # No batch clustered, but articles may wait from before: a cluster step that failed, or a
             # migration that dropped their signatures. Cheap when none is pending.
@@ -412,7 +414,14 @@ def run_ingest(
         fetch.close_fetcher(run.run_id)
         finish_quietly(settings, run.run_id, status, dict(counts), error)
     logger.info("run %s %s: %s", run.run_id, status, dict(counts))
-    return {"run_id": run.run_id, "status": status, "error": error, **counts, "seconds_by_step": clock.summary()}
+    return {
+        "run_id": run.run_id,
+        "status": status,
+        "error": error,
+        **counts,
+        "flags_by_rule": dict(flags_by_rule.most_common()),
+        "seconds_by_step": clock.summary(),
+    }
 
 
 def share_malloc_arenas() -> None:
@@ -505,6 +514,7 @@ def run_batches(
     items: Sequence[WorkItem],
     settings: Settings,
     counts: Counter[str],
+    flags_by_rule: Counter[str],
     tasks: IngestTasks,
     clock: StepClock,
 ) -> None:
@@ -546,6 +556,7 @@ def run_batches(
                 in_flight.append(following)
             written = tasks.load(run.run_id, prepared, settings, clock)
             add_counts(counts, prepared, written)
+            flags_by_rule.update(written.flags_by_rule)
             done += prepared.size
             report(Progress(run.run_id, len(items), done, dict(counts)))
     finally:
@@ -630,6 +641,7 @@ def add_counts(counts: Counter[str], batch: PreparedBatch, written: BatchCounts)
     counts["updated"] += written.updated
     counts["unchanged"] += written.unchanged
     counts["rejected"] += written.rejected
+    counts["flagged"] += written.flagged
 
 
 def finish_quietly(settings: Settings, run_id: str, status: str, counts: dict[str, int], error: str | None) -> None:

@@ -11,7 +11,7 @@ UPDATE runs SET
     finished_at = $finished_at, status = $status, error = $error,
     discovered = $discovered, fetched = $fetched, not_modified = $not_modified,
     extracted = $extracted, loaded = $loaded, updated = $updated, unchanged = $unchanged,
-    rejected = $rejected, failed = $failed
+    rejected = $rejected, flagged = $flagged, failed = $failed
 WHERE run_id = $run_id;
 
 -- name: running_runs
