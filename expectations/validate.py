@@ -21,16 +21,23 @@ from __future__ import annotations
 
 import functools
 import gc
-import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from expectations.suite import (
+    CRITICAL,
+    SUITE_NAME,
+    SUITE_PATH,
+    check_severities,
+    rule_name,
+    rule_order,
+    suite_definition,
+)
 from tasks.errors import ValidationFailed
 from tasks.load import cyclic_gc_paused
 from tasks.models import Article, ArticleDate, Flag, Reject
@@ -40,8 +47,6 @@ if TYPE_CHECKING:
     from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.core.expectation_validation_result import ExpectationValidationResult
 
-SUITE_PATH = Path(__file__).with_name("articles.json")
-SUITE_NAME = "articles"
 # The frame's positional row number; GX reports failing rows by this column.
 ROW_COLUMN = "row"
 COLUMNS = (
@@ -57,10 +62,7 @@ COLUMNS = (
     "modified_epoch",
 )
 UNIQUE_TYPE = "expect_column_values_to_be_unique"
-CRITICAL, WARNING = "critical", "warning"
-# The Article fields a warning may judge (meta.field) and leave out (meta.leave_out): each is one value
-# of the article, stored in its own columns, that the article is complete without.
-JUDGED_FIELDS = frozenset({"title", "language", "published", "modified"})
+
 RESULT_FORMAT: Mapping[str, Any] = {
     "result_format": "COMPLETE",
     "unexpected_index_column_names": [ROW_COLUMN],
@@ -369,15 +371,6 @@ def unexpected_rows(outcome: ExpectationValidationResult) -> list[int] | None:
     return sorted({int(entry[ROW_COLUMN]) for entry in index_list})
 
 
-def rule_name(expectation_type: str, kwargs: Mapping[str, Any]) -> str:
-    """`type:column`, `type:column_A,column_B` for pairs, or just `type` for table-level expectations."""
-    if "column" in kwargs:
-        return f"{expectation_type}:{kwargs['column']}"
-    if "column_A" in kwargs:
-        return f"{expectation_type}:{kwargs['column_A']},{kwargs['column_B']}"
-    return expectation_type
-
-
 def detail_line(
     meta: Mapping[str, Any],
     frame: pd.DataFrame,
@@ -424,46 +417,6 @@ def reject_for(article: Article, failures: Sequence[Failure]) -> Reject:
         doc_id=article.doc_id,
         url=article.url,
     )
-
-
-@functools.cache
-def suite_definition() -> dict[str, Any]:
-    """The suite file as JSON; ValidationFailed if it cannot be read."""
-    try:
-        return json.loads(SUITE_PATH.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ValidationFailed(f"cannot read the suite: {error}", subject=str(SUITE_PATH)) from error
-
-
-@functools.cache
-def rule_order() -> dict[str, int]:
-    """Rule name -> position in the suite (the precedence when a row fails several)."""
-    return {
-        rule_name(expectation["type"], expectation.get("kwargs", {})): position
-        for position, expectation in enumerate(suite_definition()["expectations"])
-    }
-
-
-def check_severities(definition: Mapping[str, Any]) -> None:
-    """ValidationFailed unless every expectation names its severity, critical or warning, and every
-    warning's meta names a field it judges (and may leave out) among JUDGED_FIELDS.
-
-    GX takes a missing severity for critical: a warning whose severity was forgotten would reject articles.
-    """
-    for expectation in definition["expectations"]:
-        rule = rule_name(expectation["type"], expectation.get("kwargs", {}))
-        severity = expectation.get("severity")
-        if severity not in (CRITICAL, WARNING):
-            raise ValidationFailed(
-                f"severity must be {CRITICAL!r} or {WARNING!r}, got {severity!r}", subject=f"{SUITE_PATH}: {rule}"
-            )
-        meta = expectation.get("meta") or {}
-        fields = {meta.get("field"), meta.get("compared_with")} - {None}
-        if severity == WARNING and (meta.get("field") is None or not fields <= JUDGED_FIELDS):
-            raise ValidationFailed(
-                f"a warning's meta.field and meta.compared_with must be among {sorted(JUDGED_FIELDS)}",
-                subject=f"{SUITE_PATH}: {rule}",
-            )
 
 
 @functools.cache

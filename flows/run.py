@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from expectations.suite import critical_rules
 from flows.settings import Settings
 from tasks import crawl, discover, extract, fetch, load, loaders, scaleout, sources, stories
 from tasks.errors import ConfigError
@@ -212,20 +213,31 @@ def split_unchanged(
     documents: Sequence[RawDocument], settings: Settings
 ) -> tuple[list[RawDocument], list[RawDocument], list[Reject]]:
     """(to extract, unchanged, repeated rejects): bytes an earlier run already read from the same place
-    are not extracted again; they are unchanged articles, or the same reject as last time."""
+    are not extracted again; they are unchanged articles, or the same reject as last time (if it holds)."""
     if not Path(settings.db_path).exists() or not documents:
         return list(documents), [], []
     with open_warehouse(settings) as connection:
         seen = load.find_seen(connection, documents)
     fresh, unchanged, rejects = [], [], []
     for document in documents:
+        earlier_reject = seen.rejects.get((document.doc_id, document.input))
         if (document.doc_id, document.url) in seen.loaded:
             unchanged.append(document)
-        elif (document.doc_id, document.input) in seen.rejects:
-            rejects.append(seen.rejects[(document.doc_id, document.input)])
+        elif earlier_reject is not None and still_rejects(earlier_reject):
+            rejects.append(earlier_reject)
         else:
             fresh.append(document)
     return fresh, unchanged, rejects
+
+
+def still_rejects(reject: Reject) -> bool:
+    """Whether an earlier run's reject of the same bytes holds now: one of extraction does, one of
+    validation only under a rule that still rejects. An earlier newsdag rejected articles for a doubtful
+    value (a modified date before the published one, no title, an unknown language); those rules are
+    warnings now, so the document is extracted again and its article loads, flagged."""
+    if reject.stage != "validate":
+        return True
+    return reject.rule in critical_rules()
 
 
 def extract_batch(documents: Sequence[RawDocument], settings: Settings) -> tuple[list[Article], list[Reject]]:

@@ -306,6 +306,39 @@ def test_an_article_carries_the_flags_of_its_latest_values(
     ]
 
 
+def test_bytes_an_earlier_version_rejected_for_a_doubtful_value_are_extracted_again(
+    seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A warehouse where newsdag before issue 20 rejected the Sputnik dump (modified before published) and a
+    short page (too few words): the dump's reject no longer holds, the short page's still does."""
+    from tasks import load, loaders
+    from tasks.models import RawDocument, Reject, WorkItem
+
+    with_doubtful_dates(seeds_copy)
+    (seeds_copy / "short.txt").write_text("Short page\n\nOfficials said the bridge would open next spring.\n")
+    db = tmp_path / "news.duckdb"
+    sputnik, short = next(seeds_copy.glob("000_*.txt")), seeds_copy / "short.txt"
+    documents = [
+        next(loaders.load_documents(WorkItem(str(path)), max_file_bytes=10**7, max_decompressed_bytes=10**7))
+        for path in (sputnik, short)
+    ]
+    rules = (PAIR_RULE, "expect_column_values_to_be_between:word_count")
+    earlier = [
+        Reject(document.input, "validate", rule, "earlier", document.doc_id, document.url)
+        for document, rule in zip(documents, rules, strict=True)
+    ]
+    assert all(isinstance(document, RawDocument) for document in documents)
+    with connect(db) as connection:
+        load.write_batch(connection, "before", documents=documents, articles=[], rejects=earlier)  # type: ignore[arg-type]
+    summary = ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    # Extracted: the Sputnik dump and the Limited Times dump (new here); the short page's reject repeated.
+    assert (summary["extracted"], summary["loaded"], summary["rejected"], summary["flagged"]) == (2, 2, 1, 2)
+    assert query(db, f"SELECT input, rule FROM rejects WHERE run_id = '{summary['run_id']}'") == [
+        (str(short), rules[1])
+    ]
+    assert query(db, "SELECT rule FROM article_flags ORDER BY rule") == [(PAIR_RULE,), (RANGE_RULE,)]
+
+
 def test_not_an_article_is_rejected_and_a_doubtful_article_flagged(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from expectations import validate
+from expectations import suite, validate
 from expectations.validate import articles_frame, frame_failures, validate_articles
 from tasks.dates import parse_iso_date
 from tasks.errors import ValidationFailed
@@ -100,9 +100,9 @@ def test_empty_batch_is_empty() -> None:
 
 
 def test_every_expectation_names_its_severity_and_only_not_an_article_is_critical() -> None:
-    definition = validate.suite_definition()
+    definition = suite.suite_definition()
     severities = {
-        validate.rule_name(expectation["type"], expectation["kwargs"]): expectation["severity"]
+        suite.rule_name(expectation["type"], expectation["kwargs"]): expectation["severity"]
         for expectation in definition["expectations"]
     }
     critical = {rule for rule, severity in severities.items() if severity == "critical"}
@@ -115,9 +115,10 @@ def test_every_expectation_names_its_severity_and_only_not_an_article_is_critica
         "expect_column_values_to_be_between:word_count",
     }
     assert set(severities.values()) == {"critical", "warning"}
+    assert suite.critical_rules() == critical  # what a run asks of an earlier reject: does its rule still reject?
     # GX read them: the suite it validates with has the same severities.
     built = {
-        validate.rule_name(expectation.expectation_type, expectation.configuration.kwargs): validate.severity_of(
+        suite.rule_name(expectation.expectation_type, expectation.configuration.kwargs): validate.severity_of(
             expectation
         )
         for expectation in validate.cached_validator().suite.expectations
@@ -138,7 +139,7 @@ def test_a_suite_without_a_clear_severity_cannot_run(change: dict[str, Any]) -> 
     expectation = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "title"}, **change}
     expectation = {key: value for key, value in expectation.items() if value is not None}
     with pytest.raises(ValidationFailed, match="expect_column_values_to_not_be_null:title"):
-        validate.check_severities({"expectations": [expectation]})
+        suite.check_severities({"expectations": [expectation]})
 
 
 @pytest.mark.parametrize(
