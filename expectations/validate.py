@@ -62,7 +62,6 @@ COLUMNS = (
     "modified_epoch",
 )
 UNIQUE_TYPE = "expect_column_values_to_be_unique"
-
 RESULT_FORMAT: Mapping[str, Any] = {
     "result_format": "COMPLETE",
     "unexpected_index_column_names": [ROW_COLUMN],
@@ -144,10 +143,12 @@ def flagged(article: Article, warnings: Sequence[Failure]) -> tuple[Article, lis
       date_source and date_precision, which describe that date. The article is dated as one with no date.
     - A modified date before the published one: one of the two is wrong, and the published date is the
       more likely right one, so the modified date is left out. Publishers write the published date once,
-      with the article, in markup meant for it, and newsdag takes it from the strongest of several sources;
-      a modified stamp is more often a template's or a republication's (a page-wide "updated" time, a CMS
-      migration), and nothing downstream depends on it. When the published date is itself left out, the
-      comparison was with an impossible value and says nothing: the modified date is kept.
+      with the article, in markup meant for it, and newsdag picks it from the best of several sources; a
+      modified stamp is more often a system's (a CMS stamping the last save seconds before publication:
+      11 of the 35 such dev pages differ by under two minutes; a page-wide "updated" time, a migration).
+      Every count per day and the story clustering use the published date; nothing reads the modified one.
+      When the published date is itself left out, the comparison was with an impossible value and says
+      nothing: the modified date is kept.
     - A language that is no ISO 639-1 code names no language: stored, a query by language would count it
       under a code that means nothing. It is left out (NULL, as for a page that declares none).
     - A blank title is no title: NULL, so that `title IS NULL` finds every article without one. A missing
