@@ -4,9 +4,15 @@ The suite lives in `articles.json` (GX 1.x ExpectationSuite form). Settings-deri
 GX expectation parameters: kwargs written as `{"$PARAMETER": "min_words"}` in the JSON and resolved
 from `expectation_parameters=` on every `validate` call, so one suite serves any settings.
 
+Each expectation has a GX `severity` (GX >= 1.5.9; the suite names it on every expectation, since GX
+would default a forgotten one to critical). A failed `critical` expectation means the row is not an
+article: it becomes a validate-stage Reject. A failed `warning` is a doubtful value of an article that
+loads anyway: the article passes, with the value left out when it is impossible, and each such failure
+is a Flag (the `article_flags` table).
+
 Rule names are `<expectation type>:<column>` (`:<column_A>,<column_B>` for column pairs), e.g.
 `expect_column_values_to_be_between:word_count`. Each expectation's `meta.detail` is the one-line
-reject message, formatted with the failing row's values.
+reject or flag message, formatted with the failing row's values.
 
 Great Expectations is imported only here (it costs seconds); other modules import this module lazily.
 """
@@ -15,27 +21,32 @@ from __future__ import annotations
 
 import functools
 import gc
-import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from expectations.suite import (
+    CRITICAL,
+    SUITE_NAME,
+    SUITE_PATH,
+    check_severities,
+    rule_name,
+    rule_order,
+    suite_definition,
+)
 from tasks.errors import ValidationFailed
 from tasks.load import cyclic_gc_paused
-from tasks.models import Article, ArticleDate, Reject
+from tasks.models import Article, ArticleDate, Flag, Reject
 
 if TYPE_CHECKING:
     from great_expectations.core.batch_definition import BatchDefinition
     from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.core.expectation_validation_result import ExpectationValidationResult
 
-SUITE_PATH = Path(__file__).with_name("articles.json")
-SUITE_NAME = "articles"
 # The frame's positional row number; GX reports failing rows by this column.
 ROW_COLUMN = "row"
 COLUMNS = (
@@ -66,10 +77,15 @@ GX_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class Failure:
-    """One expectation a row failed: its stable rule name and the formatted one-line detail."""
+    """One expectation a row failed: its stable rule name, the formatted one-line detail, whether it was
+    critical (the row is no article) and, for a warning, what the suite's meta says to do with the value."""
 
     rule: str
     detail: str
+    critical: bool = True
+    field: str | None = None
+    leave_out: bool = False
+    compared_with: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,13 +98,15 @@ class Validator:
 
 def validate_articles(
     articles: Sequence[Article], *, min_words: int, earliest: date, latest: datetime
-) -> tuple[list[Article], list[Reject]]:
-    """Passed articles in input order and one validate-stage Reject per failing article.
+) -> tuple[list[Article], list[Reject], list[Flag]]:
+    """(articles that load, rejects, flags): the articles in input order, each with its impossible values
+    left out; one validate-stage Reject per row that failed a critical expectation (not an article); one
+    Flag per warning an article that loads failed.
 
     Raises ValidationFailed only when the suite cannot run (bad suite file, GX error, frame schema).
     """
     if not articles:
-        return [], []
+        return [], [], []
     frame = articles_frame(articles)
     parameters = {
         "min_words": min_words,
@@ -97,9 +115,72 @@ def validate_articles(
     }
     context = {"min_words": min_words, "earliest": earliest.isoformat(), "latest": latest.isoformat()}
     failures = frame_failures(frame, articles, parameters, context)
-    passed = [article for row, article in enumerate(articles) if row not in failures]
-    rejects = [reject_for(articles[row], failures[row]) for row in sorted(failures)]
-    return passed, rejects
+    passed: list[Article] = []
+    rejects: list[Reject] = []
+    flags: list[Flag] = []
+    for row, article in enumerate(articles):
+        row_failures = failures.get(row)
+        if not row_failures:
+            passed.append(article)
+        elif any(failure.critical for failure in row_failures):
+            rejects.append(reject_for(article, row_failures))
+        else:
+            kept, article_flags = flagged(article, row_failures)
+            passed.append(kept)
+            flags.extend(article_flags)
+    return passed, rejects, flags
+
+
+def flagged(article: Article, warnings: Sequence[Failure]) -> tuple[Article, list[Flag]]:
+    """The article with its impossible values left out, and one Flag per warning it failed.
+
+    A doubtful value never costs the article (its text is what makes it one), and none is lost: each
+    flag keeps the judged value exactly as the page wrote it. What is left out of the columns, and why:
+
+    - A published date out of range (before earliest_date, or after now + skew) or not ISO 8601 cannot be
+      when the article appeared. Stored, it would put the article on a wrong day in every count per day
+      and in story clustering, so all of `published` goes: published_at/_local/_date are NULL, and so are
+      date_source and date_precision, which describe that date. The article is dated as one with no date.
+    - A modified date before the published one: one of the two is wrong, and the published date is the
+      more likely right one, so the modified date is left out. Publishers write the published date once,
+      with the article, in markup meant for it, and newsdag picks it from the best of several sources; a
+      modified stamp is more often a system's (a CMS stamping the last save seconds before publication:
+      11 of the 35 such dev pages differ by under two minutes; a page-wide "updated" time, a migration).
+      Every count per day and the story clustering use the published date; nothing reads the modified one.
+      When the published date is itself left out, the comparison was with an impossible value and says
+      nothing: the modified date is kept.
+    - A language that is no ISO 639-1 code names no language: stored, a query by language would count it
+      under a code that means nothing. It is left out (NULL, as for a page that declares none).
+    - A blank title is no title: NULL, so that `title IS NULL` finds every article without one. A missing
+      title has nothing to leave out; the flag alone records it.
+    """
+    left_out: set[str] = set()
+    flags = []
+    for failure in warnings:
+        trusted_kept = failure.compared_with is None or failure.compared_with not in left_out
+        leaves_out = failure.field if failure.leave_out and trusted_kept else None
+        if leaves_out is not None:
+            left_out.add(leaves_out)
+        flags.append(
+            Flag(
+                article_id=article.article_id,
+                doc_id=article.doc_id,
+                rule=failure.rule,
+                detail=failure.detail,
+                left_out=leaves_out,
+                value=written_value(article, failure.field),
+            )
+        )
+    kept = replace(article, **dict.fromkeys(sorted(left_out))) if left_out else article
+    return kept, flags
+
+
+def written_value(article: Article, field: str | None) -> str | None:
+    """The judged field's value as the page wrote it: a date's raw string, else the value itself."""
+    if field is None:
+        return None
+    value = getattr(article, field)
+    return value.raw if isinstance(value, ArticleDate) else value
 
 
 def articles_frame(articles: Sequence[Article]) -> pd.DataFrame:
@@ -175,7 +256,7 @@ def frame_failures(
     except Exception as error:  # any GX failure here means the suite did not run, not that rows are bad
         raise ValidationFailed(f"Great Expectations could not run: {error}", subject=SUITE_NAME) from error
 
-    failed: list[tuple[str, str, Mapping[str, Any], list[int]]] = []  # (type, rule, meta, rows)
+    failed: list[tuple[str, str, str, Mapping[str, Any], list[int]]] = []  # (type, rule, severity, meta, rows)
     # Suite order, so a missing column is reported by the table check, not by a column check's error.
     for rule, outcome in in_suite_order(result.results):
         check_ran(outcome)
@@ -186,23 +267,46 @@ def frame_failures(
         if rows is None:
             details = (outcome.result or {}).get("details", outcome.result)
             raise ValidationFailed(f"the batch frame does not fit the suite: {details}", subject=rule)
-        failed.append((config.type, rule, config.meta or {}, rows))
+        failed.append((config.type, rule, severity_of(config), config.meta or {}, rows))
 
     failures: dict[int, list[Failure]] = {}
-    for expectation_type, rule, meta, rows in failed:
+    for expectation_type, rule, severity, meta, rows in failed:
         if expectation_type == UNIQUE_TYPE:
             continue
         for row in rows:
             detail = detail_line(meta, frame, articles, row, context)
-            failures.setdefault(row, []).append(Failure(rule, detail))
-    # GX flags every row sharing a value; the first row with no other failure is kept, later ones rejected.
-    for _type, rule, meta, rows in (entry for entry in failed if entry[0] == UNIQUE_TYPE):
-        for row, first in later_duplicates(frame, rows, failures, rule):
+            failures.setdefault(row, []).append(failure_of(rule, severity, meta, detail))
+    # GX reports every row sharing a value; the first that is an article (no critical failure) is kept, and
+    # later ones are rejected as duplicates.
+    not_articles = {row for row, row_failures in failures.items() if any(f.critical for f in row_failures)}
+    for _type, rule, severity, meta, rows in (entry for entry in failed if entry[0] == UNIQUE_TYPE):
+        for row, first in later_duplicates(frame, rows, not_articles, rule):
             extra = {**context, "first_input": articles[first].input}
-            failures.setdefault(row, []).append(Failure(rule, detail_line(meta, frame, articles, row, extra)))
+            detail = detail_line(meta, frame, articles, row, extra)
+            failures.setdefault(row, []).append(failure_of(rule, severity, meta, detail))
     for row_failures in failures.values():
         row_failures.sort(key=lambda failure: rule_order()[failure.rule])
     return failures
+
+
+def severity_of(config: Any) -> str:
+    """The expectation's GX severity as a plain string ("critical", "warning"); GX gives an enum."""
+    severity = getattr(config, "severity", None)
+    return str(getattr(severity, "value", severity))
+
+
+def failure_of(rule: str, severity: str, meta: Mapping[str, Any], detail: str) -> Failure:
+    """A row's failure of one expectation, with what the suite's meta says to do with a warning's value."""
+    if severity == CRITICAL:
+        return Failure(rule, detail)
+    return Failure(
+        rule,
+        detail,
+        critical=False,
+        field=meta.get("field"),
+        leave_out=bool(meta.get("leave_out")),
+        compared_with=meta.get("compared_with"),
+    )
 
 
 def forget_batch_metrics(batch_definition: BatchDefinition) -> None:
@@ -231,18 +335,19 @@ def in_suite_order(
 
 
 def later_duplicates(
-    frame: pd.DataFrame, rows: Sequence[int], failures: Mapping[int, list[Failure]], rule: str
+    frame: pd.DataFrame, rows: Sequence[int], not_articles: set[int], rule: str
 ) -> Iterator[tuple[int, int]]:
-    """(duplicate row, kept row) pairs: per value, the first row that fails nothing else is kept.
+    """(duplicate row, kept row) pairs: per value, the first row that is an article (not in `not_articles`,
+    the rows failing a critical expectation; a flagged row is one) is kept.
 
-    Rows before the kept one already fail another rule, so only rows after it are reported as duplicates.
+    Rows before the kept one are rejected already, so only rows after it are reported as duplicates.
     """
     column = rule.split(":", 1)[1]
     groups: dict[Any, list[int]] = {}
     for row in sorted(rows):
         groups.setdefault(frame.at[row, column], []).append(row)
     for group in groups.values():
-        kept = next((row for row in group if row not in failures), group[0])
+        kept = next((row for row in group if row not in not_articles), group[0])
         yield from ((row, kept) for row in group if row > kept)
 
 
@@ -265,15 +370,6 @@ def unexpected_rows(outcome: ExpectationValidationResult) -> list[int] | None:
     if index_list is None:
         return None
     return sorted({int(entry[ROW_COLUMN]) for entry in index_list})
-
-
-def rule_name(expectation_type: str, kwargs: Mapping[str, Any]) -> str:
-    """`type:column`, `type:column_A,column_B` for pairs, or just `type` for table-level expectations."""
-    if "column" in kwargs:
-        return f"{expectation_type}:{kwargs['column']}"
-    if "column_A" in kwargs:
-        return f"{expectation_type}:{kwargs['column_A']},{kwargs['column_B']}"
-    return expectation_type
 
 
 def detail_line(
@@ -307,8 +403,10 @@ def display(value: Any) -> Any:
 
 
 def reject_for(article: Article, failures: Sequence[Failure]) -> Reject:
-    """One reject per article: the first failed expectation is the rule; the detail names the others."""
-    first, others = failures[0], failures[1:]
+    """One reject per row that is not an article: its first failed critical expectation is the rule; the
+    detail names the others (critical or not)."""
+    first = next(failure for failure in failures if failure.critical)
+    others = [failure for failure in failures if failure is not first]
     detail = first.detail
     if others:
         detail += f" (also fails: {', '.join(failure.rule for failure in others)})"
@@ -323,24 +421,6 @@ def reject_for(article: Article, failures: Sequence[Failure]) -> Reject:
 
 
 @functools.cache
-def suite_definition() -> dict[str, Any]:
-    """The suite file as JSON; ValidationFailed if it cannot be read."""
-    try:
-        return json.loads(SUITE_PATH.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ValidationFailed(f"cannot read the suite: {error}", subject=str(SUITE_PATH)) from error
-
-
-@functools.cache
-def rule_order() -> dict[str, int]:
-    """Rule name -> position in the suite (the precedence when a row fails several)."""
-    return {
-        rule_name(expectation["type"], expectation.get("kwargs", {})): position
-        for position, expectation in enumerate(suite_definition()["expectations"])
-    }
-
-
-@functools.cache
 def cached_validator() -> Validator:
     """Build the ephemeral GX context, pandas batch definition and suite once per process."""
     with cyclic_gc_paused():  # the import makes millions of objects, none of them garbage
@@ -352,6 +432,7 @@ def cached_validator() -> Validator:
         )
 
     definition = suite_definition()
+    check_severities(definition)
     try:
         config = DataContextConfig(
             store_backend_defaults=InMemoryStoreBackendDefaults(),

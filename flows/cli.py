@@ -28,7 +28,7 @@ MAX_CELL_CHARS = 80
 # Shown in `newsdag runs`, in this order.
 RUN_COLUMNS = (
     "run_id, trigger, status, started_at, seconds, discovered, not_modified, extracted, loaded, updated, unchanged, "
-    "rejected, failed, error"
+    "rejected, flagged, failed, error"
 )
 
 
@@ -328,7 +328,8 @@ def print_summary(summary: dict[str, Any], settings: Settings, seconds: float) -
     print(
         f"run {summary['run_id']} {summary['status']} in {seconds:.1f} s: "
         f"{summary['discovered']} discovered, {summary['extracted']} extracted, {summary['loaded']} loaded, "
-        f"{summary['updated']} updated, {summary['unchanged']} unchanged, {summary['rejected']} rejected"
+        f"{summary['updated']} updated, {summary['unchanged']} unchanged, {summary['rejected']} rejected, "
+        f"{summary['flagged']} flagged"
         + (f", {summary['not_modified']} not modified" if summary["not_modified"] else "")
     )
     if summary.get("error"):
@@ -342,20 +343,22 @@ def print_summary(summary: dict[str, Any], settings: Settings, seconds: float) -
             f"({orchestration['ms_per_task_run']:.1f} ms each)"
         )
     if summary["rejected"]:
-        for stage, rule, count, example in reject_summary(settings, summary["run_id"]):
+        for stage, rule, count, example in run_summary_rows(settings, "run_rejects", summary["run_id"]):
             print(f"  rejected {count} x {stage}/{rule}, e.g. {example}")
+    if summary["flagged"]:
+        # Flagged articles loaded: a doubtful value was left out or noted, the article kept (article_flags).
+        for rule, count, example in run_summary_rows(settings, "run_flags", summary["run_id"]):
+            print(f"  flagged {count} x {rule}, e.g. {example}")
+        print('  flags by source and rule: newsdag sql "select * from flags_by_source"')
     print(f'warehouse: {settings.db_path}   try: newsdag sql "select title, published_at from articles"')
 
 
-def reject_summary(settings: Settings, run_id: str) -> list[tuple[Any, ...]]:
-    from warehouse.db import connect
+def run_summary_rows(settings: Settings, statement: str, run_id: str) -> list[tuple[Any, ...]]:
+    """The rows of one of warehouse/summary.sql's statements for a run (its rejects or flags by rule)."""
+    from warehouse.db import connect, named_queries
 
     with connect(Path(settings.db_path), read_only=True, wait_seconds=settings.lock_timeout_seconds) as con:
-        return con.execute(
-            "SELECT stage, rule, count(*), min(input || ': ' || detail) FROM rejects WHERE run_id = $run_id "
-            "GROUP BY stage, rule ORDER BY count(*) DESC",
-            {"run_id": run_id},
-        ).fetchall()
+        return con.execute(named_queries("summary.sql")[statement], {"run_id": run_id}).fetchall()
 
 
 def command_sql(args: argparse.Namespace) -> int:

@@ -184,6 +184,8 @@ def report_summary(summary: dict[str, Any]) -> None:
     """The counts in the flow run's log and as a table artifact on its page in the Prefect UI."""
     counts = {name: summary[name] for name in run.COUNT_NAMES}
     get_run_logger().info("run %s %s: %s", summary["run_id"], summary["status"], counts)
+    if summary.get("flags_by_rule"):
+        get_run_logger().info("run %s flagged articles by rule: %s", summary["run_id"], summary["flags_by_rule"])
     create_table_artifact(
         table=[{"count": name, "value": value} for name, value in counts.items()],
         key="ingest-summary",

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from expectations.suite import critical_rules
 from flows.settings import Settings
 from tasks import crawl, discover, extract, fetch, load, loaders, scaleout, sources, stories
 from tasks.errors import ConfigError
@@ -31,6 +32,7 @@ from tasks.models import (
     Article,
     BatchCounts,
     FetchBatch,
+    Flag,
     IngestRequest,
     NotModified,
     RawDocument,
@@ -57,6 +59,7 @@ COUNT_NAMES = (
     "updated",
     "unchanged",
     "rejected",
+    "flagged",  # articles that loaded with a doubtful value (article_flags); each is also loaded/updated/unchanged
     "failed",
 )
 
@@ -210,20 +213,31 @@ def split_unchanged(
     documents: Sequence[RawDocument], settings: Settings
 ) -> tuple[list[RawDocument], list[RawDocument], list[Reject]]:
     """(to extract, unchanged, repeated rejects): bytes an earlier run already read from the same place
-    are not extracted again; they are unchanged articles, or the same reject as last time."""
+    are not extracted again; they are unchanged articles, or the same reject as last time (if it holds)."""
     if not Path(settings.db_path).exists() or not documents:
         return list(documents), [], []
     with open_warehouse(settings) as connection:
         seen = load.find_seen(connection, documents)
     fresh, unchanged, rejects = [], [], []
     for document in documents:
+        earlier_reject = seen.rejects.get((document.doc_id, document.input))
         if (document.doc_id, document.url) in seen.loaded:
             unchanged.append(document)
-        elif (document.doc_id, document.input) in seen.rejects:
-            rejects.append(seen.rejects[(document.doc_id, document.input)])
+        elif earlier_reject is not None and still_rejects(earlier_reject):
+            rejects.append(earlier_reject)
         else:
             fresh.append(document)
     return fresh, unchanged, rejects
+
+
+def still_rejects(reject: Reject) -> bool:
+    """Whether an earlier run's reject of the same bytes holds now: one of extraction does, one of
+    validation only under a rule that still rejects. An earlier newsdag rejected articles for a doubtful
+    value (a modified date before the published one, no title, an unknown language); those rules are
+    warnings now, so the document is extracted again and its article loads, flagged."""
+    if reject.stage != "validate":
+        return True
+    return reject.rule in critical_rules()
 
 
 def extract_batch(documents: Sequence[RawDocument], settings: Settings) -> tuple[list[Article], list[Reject]]:
@@ -261,9 +275,11 @@ def warm_up_validation() -> None:
     warm_up()
 
 
-def validate_batch(articles: Sequence[Article], settings: Settings) -> tuple[list[Article], list[Reject]]:
+def validate_batch(articles: Sequence[Article], settings: Settings) -> tuple[list[Article], list[Reject], list[Flag]]:
+    """(articles that load, rejects, flags): a row that is not an article is rejected; an article with a
+    doubtful value loads, flagged, with an impossible value left out (expectations/validate.py)."""
     if not articles:
-        return [], []
+        return [], [], []
     from expectations.validate import validate_articles  # Great Expectations costs ~2 s to import
 
     return validate_articles(
@@ -281,8 +297,10 @@ def write_prepared(
     batch: PreparedBatch,
     articles: Sequence[Article],
     rejects: Sequence[Reject],
+    flags: Sequence[Flag] = (),
 ) -> BatchCounts:
-    """Archive the batch's bytes, then write its documents, `articles` and `rejects` in one transaction."""
+    """Archive the batch's bytes, then write its documents, `articles` (with their `flags`) and `rejects`
+    in one transaction."""
     load.archive_documents(batch.documents, settings.archive_path)
     return load.write_batch(
         connection,
@@ -290,6 +308,7 @@ def write_prepared(
         documents=batch.documents,
         articles=articles,
         rejects=rejects,
+        flags=flags,
         unchanged=batch.unchanged,
         not_modified=batch.fetched.not_modified,
         fetches=batch.fetched.records,
@@ -376,6 +395,7 @@ def run_ingest(
         load.start_run(connection, run)
     load.remove_stale_partials(settings.archive_path)  # what a killed run left half-written
     counts: Counter[str] = Counter(dict.fromkeys(COUNT_NAMES, 0))
+    flags_by_rule: Counter[str] = Counter()
     status, error = "completed", None
     clock = StepClock()
     try:
@@ -388,7 +408,7 @@ def run_ingest(
                 counts["rejected"] += written.rejected
         counts["discovered"] = len(items)
         report(Progress(run.run_id, len(items), 0, dict(counts)))
-        run_batches(run, items, settings, counts, tasks, clock)
+        run_batches(run, items, settings, counts, flags_by_rule, tasks, clock)
         if not (counts["loaded"] or counts["updated"]):
             # No batch clustered, but articles may wait from before: a cluster step that failed, or a
             # migration that dropped their signatures. Cheap when none is pending.
@@ -406,7 +426,14 @@ def run_ingest(
         fetch.close_fetcher(run.run_id)
         finish_quietly(settings, run.run_id, status, dict(counts), error)
     logger.info("run %s %s: %s", run.run_id, status, dict(counts))
-    return {"run_id": run.run_id, "status": status, "error": error, **counts, "seconds_by_step": clock.summary()}
+    return {
+        "run_id": run.run_id,
+        "status": status,
+        "error": error,
+        **counts,
+        "flags_by_rule": dict(flags_by_rule.most_common()),
+        "seconds_by_step": clock.summary(),
+    }
 
 
 def share_malloc_arenas() -> None:
@@ -499,6 +526,7 @@ def run_batches(
     items: Sequence[WorkItem],
     settings: Settings,
     counts: Counter[str],
+    flags_by_rule: Counter[str],
     tasks: IngestTasks,
     clock: StepClock,
 ) -> None:
@@ -540,6 +568,7 @@ def run_batches(
                 in_flight.append(following)
             written = tasks.load(run.run_id, prepared, settings, clock)
             add_counts(counts, prepared, written)
+            flags_by_rule.update(written.flags_by_rule)
             done += prepared.size
             report(Progress(run.run_id, len(items), done, dict(counts)))
     finally:
@@ -586,13 +615,14 @@ def load_batch(run_id: str, batch: PreparedBatch, settings: Settings, clock: Ste
     One task. It is retried only on a transient error, which only opening the file raises (WarehouseBusy,
     before anything is written); the retry validates again, which is deterministic and writes nothing.
     """
-    passed, validate_rejects = ([], [])
+    passed, validate_rejects, flags = ([], [], [])
     if batch.articles:
-        passed, validate_rejects = clock("validate", validate_batch, batch.articles, settings)
+        passed, validate_rejects, flags = clock("validate", validate_batch, batch.articles, settings)
     with ExitStack() as database:
         with clock.timing("load"):
             connection = database.enter_context(open_warehouse(settings))
-            written = write_prepared(connection, run_id, settings, batch, passed, batch.rejects + validate_rejects)
+            rejects = batch.rejects + validate_rejects
+            written = write_prepared(connection, run_id, settings, batch, passed, rejects, flags)
         if written.loaded or written.updated:
             clock("cluster", stories.cluster_pending, connection, run_id)
     return written
@@ -623,6 +653,7 @@ def add_counts(counts: Counter[str], batch: PreparedBatch, written: BatchCounts)
     counts["updated"] += written.updated
     counts["unchanged"] += written.unchanged
     counts["rejected"] += written.rejected
+    counts["flagged"] += written.flagged
 
 
 def finish_quietly(settings: Settings, run_id: str, status: str, counts: dict[str, int], error: str | None) -> None:

@@ -14,9 +14,11 @@ Setting (env var, default): meaning
 - max_file_bytes (NEWSDAG_MAX_FILE_BYTES, 10 MiB): larger inputs are rejected (rule too-large); for a .jsonl,
   each line counts alone
 - max_decompressed_bytes (NEWSDAG_MAX_DECOMPRESSED_BYTES, 50 MiB): cap on a .gz input after decompression
-- min_words (NEWSDAG_MIN_WORDS, 20): shorter texts fail validation
-- earliest_date (NEWSDAG_EARLIEST_DATE, 1990-01-01): older published dates fail validation
-- future_skew_hours (NEWSDAG_FUTURE_SKEW_HOURS, 26): dates later than now + this fail validation
+- min_words (NEWSDAG_MIN_WORDS, 20): shorter texts are rejected at validation (not an article)
+- earliest_date (NEWSDAG_EARLIEST_DATE, 1990-01-01): an older published date is flagged at validation and left
+  out (the article loads; article_flags keeps the date as written)
+- future_skew_hours (NEWSDAG_FUTURE_SKEW_HOURS, 26): a published date later than now + this is flagged and left
+  out the same way
 - lock_timeout_seconds (NEWSDAG_LOCK_TIMEOUT, 60): how long a writer or reader waits for the database
 - sources_file (NEWSDAG_SOURCES, seeds/sources.toml): the declared web sources
 - contact_url (NEWSDAG_CONTACT_URL, the project page): named in the User-Agent so site owners can reach us

@@ -7,6 +7,7 @@ import os
 import socket
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from tasks.models import (
     ArticleDate,
     BatchCounts,
     FetchRecord,
+    Flag,
     NotModified,
     RawDocument,
     Reject,
@@ -95,6 +97,19 @@ REJECT_SCHEMA = pa.schema(
         ("detail", pa.string()),
         ("doc_id", pa.string()),
         ("rejected_at", UTC_TIMESTAMP),
+    ]
+)
+
+FLAG_SCHEMA = pa.schema(
+    [
+        ("article_id", pa.string()),
+        ("run_id", pa.string()),
+        ("doc_id", pa.string()),
+        ("rule", pa.string()),
+        ("detail", pa.string()),
+        ("left_out", pa.string()),
+        ("value", pa.string()),
+        ("flagged_at", UTC_TIMESTAMP),
     ]
 )
 
@@ -226,6 +241,20 @@ def rejects_table(rejects: Sequence[Reject], run_id: str, now: datetime) -> pa.T
     return pa.Table.from_pylist(rows, schema=REJECT_SCHEMA)
 
 
+def flags_table(flags: Sequence[Flag], run_id: str, now: datetime) -> pa.Table:
+    """Flags as an Arrow table in the `article_flags` column layout, built by columns."""
+    columns: dict[str, list[Any]] = {
+        "article_id": [flag.article_id for flag in flags],
+        "doc_id": [flag.doc_id for flag in flags],
+        "rule": [flag.rule for flag in flags],
+        "detail": [flag.detail for flag in flags],
+        "left_out": [flag.left_out for flag in flags],
+        "value": [flag.value for flag in flags],
+    }
+    constants = {"run_id": run_id, "flagged_at": now}
+    return pa.Table.from_pydict(columns | repeated(constants, len(flags), FLAG_SCHEMA), schema=FLAG_SCHEMA)
+
+
 def fetches_table(records: Sequence[FetchRecord], run_id: str) -> pa.Table:
     rows = [
         {
@@ -334,6 +363,7 @@ def write_batch(
     documents: Sequence[RawDocument],
     articles: Sequence[Article],
     rejects: Sequence[Reject],
+    flags: Sequence[Flag] = (),
     unchanged: Sequence[RawDocument | NotModified] = (),
     not_modified: Sequence[NotModified] = (),
     fetches: Sequence[FetchRecord] = (),
@@ -341,13 +371,16 @@ def write_batch(
 ) -> BatchCounts:
     """Merge one batch in a single transaction: all of it lands, or (on any error) none of it.
 
-    `unchanged` documents and `not_modified` URLs keep their article, which is marked seen by this run.
+    `flags` are the doubtful values of `articles` (validation's warnings): they replace the flags earlier
+    runs recorded against those articles. `unchanged` documents and `not_modified` URLs keep their article
+    (and its flags), which is marked seen by this run.
     """
     now = now or datetime.now(UTC)
     queries = named_queries()
     with cyclic_gc_paused():
         relations = {
             "batch_articles": articles_table(articles, run_id, now),
+            "batch_flags": flags_table(flags, run_id, now),
             "batch_documents": documents_table(documents, articles, run_id),
             "batch_rejects": rejects_table(rejects, run_id, now),
             "batch_keys": keys_table([*unchanged, *not_modified]),
@@ -368,6 +401,10 @@ def write_batch(
         # the whole table, the most of a batch's write in a large warehouse.
         if new:
             connection.execute(queries["insert_articles" if changed or same else "insert_all_articles"])
+        if changed or same:  # only stored articles can have flags already
+            connection.execute(queries["forget_flags"])
+        if flags:
+            connection.execute(queries["insert_flags"])
         seen_documents = connection.execute(queries["update_seen_documents"]).fetchall()[0][0]
         if seen_documents < relations["batch_documents"].num_rows:
             connection.execute(queries["insert_new_documents" if seen_documents else "insert_all_documents"])
@@ -388,6 +425,8 @@ def write_batch(
         updated=int(changed or 0),
         unchanged=int(same or 0) + len(unchanged),
         rejected=len(rejects),
+        flagged=len({flag.article_id for flag in flags}),
+        flags_by_rule=dict(Counter(flag.rule for flag in flags)),
     )
 
 

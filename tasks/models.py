@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -203,13 +203,33 @@ class Reject:
 
 
 @dataclass(frozen=True)
+class Flag:
+    """A doubtful value of an article that loads anyway: the rule it failed and what was done about it.
+
+    `left_out` names the Article field whose value was found impossible and left out of its columns
+    (published, modified, language, title), None when nothing was (a missing title has nothing to leave
+    out); `value` is the value the rule judged, exactly as the page wrote it, so nothing is lost.
+    """
+
+    article_id: str
+    doc_id: str
+    rule: str
+    detail: str
+    left_out: str | None = None
+    value: str | None = None
+
+
+@dataclass(frozen=True)
 class BatchCounts:
-    """What one loaded batch did to the warehouse."""
+    """What one loaded batch did to the warehouse; `flagged` articles loaded with flags, `flags_by_rule`
+    how many of them failed each rule."""
 
     loaded: int = 0
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
+    flagged: int = 0
+    flags_by_rule: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,8 @@ def hostile_inputs(directory: Path) -> dict[str, str | None]:
             page(PARAGRAPH * 4).encode()[:900] + b"\xff\xfe" + page(PARAGRAPH * 4).encode()[900:],
             None,
         ),
-        "ten-mb-single-line.txt": (b"word " * 2_000_000, "expect_column_values_to_not_be_null:title"),
+        # Text without a title: an article all the same, which loads flagged (see the flags below).
+        "ten-mb-single-line.txt": (b"word " * 2_000_000, None),
         "dump-without-body.txt": (b"date 2024-01-01 https://example.com/x\nTitle only\nTitle only\n", "no-body"),
         "only-boilerplate.txt": (b"Home\nNews\nSport\nContact us\nPrivacy policy\n(c) 2024 Example\n" * 20, "no-body"),
         "empty.html": (b"", "empty"),
@@ -101,6 +102,9 @@ def test_hostile_files_end_as_articles_or_rejects_within_bounds(tmp_path: Path) 
         loaded = {row[0] for row in connection.execute("select input from articles").fetchall()}
         rejected = dict(connection.execute("select input, rule from rejects").fetchall())
         texts = dict(connection.execute("select regexp_extract(input, '[^/]+$'), text from articles").fetchall())
+        flags = connection.execute(
+            "select regexp_extract(a.input, '[^/]+$'), f.rule from article_flags f join articles a using (article_id)"
+        ).fetchall()
     for path, rule in expected.items():
         if rule is None:
             assert path in loaded, path
@@ -111,6 +115,7 @@ def test_hostile_files_end_as_articles_or_rejects_within_bounds(tmp_path: Path) 
     assert "council" in texts["nul-bytes.html"] and "\0" not in texts["nul-bytes.html"]
     assert "Zürich harbour" in texts["mixed-encodings.html"] and "Gen\ufffdve" in texts["mixed-encodings.html"]
     assert "ferry line" in texts["fifty-mb-attribute-after-the-text.html"]
+    assert ("ten-mb-single-line.txt", "expect_column_values_to_not_be_null:title") in flags
 
 
 def feed_and_sitemap_with_malformed_dates(httpserver: HTTPServer) -> dict[str, str]:

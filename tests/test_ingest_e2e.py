@@ -11,7 +11,7 @@ import platform
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -212,6 +212,182 @@ def test_bad_files_become_rejects_and_the_rest_loads(
     assert rejects["nav-only.html"].startswith(("extract/", "validate/"))
     assert rejects["short.txt"].startswith(("extract/", "validate/"))
     assert all(detail and "\n" not in detail for (detail,) in query(db, "SELECT detail FROM rejects"))
+
+
+PAIR_RULE = "expect_column_pair_values_a_to_be_greater_than_b:modified_epoch,published_epoch"
+RANGE_RULE = "expect_column_values_to_be_between:published_epoch"
+
+
+def with_doubtful_dates(seeds: Path) -> None:
+    """The Sputnik dump modified the day before it was published; the Limited Times dump dated 1989."""
+    sputnik = next(seeds.glob("000_*.txt"))
+    sputnik.write_text(sputnik.read_text(encoding="utf-8").replace("2022-01-07T09:06+0000", "2022-01-06T09:06+0000"))
+    limited = next(seeds.glob("003_*.txt"))
+    limited.write_text(
+        limited.read_text(encoding="utf-8").replace("2022-01-07T10:38:27.509Z", "1989-01-07T10:38:27.509Z")
+    )
+
+
+def test_doubtful_dates_load_flagged_and_a_rerun_adds_no_flags(
+    seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with_doubtful_dates(seeds_copy)
+    db = tmp_path / "news.duckdb"
+    summary = ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    assert (summary["loaded"], summary["rejected"], summary["flagged"]) == (2, 0, 2)
+    assert summary["flags_by_rule"] == {PAIR_RULE: 1, RANGE_RULE: 1}
+    dates = query(
+        db,
+        "SELECT title, published_at, published_local, published_date, date_source, date_precision, modified_at, "
+        "modified_local FROM articles",
+    )
+    by_title = {row[0]: row[1:] for row in dates}
+    # Modified before published: the published date stays, the modified date is left out.
+    assert by_title[SPUTNIK_TITLE] == (
+        datetime(2022, 1, 7, 8, 36, tzinfo=UTC),
+        "2022-01-07T08:36+00:00",
+        date(2022, 1, 7),
+        "text",
+        "minute",
+        None,
+        None,
+    )
+    # Out of range: no date at all, as for a page without one.
+    assert by_title[LIMITED_TITLE] == (None,) * 7
+    flags = query(
+        db,
+        "SELECT a.title, f.run_id, f.rule, f.left_out, f.value, f.detail "
+        "FROM article_flags AS f JOIN articles AS a USING (article_id) ORDER BY f.rule",
+    )
+    assert [row[:5] for row in flags] == [
+        (SPUTNIK_TITLE, summary["run_id"], PAIR_RULE, "modified", "2022-01-06T09:06+0000"),
+        (LIMITED_TITLE, summary["run_id"], RANGE_RULE, "published", "1989-01-07T10:38:27.509Z"),
+    ]
+    assert "'1989-01-07T10:38:27.509Z' is outside the allowed range 1990-01-01" in flags[1][5]
+    assert query(db, "SELECT flagged FROM runs") == [(2,)]
+
+    again = ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    assert (again["unchanged"], again["flagged"], again["flags_by_rule"]) == (2, 0, {})
+    # Read again (touched), the same bytes: unchanged articles, not validated again, no more flag rows.
+    for dump in seeds_copy.glob("*.txt"):
+        os.utime(dump, ns=(dump.stat().st_atime_ns, dump.stat().st_mtime_ns + 10**9))
+    touched = ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    assert (touched["fetched"], touched["unchanged"], touched["flagged"]) == (2, 2, 0)
+    assert query(db, "SELECT count(*), min(run_id) FROM article_flags") == [(2, summary["run_id"])]
+
+    assert main(["sql", "select source, rule, articles, left_out from flags_by_source", "--db", str(db)]) == 0
+    table = capsys.readouterr().out
+    assert PAIR_RULE in table and RANGE_RULE in table and "(2 rows)" in table
+
+
+def test_an_article_carries_the_flags_of_its_latest_values(
+    seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with_doubtful_dates(seeds_copy)
+    db = tmp_path / "news.duckdb"
+    first = ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    sputnik = next(seeds_copy.glob("000_*.txt"))
+    doubtful = sputnik.read_text(encoding="utf-8")
+    modified = f"SELECT modified_local FROM articles WHERE title = '{SPUTNIK_TITLE}'"
+    # The site fixes its modified date: same text, the row refreshed, and its flag gone with the doubt.
+    sputnik.write_text(doubtful.replace("2022-01-06T09:06+0000", "2022-01-07T09:06+0000"), encoding="utf-8")
+    fixed = ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    assert (fixed["updated"], fixed["unchanged"], fixed["flagged"]) == (0, 2, 0)
+    assert query(db, modified) == [("2022-01-07T09:06+00:00",)]
+    assert query(db, "SELECT rule FROM article_flags") == [(RANGE_RULE,)]
+    # An edited text with the wrong date again: a new version, flagged as that version's values are.
+    sputnik.write_text(doubtful.replace("stated on Friday", "said on Friday"), encoding="utf-8")
+    edited = ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    assert (edited["updated"], edited["unchanged"], edited["flagged"]) == (1, 1, 1)
+    assert query(db, modified) == [(None,)]
+    assert query(db, "SELECT rule, run_id FROM article_flags ORDER BY rule") == [
+        (PAIR_RULE, edited["run_id"]),
+        (RANGE_RULE, first["run_id"]),  # the other dump was not read again: not validated again
+    ]
+
+
+def test_bytes_an_earlier_version_rejected_for_a_doubtful_value_are_extracted_again(
+    seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A warehouse where newsdag before issue 20 rejected the Sputnik dump (modified before published) and a
+    short page (too few words): the dump's reject no longer holds, the short page's still does."""
+    from tasks import load, loaders
+    from tasks.models import RawDocument, Reject, WorkItem
+
+    with_doubtful_dates(seeds_copy)
+    (seeds_copy / "short.txt").write_text("Short page\n\nOfficials said the bridge would open next spring.\n")
+    db = tmp_path / "news.duckdb"
+    sputnik, short = next(seeds_copy.glob("000_*.txt")), seeds_copy / "short.txt"
+    documents = [
+        next(loaders.load_documents(WorkItem(str(path)), max_file_bytes=10**7, max_decompressed_bytes=10**7))
+        for path in (sputnik, short)
+    ]
+    rules = (PAIR_RULE, "expect_column_values_to_be_between:word_count")
+    earlier = [
+        Reject(document.input, "validate", rule, "earlier", document.doc_id, document.url)
+        for document, rule in zip(documents, rules, strict=True)
+    ]
+    assert all(isinstance(document, RawDocument) for document in documents)
+    with connect(db) as connection:
+        load.write_batch(connection, "before", documents=documents, articles=[], rejects=earlier)  # type: ignore[arg-type]
+    summary = ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    # Extracted: the Sputnik dump and the Limited Times dump (new here); the short page's reject repeated.
+    assert (summary["extracted"], summary["loaded"], summary["rejected"], summary["flagged"]) == (2, 2, 1, 2)
+    assert query(db, f"SELECT input, rule FROM rejects WHERE run_id = '{summary['run_id']}'") == [
+        (str(short), rules[1])
+    ]
+    assert query(db, "SELECT rule FROM article_flags ORDER BY rule") == [(PAIR_RULE,), (RANGE_RULE,)]
+
+
+def test_not_an_article_is_rejected_and_a_doubtful_article_flagged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = "Officials said the new bridge over the river would open next spring after years of delay. " * 3
+    short = "Officials said the new bridge would open next spring after delays."
+    records = [
+        {"url": "https://news.example/1", "title": "Bridge 1", "date": "2026-11-02", "text": f"{body} One."},
+        {"url": "https://news.example/2", "title": "Bridge 2", "date": "2026-11-02", "text": f"Bridge 2\n\n{short}\n"},
+        {"url": "https://news.example/1", "title": "Bridge 1 again", "date": "2026-11-02", "text": f"{body} Again."},
+        {"url": "https://news.example/3", "date": "2026-11-02", "text": f"{body} Three."},
+        {"url": "https://news.example/4", "title": "Bridge 4", "date": "1970-01-01", "text": f"{body} Four."},
+    ]
+    dump = tmp_path / "dump.jsonl"
+    dump.write_text("\n".join(json.dumps(record) for record in records) + "\n")
+    db = tmp_path / "news.duckdb"
+    summary = ingest_json(capsys, str(dump), "--db", str(db))
+    # Every input an article or a reject: too short and a duplicate in the batch are no articles.
+    assert (summary["discovered"], summary["loaded"], summary["rejected"], summary["flagged"]) == (5, 3, 2, 2)
+    assert query(db, "SELECT input, stage, rule FROM rejects ORDER BY input") == [
+        (f"{dump}:2", "validate", "expect_column_values_to_be_between:word_count"),
+        (f"{dump}:3", "validate", "expect_column_values_to_be_unique:article_id"),
+    ]
+    flags = query(
+        db,
+        "SELECT a.input, f.rule, a.title, a.published_local, f.value "
+        "FROM article_flags AS f JOIN articles AS a USING (article_id) ORDER BY a.input",
+    )
+    assert flags == [
+        (f"{dump}:4", "expect_column_values_to_not_be_null:title", None, "2026-11-02", None),
+        (f"{dump}:5", RANGE_RULE, "Bridge 4", None, "1970-01-01"),
+    ]
+    again = ingest_json(capsys, str(dump), "--db", str(db))
+    assert (again["unchanged"], again["rejected"], again["flagged"]) == (3, 2, 0)
+    assert query(db, "SELECT count(*) FROM article_flags") == [(2,)]
+
+
+def test_the_summary_line_counts_flagged_articles_and_names_their_rules(
+    seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with_doubtful_dates(seeds_copy)
+    db = tmp_path / "news.duckdb"
+    assert main(["ingest", str(seeds_copy), "--db", str(db), "--prefect", "never"]) == 0
+    printed = capsys.readouterr().out
+    assert "2 loaded, 0 updated, 0 unchanged, 0 rejected, 2 flagged" in printed
+    assert f"  flagged 1 x {PAIR_RULE}, e.g. {next(seeds_copy.glob('000_*.txt'))}: modified date" in printed
+    assert f"  flagged 1 x {RANGE_RULE}, e.g. " in printed
+    assert 'newsdag sql "select * from flags_by_source"' in printed
+    assert main(["runs", "--db", str(db)]) == 0
+    assert "flagged" in capsys.readouterr().out
 
 
 def test_sql_formats_runs_and_the_readme_commands(

@@ -15,7 +15,7 @@ import pytest
 
 from tasks import load
 from tasks.errors import WarehouseBusy
-from tasks.models import Reject
+from tasks.models import Flag, Reject
 from tests.conftest import another_process_writing, make_article, make_document
 from warehouse.db import MIGRATIONS, SCHEMA_VERSION, SQL_DIR, connect
 
@@ -37,6 +37,7 @@ def test_migration_creates_tables_views_and_version(tmp_path: Path) -> None:
         version = con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0]
     expected = {"sources", "runs", "documents", "articles", "article_versions", "rejects", "latest_runs"}
     assert expected <= tables and "reject_reasons" in tables
+    assert {"article_flags", "flags_by_source"} <= tables
     assert version == SCHEMA_VERSION
     with connect(db) as con:  # a second open does not re-apply anything
         assert con.execute("SELECT count(*) FROM schema_version").fetchall()[0][0] == SCHEMA_VERSION
@@ -306,3 +307,74 @@ def test_rejects_caused_by_the_machine_are_not_replayed(tmp_path: Path) -> None:
     with connect(db) as con:
         load.write_batch(con, "run1", documents=documents, articles=[], rejects=rejects)
         assert load.find_seen(con, documents).rejects == {}
+
+
+def flag_for(article_id: str, rule: str = "expect_column_values_to_be_in_set:language", **changes: str) -> Flag:
+    values = {"doc_id": "d" * 64, "detail": "language 'xx' is not an ISO 639-1 code", "left_out": "language"}
+    values["value"] = "xx"
+    return Flag(article_id=article_id, rule=rule, **(values | changes))
+
+
+def write_flagged(db: Path, run_id: str, articles: list, flags: list[Flag]) -> load.BatchCounts:
+    with connect(db) as con:
+        return load.write_batch(con, run_id, documents=[], articles=articles, rejects=[], flags=flags)
+
+
+def stored_flags(db: Path) -> list[tuple]:
+    with connect(db, read_only=True) as con:
+        return con.execute(
+            "SELECT article_id, run_id, rule, detail, left_out, value FROM article_flags ORDER BY article_id, rule"
+        ).fetchall()
+
+
+def test_flags_are_stored_with_their_article_and_counted(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    flagged = make_article(language=None)
+    clean = make_article(article_id="b" * 32, url="https://example.com/news/2")
+    pair = "expect_column_pair_values_a_to_be_greater_than_b:modified_epoch,published_epoch"
+    flags = [flag_for(flagged.article_id), flag_for(flagged.article_id, pair, left_out="modified", value="2020")]
+    counts = write_flagged(db, "run1", [flagged, clean], flags)
+    assert (counts.loaded, counts.flagged) == (2, 1)
+    assert counts.flags_by_rule == {"expect_column_values_to_be_in_set:language": 1, pair: 1}
+    assert stored_flags(db) == [
+        (flagged.article_id, "run1", pair, flags[1].detail, "modified", "2020"),
+        (flagged.article_id, "run1", *[getattr(flags[0], name) for name in ("rule", "detail", "left_out", "value")]),
+    ]
+    with connect(db, read_only=True) as con:
+        by_source = con.execute("SELECT source, rule, articles, left_out FROM flags_by_source ORDER BY rule").fetchall()
+    assert by_source == [("test", pair, 1, 1), ("test", "expect_column_values_to_be_in_set:language", 1, 1)]
+
+
+def test_an_article_validated_again_keeps_one_set_of_flags(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    article = make_article(language=None)
+    write_flagged(db, "run1", [article], [flag_for(article.article_id)])
+    again = write_flagged(db, "run2", [article], [flag_for(article.article_id)])
+    assert (again.unchanged, again.flagged) == (1, 1)
+    # The same doubt found again: one row, from the run that validated the article last.
+    assert [row[:3] for row in stored_flags(db)] == [(article.article_id, "run2", flag_for("").rule)]
+
+
+def test_a_changed_article_carries_the_flags_of_its_new_version_only(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    first = make_article(language=None)
+    write_flagged(db, "run1", [first], [flag_for(first.article_id)])
+    edited = make_article(text="An edited body of text, with different words and enough of them. " * 4)
+    title_rule = "expect_column_values_to_not_be_null:title"
+    new_flag = flag_for(edited.article_id, title_rule, detail="title is missing", left_out=None, value=None)
+    assert write_flagged(db, "run2", [replace(edited, title=None)], [new_flag]).updated == 1
+    assert stored_flags(db) == [(edited.article_id, "run2", title_rule, "title is missing", None, None)]
+    # Fixed at the source: the next version loads without flags, and none is left behind.
+    fixed = make_article(text="A third body of text, fixed at last, with enough words for it to pass. " * 4)
+    assert write_flagged(db, "run3", [fixed], []).flagged == 0
+    assert stored_flags(db) == []
+
+
+def test_a_failing_batch_leaves_the_flags_as_they_were(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    article = make_article(language=None)
+    write_flagged(db, "run1", [article], [flag_for(article.article_id)])
+    bad_reject = Reject(input="x", stage="extract", rule="r", detail=None)  # type: ignore[arg-type]
+    with pytest.raises(duckdb.ConstraintException), connect(db) as con:
+        load.write_batch(con, "run2", documents=[], articles=[article], rejects=[bad_reject], flags=[])
+    assert [row[:2] for row in stored_flags(db)] == [(article.article_id, "run1")]

@@ -1,4 +1,5 @@
-"""The Great Expectations article suite, run for real: each rule rejects its bad row in one line."""
+"""The Great Expectations article suite, run for real: each critical rule rejects its bad row in one line, each
+warning flags its article, which loads with the impossible value left out."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from expectations import validate
+from expectations import suite, validate
 from expectations.validate import articles_frame, frame_failures, validate_articles
 from tasks.dates import parse_iso_date
 from tasks.errors import ValidationFailed
-from tasks.models import Article, Reject
+from tasks.models import Article, Flag, Reject
 
 MIN_WORDS = 20
 EARLIEST = date(1990, 1, 1)
@@ -57,15 +58,15 @@ def article(number: int = 1, **changes: Any) -> Article:
     return replace(base, **changes)
 
 
-def run(articles: list[Article]) -> tuple[list[Article], list[Reject]]:
+def run(articles: list[Article]) -> tuple[list[Article], list[Reject], list[Flag]]:
     return validate_articles(articles, min_words=MIN_WORDS, earliest=EARLIEST, latest=LATEST)
 
 
 def only_reject(bad: Article) -> Reject:
     """Validate a good article with `bad`; the good one passes and `bad` is the single reject."""
     good = article(99)
-    passed, rejects = run([good, bad])
-    assert passed == [good]
+    passed, rejects, flags = run([good, bad])
+    assert passed == [good] and flags == []
     assert len(rejects) == 1
     reject = rejects[0]
     assert (reject.input, reject.stage, reject.doc_id, reject.url) == (
@@ -78,13 +79,67 @@ def only_reject(bad: Article) -> Reject:
     return reject
 
 
+def only_flagged(doubtful: Article) -> tuple[Article, list[Flag]]:
+    """Validate a good article with `doubtful`; both load, and only `doubtful` has flags: it, as loaded."""
+    good = article(99)
+    passed, rejects, flags = run([good, doubtful])
+    assert rejects == [] and len(passed) == 2 and passed[0] == good
+    loaded = passed[1]
+    assert flags and all(flag.article_id == doubtful.article_id and flag.doc_id == doubtful.doc_id for flag in flags)
+    assert all("\n" not in flag.detail for flag in flags)
+    return loaded, flags
+
+
 def test_good_article_passes() -> None:
     good = article()
-    assert run([good]) == ([good], [])
+    assert run([good]) == ([good], [], [])
 
 
 def test_empty_batch_is_empty() -> None:
-    assert run([]) == ([], [])
+    assert run([]) == ([], [], [])
+
+
+def test_every_expectation_names_its_severity_and_only_not_an_article_is_critical() -> None:
+    definition = suite.suite_definition()
+    severities = {
+        suite.rule_name(expectation["type"], expectation["kwargs"]): expectation["severity"]
+        for expectation in definition["expectations"]
+    }
+    critical = {rule for rule, severity in severities.items() if severity == "critical"}
+    assert critical == {
+        "expect_table_columns_to_match_set",
+        "expect_column_values_to_not_be_null:article_id",
+        "expect_column_values_to_be_unique:article_id",
+        "expect_column_values_to_match_regex:url",
+        "expect_column_values_to_not_be_null:text",
+        "expect_column_values_to_be_between:word_count",
+    }
+    assert set(severities.values()) == {"critical", "warning"}
+    assert suite.critical_rules() == critical  # what a run asks of an earlier reject: does its rule still reject?
+    # GX read them: the suite it validates with has the same severities.
+    built = {
+        suite.rule_name(expectation.expectation_type, expectation.configuration.kwargs): validate.severity_of(
+            expectation
+        )
+        for expectation in validate.cached_validator().suite.expectations
+    }
+    assert built == severities
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"severity": None},  # GX would take it for critical: a forgotten warning would reject articles
+        {"severity": "info"},
+        {"severity": "warning", "meta": {"detail": "no field"}},
+        {"severity": "warning", "meta": {"field": "text", "leave_out": True}},
+    ],
+)
+def test_a_suite_without_a_clear_severity_cannot_run(change: dict[str, Any]) -> None:
+    expectation = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "title"}, **change}
+    expectation = {key: value for key, value in expectation.items() if value is not None}
+    with pytest.raises(ValidationFailed, match="expect_column_values_to_not_be_null:title"):
+        suite.check_severities({"expectations": [expectation]})
 
 
 @pytest.mark.parametrize(
@@ -92,15 +147,12 @@ def test_empty_batch_is_empty() -> None:
     [
         ({"url": "ftp://example.com/x"}, "expect_column_values_to_match_regex:url", "'ftp://example.com/x'"),
         ({"url": "https://"}, "expect_column_values_to_match_regex:url", "not an http(s):// or file:// URI"),
-        ({"title": None}, "expect_column_values_to_not_be_null:title", "title is missing"),
-        ({"title": " \t "}, "expect_column_values_to_match_regex:title", "is blank"),
         ({"text": None}, "expect_column_values_to_not_be_null:text", "text is missing"),
         (
             {"text": "too short", "word_count": 2},
             "expect_column_values_to_be_between:word_count",
             "text has 2 words; at least 20 required",
         ),
-        ({"language": "xx"}, "expect_column_values_to_be_in_set:language", "'xx' is not an ISO 639-1 code"),
         ({"article_id": None}, "expect_column_values_to_not_be_null:article_id", "article_id is missing"),
     ],
 )
@@ -111,38 +163,93 @@ def test_each_rule_rejects_its_bad_row(changes: dict[str, Any], rule: str, detai
     assert "also fails" not in reject.detail
 
 
+@pytest.mark.parametrize(
+    ("changes", "rule", "detail", "left_out"),
+    [
+        ({"title": None}, "expect_column_values_to_not_be_null:title", "title is missing", None),
+        ({"title": " \t "}, "expect_column_values_to_match_regex:title", "is blank", "title"),
+        ({"language": "xx"}, "expect_column_values_to_be_in_set:language", "'xx' is not an ISO 639-1 code", "language"),
+    ],
+)
+def test_each_warning_flags_its_article_which_loads(
+    changes: dict[str, Any], rule: str, detail: str, left_out: str | None
+) -> None:
+    doubtful = article(**changes)
+    loaded, [flag] = only_flagged(doubtful)
+    assert (flag.rule, flag.left_out) == (rule, left_out)
+    assert detail in flag.detail
+    field = next(iter(changes))
+    assert flag.value == changes[field]  # kept as written
+    assert loaded == replace(doubtful, **{field: None})  # nothing else of the article changes
+
+
 def test_file_uri_passes() -> None:
     local = article(url="file:///data/pages/one.html")
-    assert run([local]) == ([local], [])
+    assert run([local]) == ([local], [], [])
 
 
-def test_day_precision_date_before_earliest_fails() -> None:
-    reject = only_reject(article(published="1989-12-31"))
-    assert reject.rule == "expect_column_values_to_be_between:published_epoch"
-    assert "'1989-12-31'" in reject.detail
-    assert "1990-01-01" in reject.detail
+def test_day_precision_date_before_earliest_is_flagged_and_left_out() -> None:
+    early = article(published="1989-12-31")
+    loaded, [flag] = only_flagged(early)
+    assert flag.rule == "expect_column_values_to_be_between:published_epoch"
+    assert "'1989-12-31'" in flag.detail
+    assert "1990-01-01" in flag.detail
+    assert (flag.left_out, flag.value) == ("published", "1989-12-31")
+    assert loaded == replace(early, published=None)
 
 
 def test_earliest_day_itself_passes() -> None:
     first_day = article(published="1990-01-01")
-    assert run([first_day]) == ([first_day], [])
+    assert run([first_day]) == ([first_day], [], [])
 
 
-def test_future_date_beyond_skew_fails() -> None:
+def test_future_date_beyond_skew_is_flagged_and_left_out() -> None:
     too_late = (LATEST + timedelta(hours=1)).isoformat()
-    reject = only_reject(article(published=too_late))
-    assert reject.rule == "expect_column_values_to_be_between:published_epoch"
+    loaded, [flag] = only_flagged(article(published=too_late))
+    assert flag.rule == "expect_column_values_to_be_between:published_epoch"
+    assert (flag.left_out, flag.value, loaded.published) == ("published", too_late, None)
 
 
 def test_future_date_within_skew_passes() -> None:
     soon = article(published=(NOW + SKEW - timedelta(hours=1)).isoformat())
-    assert run([soon]) == ([soon], [])
+    assert run([soon]) == ([soon], [], [])
 
 
-def test_modified_before_published_fails() -> None:
-    reject = only_reject(article(modified="2024-05-31T10:00:00+02:00"))
-    assert reject.rule == "expect_column_pair_values_a_to_be_greater_than_b:modified_epoch,published_epoch"
-    assert "'2024-05-31T10:00:00+02:00' is before published date '2024-05-31T14:05:00+02:00'" in reject.detail
+def test_modified_before_published_is_flagged_and_the_modified_date_left_out() -> None:
+    doubtful = article(modified="2024-05-31T10:00:00+02:00")
+    loaded, [flag] = only_flagged(doubtful)
+    assert flag.rule == "expect_column_pair_values_a_to_be_greater_than_b:modified_epoch,published_epoch"
+    assert "'2024-05-31T10:00:00+02:00' is before published date '2024-05-31T14:05:00+02:00'" in flag.detail
+    assert (flag.left_out, flag.value) == ("modified", "2024-05-31T10:00:00+02:00")
+    assert loaded == replace(doubtful, modified=None) and loaded.published == doubtful.published
+
+
+def test_a_modified_date_before_an_impossible_published_date_is_kept() -> None:
+    """The comparison was with a value that is left out: it says nothing about the modified date."""
+    doubtful = article(published="2999-01-01", modified="2024-05-31T10:00:00+02:00")
+    loaded, flags = only_flagged(doubtful)
+    assert [(flag.rule, flag.left_out, flag.value) for flag in flags] == [
+        ("expect_column_values_to_be_between:published_epoch", "published", "2999-01-01"),
+        (
+            "expect_column_pair_values_a_to_be_greater_than_b:modified_epoch,published_epoch",
+            None,
+            "2024-05-31T10:00:00+02:00",
+        ),
+    ]
+    assert loaded == replace(doubtful, published=None) and loaded.modified == doubtful.modified
+
+
+def test_an_article_with_every_doubt_loads_with_a_flag_for_each() -> None:
+    doubtful = article(title="", language="zz", published="1970-01-01", modified="1969-12-31")
+    loaded, flags = only_flagged(doubtful)
+    assert [flag.rule for flag in flags] == [
+        "expect_column_values_to_match_regex:title",
+        "expect_column_values_to_be_between:published_epoch",
+        "expect_column_pair_values_a_to_be_greater_than_b:modified_epoch,published_epoch",
+        "expect_column_values_to_be_in_set:language",
+    ]
+    assert (loaded.title, loaded.language, loaded.published, loaded.modified) == (None, None, None, doubtful.modified)
+    assert loaded.text == doubtful.text
 
 
 @pytest.mark.parametrize(
@@ -159,17 +266,17 @@ def test_modified_before_published_fails() -> None:
 )
 def test_modified_not_before_published_passes(published: str | None, modified: str) -> None:
     fine = article(published=published, modified=modified)
-    assert run([fine]) == ([fine], [])
+    assert run([fine]) == ([fine], [], [])
 
 
 def test_missing_language_and_date_pass() -> None:
     bare = article(language=None, published=None)
-    assert run([bare]) == ([bare], [])
+    assert run([bare]) == ([bare], [], [])
 
 
 def test_duplicates_keep_the_first() -> None:
     first, second, third = article(1), article(2, article_id=f"{1:032x}"), article(3, article_id=f"{1:032x}")
-    passed, rejects = run([first, second, third])
+    passed, rejects, _flags = run([first, second, third])
     assert passed == [first]
     assert [reject.input for reject in rejects] == [second.input, third.input]
     assert {reject.rule for reject in rejects} == {"expect_column_values_to_be_unique:article_id"}
@@ -177,18 +284,31 @@ def test_duplicates_keep_the_first() -> None:
 
 
 def test_duplicate_keeps_the_first_valid_one() -> None:
-    broken, fine = article(1, title=None), article(2, article_id=f"{1:032x}")
-    passed, rejects = run([broken, fine])
+    broken, fine = article(1, word_count=3), article(2, article_id=f"{1:032x}")
+    passed, rejects, _flags = run([broken, fine])
     assert passed == [fine]
     assert [(reject.input, reject.rule) for reject in rejects] == [
-        (broken.input, "expect_column_values_to_not_be_null:title")
+        (broken.input, "expect_column_values_to_be_between:word_count")
     ]
 
 
-def test_several_failures_name_the_first_and_list_the_others() -> None:
-    reject = only_reject(article(title="", word_count=3, language="zz"))
-    assert reject.rule == "expect_column_values_to_match_regex:title"
-    others = ["expect_column_values_to_be_between:word_count", "expect_column_values_to_be_in_set:language"]
+def test_a_flagged_article_is_the_first_of_its_duplicates_and_is_kept() -> None:
+    untitled, titled = article(1, title=None), article(2, article_id=f"{1:032x}")
+    passed, rejects, flags = run([untitled, titled])
+    assert passed == [untitled] and [flag.rule for flag in flags] == ["expect_column_values_to_not_be_null:title"]
+    assert [(reject.input, reject.rule) for reject in rejects] == [
+        (titled.input, "expect_column_values_to_be_unique:article_id")
+    ]
+
+
+def test_several_failures_name_the_first_critical_one_and_list_the_others() -> None:
+    reject = only_reject(article(title="", word_count=3, language="zz", url="nowhere"))
+    assert reject.rule == "expect_column_values_to_match_regex:url"
+    others = [
+        "expect_column_values_to_be_between:word_count",
+        "expect_column_values_to_match_regex:title",
+        "expect_column_values_to_be_in_set:language",
+    ]
     assert reject.detail.endswith(f"(also fails: {', '.join(others)})")
 
 
@@ -197,9 +317,14 @@ def test_bad_rows_do_not_stop_the_good_ones() -> None:
     batch[2] = replace(batch[2], word_count=1)
     batch[5] = replace(batch[5], url="not a url")
     batch[7] = replace(batch[7], published=parse_iso_date("1970-01-01", "test"))
-    passed, rejects = run(batch)
-    assert passed == [item for index, item in enumerate(batch) if index not in {2, 5, 7}]
-    assert [reject.input for reject in rejects] == [batch[2].input, batch[5].input, batch[7].input]
+    passed, rejects, flags = run(batch)
+    assert passed == [
+        replace(item, published=None) if index == 7 else item for index, item in enumerate(batch) if index not in {2, 5}
+    ]
+    assert [reject.input for reject in rejects] == [batch[2].input, batch[5].input]
+    assert [(flag.article_id, flag.left_out, flag.value) for flag in flags] == [
+        (batch[7].article_id, "published", "1970-01-01")
+    ]
 
 
 def test_published_at_must_be_iso() -> None:
@@ -212,6 +337,8 @@ def test_published_at_must_be_iso() -> None:
     assert list(failures) == [1]
     assert [failure.rule for failure in failures[1]] == ["expect_column_values_to_match_regex:published_at"]
     assert failures[1][0].detail == "published_at '31 May 2024' is not an ISO 8601 date"
+    # A warning: the article would load with its date left out.
+    assert (failures[1][0].critical, failures[1][0].field, failures[1][0].leave_out) == (False, "published", True)
 
 
 def test_missing_column_means_the_suite_cannot_run() -> None:
@@ -244,13 +371,13 @@ def test_validated_batches_leave_nothing_behind() -> None:
         for number in range(first, first + count):
             batch = [article(number * 10 + row) for row in range(10)]
             latest = LATEST + timedelta(seconds=number)  # as a run's clock moves on between batches
-            passed, rejects = validate_articles(
-                [*batch, article(100_000 + number, language="xx")],
+            passed, rejects, flags = validate_articles(
+                [*batch, article(100_000 + number, word_count=1), article(200_000 + number, language="xx")],
                 min_words=MIN_WORDS,
                 earliest=EARLIEST,
                 latest=latest,
             )
-            assert len(passed) == 10 and len(rejects) == 1
+            assert len(passed) == 11 and len(rejects) == 1 and len(flags) == 1
 
     validate_batches(0, 5)
     gc.collect()

@@ -26,6 +26,7 @@ MIGRATIONS = (
     "005_file_stamps.sql",
     "006_run_process.sql",
     "007_unkeyed_articles_documents.sql",
+    "008_article_flags.sql",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 LOCK_RETRY_SECONDS = 0.2

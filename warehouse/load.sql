@@ -1,5 +1,5 @@
 -- Named statements used by tasks/load.py and warehouse/db.py. Each starts with "-- name: <name>".
--- Batch relations (batch_articles, batch_documents, batch_rejects, batch_keys, batch_fetches, batch_urls, batch_stamps) are Arrow tables
+-- Batch relations (batch_articles, batch_flags, batch_documents, batch_rejects, batch_keys, batch_fetches, batch_urls, batch_stamps) are Arrow tables
 -- registered by the caller; everything else is a bound parameter.
 
 -- name: start_run
@@ -11,7 +11,7 @@ UPDATE runs SET
     finished_at = $finished_at, status = $status, error = $error,
     discovered = $discovered, fetched = $fetched, not_modified = $not_modified,
     extracted = $extracted, loaded = $loaded, updated = $updated, unchanged = $unchanged,
-    rejected = $rejected, failed = $failed
+    rejected = $rejected, flagged = $flagged, failed = $failed
 WHERE run_id = $run_id;
 
 -- name: running_runs
@@ -126,6 +126,17 @@ SELECT * FROM batch_articles WHERE article_id NOT IN (SELECT article_id FROM art
 -- The batch's articles when classify_articles found none of them stored: no anti-join, which scans the
 -- whole table (110-160 ms a batch at 1M articles, bench/load_rate.py --existing).
 INSERT INTO articles BY NAME SELECT * FROM batch_articles;
+
+-- name: forget_flags
+-- The flags of the batch's stored articles make way for the batch's: an article's flags are those of its
+-- latest validation, which its row follows (a row whose values change is rewritten). So a validation that
+-- finds the same doubts leaves as many rows as before, and a changed article keeps no flag of its old
+-- values. An article found unchanged before extraction (same bytes, same place) is not validated again
+-- and keeps its flags. Scans article_flags only, which holds the few flagged articles.
+DELETE FROM article_flags WHERE article_id IN (SELECT article_id FROM batch_articles);
+
+-- name: insert_flags
+INSERT INTO article_flags BY NAME SELECT * FROM batch_flags;
 
 -- name: update_seen_documents
 -- A document seen again keeps its row; it gains the article it produced if it did not have one, and a

@@ -14,7 +14,7 @@ CREATE OR REPLACE VIEW latest_runs AS
 WITH runs AS (SELECT * FROM runs)
 SELECT run_id, trigger, source, status, started_at, finished_at,
        round(epoch(finished_at) - epoch(started_at), 2) AS seconds,
-       discovered, fetched, not_modified, extracted, loaded, updated, unchanged, rejected, failed, error
+       discovered, fetched, not_modified, extracted, loaded, updated, unchanged, rejected, flagged, failed, error
 FROM runs
 ORDER BY started_at DESC;
 
@@ -25,6 +25,18 @@ SELECT stage, rule, count(*) AS rejects, count(DISTINCT run_id) AS runs, any_val
 FROM rejects
 GROUP BY ALL
 ORDER BY rejects DESC;
+
+-- Doubtful values of loaded articles by source and rule, most frequent first: how many articles each rule
+-- flagged, how many had the value left out of their columns (kept as written in article_flags.value).
+CREATE OR REPLACE VIEW flags_by_source AS
+WITH flags AS (SELECT article_id, rule, left_out, detail FROM article_flags),
+     articles AS (SELECT article_id, source FROM articles)
+SELECT a.source, f.rule, count(*) AS articles, count(f.left_out) AS left_out,
+       any_value(a.article_id) AS example_article_id, any_value(f.detail) AS example_detail
+FROM flags AS f
+JOIN articles AS a USING (article_id)
+GROUP BY ALL
+ORDER BY articles DESC, a.source, f.rule;
 
 -- Articles whose text is identical to another article's (syndication, moved pages).
 CREATE OR REPLACE VIEW duplicate_texts AS
