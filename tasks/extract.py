@@ -453,7 +453,17 @@ def extract_in_pool(
         pool = extraction_pool(workers)
         while (chosen := next_to_submit(pending, suspects, running, workers)) is not None:
             index, alone = chosen
-            running[pool.submit(extractor, documents[index])] = Running(index, alone, None)
+            try:
+                future = pool.submit(extractor, documents[index])
+            except BrokenProcessPool:
+                # A worker died while the batch was being handed out: this document goes back to wait,
+                # and the pool's futures fail below (with none running, a fresh pool is started).
+                (suspects if alone else pending).appendleft(index)
+                break
+            running[future] = Running(index, alone, None)
+        if not running:
+            discard_pool(workers)
+            continue
         mark_started(running, workers, time.monotonic())
         wait_seconds = None  # no bound: wait for the next page to finish
         if timeout_seconds is not None:
