@@ -88,6 +88,9 @@ SENTENCE_END = (".", "!", "?", "…", ":", '"', "”", "“", "»", "«", ")", "
 # the same paragraph split or worded otherwise by the other run; bringing it back would repeat it.
 SHINGLE_WORDS = 4
 COVERED_SHARE = 0.5
+# Elements whose text the recall run may bring back as a line; shorter text says nothing.
+TEXT_BLOCK_TAGS = ("p", "li", "blockquote", "dd", "h2", "h3", "h4")
+MIN_BLOCK_CHARS = 20
 # htmldate (what trafilatura uses for its date) is asked only when our own rules find no date; these
 # are the options trafilatura passes it: the original publication date, visible dates included.
 HTMLDATE_OPTIONS = {"extensive_search": True, "original_date": True}
@@ -207,6 +210,8 @@ def main_text(tree: lxml.html.HtmlElement, url: str | None) -> str:
     trafilatura copies the tree it is given, so every run reads the same unpruned page.
     """
     precise = precise_text(tree, url)
+    if precise and not drops_sentences(tree, precise):
+        return precise
     fuller = text_of(trafilatura.bare_extraction(tree, url=url, **RECALL_TEXT_OPTIONS))
     if precise and fuller:
         return restore_dropped_paragraphs(precise, fuller)
@@ -226,6 +231,26 @@ def precise_text(tree: lxml.html.HtmlElement, url: str | None) -> str | None:
         return precise
     balanced = text_of(trafilatura.bare_extraction(tree, url=url, **BALANCED_TEXT_OPTIONS))
     return choose_text(balanced, precise) if balanced else precise
+
+
+def drops_sentences(tree: lxml.html.HtmlElement, precise: str) -> bool:
+    """Whether a paragraph, list item or quote that reads as a sentence and is not in the precise text lies
+    between two that are: only then can the recall run bring a line back (restore_dropped_paragraphs).
+    A ~1 ms stand-in for a ~15 ms run."""
+    kept = set(shingles(precise))
+    dropped_since_kept = seen_kept = False
+    for element in tree.iter(*TEXT_BLOCK_TAGS):
+        text = " ".join(element.text_content().split())
+        own = shingles(text) if len(text) >= MIN_BLOCK_CHARS else []
+        if not own:
+            continue
+        if sum(shingle in kept for shingle in own) > COVERED_SHARE * len(own):
+            if dropped_since_kept:
+                return True
+            seen_kept = True
+        elif seen_kept and reads_as_sentence(text):
+            dropped_since_kept = True
+    return False
 
 
 def restore_dropped_paragraphs(kept: str, fuller: str) -> str:
