@@ -123,3 +123,8 @@ def test_names_in_a_related_articles_box_are_not_the_author() -> None:
 def test_a_byline_label_is_not_part_of_the_name() -> None:
     # The page's author element reads "Author: Ashley Biancuzzo".
     assert article("wcxb_dev-4014").authors == ("Ashley Biancuzzo",)
+
+
+def test_a_name_after_a_byline_label_of_its_own_is_the_author() -> None:
+    # "<p>Written by</p><p>Edzel Tabing</p>" under the headline.
+    assert article("wcxb_dev-0058").authors == ("Edzel Tabing",)
