@@ -551,7 +551,25 @@ def read_dates(tree: lxml.html.HtmlElement, parts: PageParts) -> tuple[ArticleDa
     ]
     published = pick_date(plausible(published_sources + modified_sources, now))
     modified = pick_date(plausible(modified_sources, now))
-    return published, modified
+    return with_url_day(published, url_date(parts.url)), modified
+
+
+def with_url_day(published: ArticleDate | None, in_url: ArticleDate | None) -> ArticleDate | None:
+    """The published date, checked against a day in the page's URL (written by the publisher's CMS in its
+    own time zone when the article was published).
+
+    - A date more than a day away from it is some other date on the page (a comment's, a sidebar's):
+      the URL's day is the publication day.
+    - A UTC instant on the day after or before it is the publisher's evening or morning told in UTC
+      ('2023-11-09T05:30:59Z' under /2023/11/08/): the instant stays, the day is the URL's.
+    """
+    if published is None or in_url is None or published.day == in_url.day:
+        return published
+    if abs(published.day - in_url.day) > timedelta(days=1):
+        return in_url
+    if published.utc_offset == UTC_OFFSET:
+        return replace(published, day=in_url.day)
+    return published
 
 
 def plausible(sources: list[Callable[[], Iterable[ArticleDate | None]]], now: datetime) -> Iterator[ArticleDate]:

@@ -98,6 +98,21 @@ def test_the_publishers_offset_keeps_the_day_it_wrote() -> None:
     assert published.value is not None and published.value.isoformat() == "2023-11-08T22:35:29-08:00"
 
 
+def test_the_url_day_corrects_a_utc_instant_a_day_off() -> None:
+    # JSON-LD: 2023-11-09T05:30:59Z; the URL: /2023/11/08/. The instant stays, the day is the publisher's.
+    published = article("htmldate_bbaw-45cd3172b340").published
+    assert published is not None
+    assert published.day.isoformat() == "2023-11-08"
+    assert published.value is not None and published.value.isoformat() == "2023-11-09T05:30:59+00:00"
+
+
+def test_a_date_far_from_the_url_day_is_some_other_date() -> None:
+    # A <time> of 2009 on a page whose URL says /2019/10/22/.
+    published = article("htmldate_bbaw-1d41a26e3960").published
+    assert published is not None
+    assert (published.day.isoformat(), published.source) == ("2019-10-22", "url")
+
+
 # --- authors ---------------------------------------------------------------------------------------
 
 
