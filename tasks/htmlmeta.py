@@ -257,6 +257,13 @@ MONTH = (
 # Separators after which a byline goes on with a role, a date or a share bar: "Jane Doe | Reuters",
 # "Jane Doe • 20 Dec 2025", "Jane Doe ⋅ Review Editor".
 BYLINE_BREAK = re.compile(r"[|•⋅·]")
+# A day as bylines write it: "Dec 26, 2025", "26 December 2025", "2025-12-26", "26.12.2025".
+WRITTEN_DAY = re.compile(
+    rf"\b(?:{MONTH}\.?\s+\d{{1,2}},?\s+\d{{4}}|\d{{1,2}}\.?\s+{MONTH}\.?,?\s+\d{{4}}"
+    r"|\d{4}-\d{2}-\d{2}|\d{1,2}\.\d{1,2}\.\d{4})\b",
+    re.I,
+)
+UPDATED_WORDS = re.compile(r"\b(?:updated|modified|aktualisiert|geändert|mis à jour)\b", re.I)
 # Other things bylines end with: a weekday ("APA Donnerstag, 12. ..."), a reading time ("15 min read").
 BYLINE_TAIL = re.compile(
     r"\b(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag)\b.*$"
@@ -548,6 +555,7 @@ def read_dates(tree: lxml.html.HtmlElement, parts: PageParts) -> tuple[ArticleDa
         lambda: (parse_date(value, "meta") for value in itemprops.get("datepublished", ())),
         lambda: time_element_dates(tree),
         lambda: [url_date(parts.url)],
+        lambda: [headline_date(tree)],
     ]
     published = pick_date(plausible(published_sources + modified_sources, now))
     modified = pick_date(plausible(modified_sources, now))
@@ -643,6 +651,24 @@ def time_element_dates(tree: lxml.html.HtmlElement) -> list[ArticleDate | None]:
     ]
     ordered = dict.fromkeys([*marked, *in_article, *elements])
     return [parse_date(element.get("datetime") or "", "time") for element in ordered]
+
+
+def headline_date(tree: lxml.html.HtmlElement) -> ArticleDate | None:
+    """A day written under the first <h1>, where bylines give it ("Dec 26, 2025 • Jane Doe"): the first of
+    the next elements in reading order whose text holds a written date, unless it says the page was
+    updated (that is the modified date)."""
+    h1 = next(tree.iter("h1"), None)
+    if h1 is None:
+        return None
+    for element in h1.xpath(f"following::*[position() <= {BYLINE_SCAN_ELEMENTS}]"):
+        text = spaced_text(element)
+        if not text or len(text) > MAX_BYLINE_CHARS or UPDATED_WORDS.search(text):
+            continue
+        for match in WRITTEN_DAY.finditer(text):
+            found = parse_date(match.group().rstrip(".,"), "text")
+            if found is not None:
+                return replace(found, precision="day", value=None, utc_offset=None) if found.value else found
+    return None
 
 
 def url_date(url: str | None) -> ArticleDate | None:

@@ -113,6 +113,13 @@ def test_a_date_far_from_the_url_day_is_some_other_date() -> None:
     assert (published.day.isoformat(), published.source) == ("2019-10-22", "url")
 
 
+def test_a_day_written_under_the_headline_beats_a_modified_date() -> None:
+    # The markup has only a modified time (2024-10-28); the byline under the <h1> says when it was published.
+    published = article("wcxb_dev-4659").published
+    assert published is not None
+    assert (published.day.isoformat(), published.source, published.precision) == ("2024-04-26", "text", "day")
+
+
 # --- authors ---------------------------------------------------------------------------------------
 
 
