@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="extract on this Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: $NEWSDAG_DASK_ADDRESS; none)",
     )
+    ingest.add_argument(
+        "--respect-tdm",
+        action="store_true",
+        help="reject pages whose text-and-data-mining rights are reserved (TDMRep) instead of storing their text "
+        "(default: record the reservation only; also respect_tdm on a source or $NEWSDAG_RESPECT_TDM)",
+    )
     ingest.add_argument("--json", action="store_true", help="print one JSON object: run_id, status and counts")
     ingest.add_argument(
         "--prefect",
@@ -218,6 +224,7 @@ def command_ingest(args: argparse.Namespace) -> int:
         "since": args.since,
         "until": args.until,
         "max_articles": args.max_articles,
+        "respect_tdm": args.respect_tdm,
     }
     request = run.build_request(inputs, settings=settings, **what)  # a bad source fails here, before a run
     started = time.monotonic()

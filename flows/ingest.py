@@ -96,6 +96,7 @@ def ingest_flow(
     since: date | None = None,
     until: date | None = None,
     max_articles: int | None = None,
+    respect_tdm: bool = False,
     sources: str | None = None,
     db: str | None = None,
     workers: int | None = None,
@@ -119,6 +120,7 @@ def ingest_flow(
         since=since,
         until=until,
         max_articles=max_articles,
+        respect_tdm=respect_tdm,
         settings=settings,
     )
     context = FlowRunContext.get()

@@ -17,7 +17,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +26,7 @@ import duckdb
 
 from expectations.suite import critical_rules
 from flows.settings import Settings
-from tasks import crawl, discover, extract, fetch, load, loaders, scaleout, sources, stories
+from tasks import crawl, discover, extract, fetch, load, loaders, rights, scaleout, sources, stories
 from tasks.errors import ConfigError
 from tasks.models import (
     Article,
@@ -140,14 +140,16 @@ def build_request(
     since: date | None = None,
     until: date | None = None,
     max_articles: int | None = None,
+    respect_tdm: bool = False,
     settings: Settings,
 ) -> IngestRequest:
     """What to ingest: the named source of the sources file, or the given paths, URLs, feeds, sitemaps
-    and URL lists. `since`, `until` and `max_articles` override the source's own values."""
+    and URL lists. `since`, `until` and `max_articles` override the source's own values; `respect_tdm`
+    (or the source's own) makes TDM-reserved pages rejects."""
     limits = {"since": since, "until": until}
     if source is None:
         lists = {"feeds": tuple(feeds), "sitemaps": tuple(sitemaps), "url_files": tuple(url_files)}
-        return IngestRequest.from_inputs(inputs, max_articles=max_articles, **lists, **limits)
+        return IngestRequest.from_inputs(inputs, max_articles=max_articles, respect_tdm=respect_tdm, **lists, **limits)
     declared = find_source(sources.load_sources(settings.sources_file), source, settings)
     return IngestRequest(
         paths=(str(declared.path),) if declared.path else (),
@@ -158,6 +160,7 @@ def build_request(
         source=declared.name,
         max_articles=max_articles or declared.max_articles,
         allow_domains=declared.allow_domains,
+        respect_tdm=respect_tdm or declared.respect_tdm,
         **limits,
     )
 
@@ -256,7 +259,11 @@ def extract_batch(documents: Sequence[RawDocument], settings: Settings) -> tuple
             timeout_seconds=settings.extract_timeout_seconds,
         )
     articles = [result for result in results if isinstance(result, Article)]
-    return articles, [result for result in results if isinstance(result, Reject)]
+    rejects = [result for result in results if isinstance(result, Reject)]
+    if settings.respect_tdm:
+        articles, reserved = rights.without_reserved(articles)
+        rejects += reserved
+    return articles, rejects
 
 
 def start_validation_warm_up() -> None:
@@ -300,8 +307,12 @@ def write_prepared(
     flags: Sequence[Flag] = (),
 ) -> BatchCounts:
     """Archive the batch's bytes, then write its documents, `articles` (with their `flags`) and `rejects`
-    in one transaction."""
-    load.archive_documents(batch.documents, settings.archive_path)
+    in one transaction. The bytes of a page rejected for its reserved TDM rights are not archived: with
+    --respect-tdm its text is stored nowhere."""
+    reserved = {reject.doc_id for reject in rejects if reject.rule == rights.TDM_RESERVED_RULE}
+    load.archive_documents(
+        [document for document in batch.documents if document.doc_id not in reserved], settings.archive_path
+    )
     return load.write_batch(
         connection,
         run_id,
@@ -312,6 +323,7 @@ def write_prepared(
         unchanged=batch.unchanged,
         not_modified=batch.fetched.not_modified,
         fetches=batch.fetched.records,
+        site_rights=batch.fetched.site_rights,
     )
 
 
@@ -379,6 +391,8 @@ def run_ingest(
 ) -> dict[str, Any]:
     """The body of the ingest flow: every input ends as an article, an unchanged article, or a reject."""
     tasks = tasks or PLAIN_TASKS
+    if request.respect_tdm and not settings.respect_tdm:  # --respect-tdm, or a source that asks for it
+        settings = replace(settings, respect_tdm=True)
     share_malloc_arenas()
     started_at = datetime.now(UTC)
     run = load.RunRecord(

@@ -51,6 +51,10 @@ Setting (env var, default): meaning
 - dask_address (NEWSDAG_DASK_ADDRESS, empty): a Dask scheduler (tcp://host:8786); when set, extraction runs
   on that cluster instead of local worker processes (needs `pip install 'newsdag[dask]'` here and on the workers)
 - dask_chunk_docs (NEWSDAG_DASK_CHUNK_DOCS, 16): documents per Dask task
+- respect_tdm (NEWSDAG_RESPECT_TDM, false; `--respect-tdm`, or `respect_tdm = true` on a source): a page whose
+  text-and-data-mining rights are reserved (TDMRep: header, tdmrep.json or meta) becomes a reject with rule
+  tdm-reserved and its text is not stored. Off, reservations are recorded only (articles.tdm_reserved):
+  research exceptions differ by jurisdiction, and the decision is the user's.
 """
 
 from __future__ import annotations
@@ -118,6 +122,7 @@ ENV_NAMES: Mapping[str, str] = MappingProxyType(
         "task_retry_delay": "NEWSDAG_TASK_RETRY_DELAY",
         "dask_address": "NEWSDAG_DASK_ADDRESS",
         "dask_chunk_docs": "NEWSDAG_DASK_CHUNK_DOCS",
+        "respect_tdm": "NEWSDAG_RESPECT_TDM",
     }
 )
 
@@ -161,6 +166,7 @@ class Settings:
     task_retry_delay: float = 10.0
     dask_address: str | None = None
     dask_chunk_docs: int = 16
+    respect_tdm: bool = False
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -234,6 +240,12 @@ class Settings:
         return db, db.with_name(f"{db.name}.wal"), db.with_name(f"{db.name}.tmp"), self.archive_path
 
 
+BOOLEAN_WORDS = {
+    **dict.fromkeys(("1", "true", "yes", "on"), True),
+    **dict.fromkeys(("0", "false", "no", "off"), False),
+}
+
+
 def convert(raw: str, type_name: str, env_name: str) -> Any:
     """An environment string as the setting's type (annotations are strings under __future__)."""
     try:
@@ -245,6 +257,10 @@ def convert(raw: str, type_name: str, env_name: str) -> Any:
             return float(raw)
         if type_name == "date":
             return date.fromisoformat(raw)
+        if type_name == "bool":
+            if raw.strip().lower() not in BOOLEAN_WORDS:
+                raise ValueError(f"expected one of {', '.join(sorted(BOOLEAN_WORDS))}")
+            return BOOLEAN_WORDS[raw.strip().lower()]
         if type_name.startswith("tuple"):
             return tuple(part.strip() for part in raw.split(",") if part.strip())
     except ValueError as error:

@@ -22,6 +22,7 @@ import trafilatura.metadata
 
 from tasks.dates import format_offset, is_plausible, parse_iso_date
 from tasks.models import ArticleDate
+from tasks.rights import NO_MARKUP_RIGHTS, MarkupRights, markup_rights
 
 JsonNode = dict[str, Any]
 T = TypeVar("T")
@@ -314,6 +315,8 @@ class PageMetadata:
     tags: tuple[str, ...] = ()
     # og:title as written: the headline as the site shares it, often the words its body repeats.
     og_title: str | None = None
+    # TDM metadata, robots AI directives, licence and paywall markers (tasks/rights.py).
+    rights: MarkupRights = NO_MARKUP_RIGHTS
 
 
 @dataclass(frozen=True)
@@ -351,6 +354,7 @@ def read_page_metadata(tree: lxml.html.HtmlElement, *, url: str | None = None) -
         language=guarded(lambda: read_language(tree, parts), None),
         tags=guarded(lambda: read_tags(parts), ()),
         og_title=og_title,
+        rights=guarded(lambda: markup_rights(tree, parts.meta, parts.json_ld, url), NO_MARKUP_RIGHTS),
     )
 
 

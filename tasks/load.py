@@ -28,6 +28,7 @@ from tasks.models import (
     NotModified,
     RawDocument,
     Reject,
+    SiteRights,
     Validators,
 )
 from warehouse.db import named_queries
@@ -63,6 +64,23 @@ ARTICLE_SCHEMA = pa.schema(
         ("last_seen_run", pa.string()),
         ("version", pa.int32()),
         ("updated_at", UTC_TIMESTAMP),
+        ("tdm_reserved", pa.bool_()),
+        ("tdm_policy", pa.string()),
+        ("ai_optout", pa.list_(pa.string())),
+        ("license_url", pa.string()),
+        ("accessible_for_free", pa.bool_()),
+        ("rights_source", pa.string()),
+    ]
+)
+
+SITE_RIGHTS_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("host", pa.string()),
+        ("tdmrep_found", pa.bool_()),
+        ("tdmrep_rules", pa.string()),
+        ("ai_disallowed", pa.list_(pa.string())),
+        ("seen_at", UTC_TIMESTAMP),
     ]
 )
 
@@ -192,6 +210,12 @@ def articles_table(articles: Sequence[Article], run_id: str, now: datetime) -> p
         "tags": [article.tags for article in unique],
         "word_count": [article.word_count for article in unique],
         "text_sha256": [article.text_sha256 for article in unique],
+        "tdm_reserved": [article.rights.tdm_reserved for article in unique],
+        "tdm_policy": [article.rights.tdm_policy for article in unique],
+        "ai_optout": [article.rights.ai_optout for article in unique],
+        "license_url": [article.rights.license_url for article in unique],
+        "accessible_for_free": [article.rights.accessible_for_free for article in unique],
+        "rights_source": [article.rights.rights_source for article in unique],
     }
     constants = {"first_seen_run": run_id, "last_seen_run": run_id, "version": 1, "updated_at": now}
     return pa.Table.from_pydict(columns | repeated(constants, len(unique), ARTICLE_SCHEMA), schema=ARTICLE_SCHEMA)
@@ -253,6 +277,20 @@ def flags_table(flags: Sequence[Flag], run_id: str, now: datetime) -> pa.Table:
     }
     constants = {"run_id": run_id, "flagged_at": now}
     return pa.Table.from_pydict(columns | repeated(constants, len(flags), FLAG_SCHEMA), schema=FLAG_SCHEMA)
+
+
+def site_rights_table(sites: Sequence[SiteRights], run_id: str, now: datetime) -> pa.Table:
+    """Hosts' site-wide declarations as an Arrow table in the `site_rights` column layout."""
+    columns: dict[str, list[Any]] = {
+        "host": [site.host for site in sites],
+        "tdmrep_found": [site.tdmrep_found for site in sites],
+        "tdmrep_rules": [site.tdmrep_rules for site in sites],
+        "ai_disallowed": [site.ai_disallowed for site in sites],
+    }
+    constants = {"run_id": run_id, "seen_at": now}
+    return pa.Table.from_pydict(
+        columns | repeated(constants, len(sites), SITE_RIGHTS_SCHEMA), schema=SITE_RIGHTS_SCHEMA
+    )
 
 
 def fetches_table(records: Sequence[FetchRecord], run_id: str) -> pa.Table:
@@ -367,6 +405,7 @@ def write_batch(
     unchanged: Sequence[RawDocument | NotModified] = (),
     not_modified: Sequence[NotModified] = (),
     fetches: Sequence[FetchRecord] = (),
+    site_rights: Sequence[SiteRights] = (),
     now: datetime | None = None,
 ) -> BatchCounts:
     """Merge one batch in a single transaction: all of it lands, or (on any error) none of it.
@@ -385,6 +424,7 @@ def write_batch(
             "batch_rejects": rejects_table(rejects, run_id, now),
             "batch_keys": keys_table([*unchanged, *not_modified]),
             "batch_fetches": fetches_table(fetches, run_id),
+            "batch_site_rights": site_rights_table(site_rights, run_id, now),
         }
     for name, table in relations.items():
         connection.register(name, table)
@@ -410,6 +450,8 @@ def write_batch(
             connection.execute(queries["insert_new_documents" if seen_documents else "insert_all_documents"])
         connection.execute(queries["insert_rejects"])
         connection.execute(queries["insert_fetches"])
+        if site_rights:
+            connection.execute(queries["insert_site_rights"])
         if unchanged or not_modified:
             connection.execute(queries["touch_unchanged"], {"run_id": run_id})
         connection.execute("COMMIT")

@@ -234,3 +234,11 @@ def test_listed_urls_missing_file_is_an_input_error(tmp_path: Path) -> None:
     _, _, _, reading, _ = load_sources(write(tmp_path, FULL))
     with pytest.raises(InputError):
         listed_urls(reading)
+
+
+def test_respect_tdm_is_off_unless_a_source_asks(tmp_path: Path) -> None:
+    (plain,) = load_sources(one_source(tmp_path, 'feed = "https://e.example/f"'))
+    (strict,) = load_sources(one_source(tmp_path, 'feed = "https://e.example/f"\nrespect_tdm = true'))
+    assert (plain.respect_tdm, strict.respect_tdm) == (False, True)
+    with pytest.raises(ConfigError, match="respect_tdm"):
+        load_sources(one_source(tmp_path, 'feed = "https://e.example/f"\nrespect_tdm = "yes"'))

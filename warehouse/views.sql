@@ -112,3 +112,21 @@ SELECT run_id, host, count(*) AS requests,
 FROM fetches
 GROUP BY ALL
 ORDER BY run_id DESC, requests DESC;
+
+-- What each source's articles declare about their rights: the reserved share for text and data mining,
+-- AI opt-outs, licences and paywalls (tasks/rights.py; NULL tdm_reserved = undeclared).
+CREATE OR REPLACE VIEW rights_by_source AS
+WITH articles AS (SELECT source, tdm_reserved, ai_optout, license_url, accessible_for_free, rights_source FROM articles)
+SELECT source,
+       count(*) AS articles,
+       count(*) FILTER (WHERE tdm_reserved) AS tdm_reserved,
+       count(*) FILTER (WHERE tdm_reserved = false) AS tdm_not_reserved,
+       count(*) FILTER (WHERE tdm_reserved IS NULL) AS tdm_undeclared,
+       round(count(*) FILTER (WHERE tdm_reserved) / count(*), 3) AS reserved_share,
+       count(*) FILTER (WHERE len(ai_optout) > 0) AS ai_optout,
+       count(*) FILTER (WHERE license_url IS NOT NULL) AS licensed,
+       count(*) FILTER (WHERE accessible_for_free = false) AS paywalled,
+       list(DISTINCT rights_source) FILTER (WHERE rights_source IS NOT NULL) AS declared_by
+FROM articles
+GROUP BY source
+ORDER BY source;
