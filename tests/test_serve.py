@@ -318,8 +318,12 @@ def test_deployments_carry_the_sources_tags_and_its_parameters(tmp_path: Path) -
         "max_articles": 7,
         "since": None,
         "until": None,
+        "export_to": None,
     }
     assert plain.parameters["max_articles"] == 200  # the default cap, shown rather than implied
+    # serve --export DIR: every source's runs export there, to an absolute path (runs start elsewhere).
+    exporting, _ = source_deployments(load_sources(sources), settings, Path("relative/export"))
+    assert exporting.parameters["export_to"] == str(Path("relative/export").resolve())
 
 
 def test_trigger_needs_a_server_and_valid_parameters(
