@@ -10,10 +10,11 @@ Layout of an export directory (docs/export.md has the whole contract and how to 
 
 Each export adds only rows whose key and change columns were not exported before, so a changed article
 is a new row with its new `version`; readers take the latest row per key (EXPORT_TABLES says which).
-Files are written under `_newsdag/staging/` with a `.tmp` suffix (no reader's `*.parquet` glob sees
-them), renamed into place, and the manifest is replaced last: that rename is the commit. An export
-killed before it leaves its renamed files (each complete) outside the manifest; the next export removes
-them and writes those rows again, with whatever else is new.
+Files are written beside their final place under a hidden name ending in `.tmp` (`.part-...tmp`: no
+`*.parquet` glob matches it, and Spark, Hive and pyarrow skip names starting with a dot), renamed, and
+the manifest is replaced last: that rename is the commit. `_newsdag/in-progress` marks an export that
+has not committed; the next export removes what it left (hidden files, and renamed ones, each complete,
+that the manifest does not list) and writes those rows again, with whatever else is new.
 
 The warehouse is read on read-only connections of at most `chunk_rows` rows each, so a run waiting to
 write gets the file between chunks (DuckDB has one writer, and a reader's lock keeps it out).
@@ -26,7 +27,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 MANIFEST_VERSION = 1
 META_DIR = "_newsdag"  # a leading underscore: Spark, pyarrow and Hive skip it when they list a table
 MANIFEST = "manifest.json"
-STAGING = "staging"
+IN_PROGRESS = "in-progress"
 STATE = "state"
 LOCK = "lock"
 STAGED_SUFFIX = ".tmp"
@@ -130,11 +130,14 @@ class ExportFormat:
 
 EXPORT_FORMATS: Mapping[str, ExportFormat] = MappingProxyType(
     {
-        # No dictionary pages for strings: DuckDB tries one for every string column of every file, and on
-        # article texts (all distinct) that trial cost more than half of the export's time for no smaller
-        # file (bench/results.md, section 8).
+        # zstd level 1: a quarter less CPU than DuckDB's default level 3, for files 13 % larger; no dictionary
+        # pages for strings: DuckDB tries one for every string column of every file, which on article texts
+        # (all distinct) cost 8 % more CPU for a file no smaller. Measured in bench/results.md, section 8.
         "parquet": ExportFormat(
-            "parquet", ".parquet", "FORMAT parquet, COMPRESSION zstd, STRING_DICTIONARY_PAGE_SIZE_LIMIT 1", True
+            "parquet",
+            ".parquet",
+            "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, STRING_DICTIONARY_PAGE_SIZE_LIMIT 1",
+            True,
         ),
         "jsonl": ExportFormat("jsonl", ".jsonl", "FORMAT json", False),
         "csv": ExportFormat("csv", ".csv", "FORMAT csv, HEADER true", False),
@@ -154,7 +157,7 @@ class ExportOptions:
 
 @dataclass(frozen=True)
 class StagedFile:
-    """A file written under staging, with where it goes (relative to the export directory)."""
+    """A file written under its hidden name, with where it goes (relative to the export directory)."""
 
     staged: Path
     relative: str
@@ -192,8 +195,6 @@ def export_warehouse(
     on_step: StepListener | None = None,
 ) -> ExportSummary:
     """Write what the warehouse at `db_path` holds and `directory` does not yet, then commit the manifest."""
-    from warehouse.db import connect
-
     check_options(options)
     started = time.monotonic()
     step = on_step or (lambda _name: None)
@@ -205,22 +206,24 @@ def export_warehouse(
         finish_killed_export(directory, manifest)
         number = manifest["last_export"] + 1
         fmt = EXPORT_FORMATS[options.format]
-        staging = directory / META_DIR / STAGING / f"{number:06d}"
-        copy = CopyContext(staging, options, fmt, number)
+        copy = CopyContext(directory, options, fmt, number)
         # The keys and the first group of rows on one connection; each further group on its own, after a pause.
-        with connect(db_path, read_only=True, wait_seconds=lock_timeout_seconds) as con:
+        with read_connection(db_path, lock_timeout_seconds) as con:
             plan = read_plan(con, directory, manifest, options)
             step("read-keys")
             groups = copy_groups(plan, chunk_rows)
-            staged = stage_group(con, groups[0], copy) if groups else []
+            if groups:
+                # Until the commit, what this export writes is not the directory's: the mark tells the next
+                # export to clear it away if this one is killed.
+                (directory / META_DIR / IN_PROGRESS).write_text(f"{number}\n", encoding="utf-8")
+                staged = stage_group(con, groups[0], copy)
+        if not groups:
+            return ExportSummary(str(directory), None, {}, 0, 0, (), round(time.monotonic() - started, 3))
         for group in groups[1:]:
             time.sleep(GIVE_WAY_SECONDS)
-            with connect(db_path, read_only=True, wait_seconds=lock_timeout_seconds) as con:
+            with read_connection(db_path, lock_timeout_seconds) as con:
                 staged += stage_group(con, group, copy)
         step("staged")
-        if not staged:
-            shutil.rmtree(directory / META_DIR / STAGING, ignore_errors=True)
-            return ExportSummary(str(directory), None, {}, 0, 0, (), round(time.monotonic() - started, 3))
         files = place_files(directory, staged, fmt, step)
         step("renamed")
         states = write_states(directory, plan, number)
@@ -239,6 +242,17 @@ def export_warehouse(
         runs=tuple(plan.new_runs),
         seconds=round(time.monotonic() - started, 3),
     )
+
+
+@contextmanager
+def read_connection(db_path: Path, wait_seconds: float) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the warehouse, without DuckDB's progress bar (it would draw on the
+    terminal of `newsdag export`, or in a flow run's log, during a long COPY)."""
+    from warehouse.db import connect
+
+    with connect(db_path, read_only=True, wait_seconds=wait_seconds) as con:
+        con.execute("SET enable_progress_bar = false")
+        yield con
 
 
 @contextmanager
@@ -272,8 +286,8 @@ def read_manifest(directory: Path, options: ExportOptions) -> dict[str, Any]:
     path = directory / META_DIR / MANIFEST
     if not path.exists():
         strangers = [name for name in EXPORT_TABLES if (directory / name).exists()]
-        # A first export killed before its commit leaves table directories and its staging: ours to finish.
-        if strangers and not (directory / META_DIR / STAGING).exists():
+        # A first export killed before its commit leaves table directories and its mark: ours to finish.
+        if strangers and not (directory / META_DIR / IN_PROGRESS).exists():
             raise ConfigError(
                 f"holds {strangers[0]}/ but no newsdag manifest; export to a new or empty directory",
                 subject=str(directory),
@@ -309,22 +323,22 @@ def describe(value: str | list[str]) -> str:
 
 
 def finish_killed_export(directory: Path, manifest: dict[str, Any]) -> None:
-    """Remove what an export killed before its commit left: its staging files, the data files it had
+    """Remove what an export killed before its commit left: its hidden files, the data files it had
     renamed into place (numbered after the last committed export) and its state files. Its rows are still
     new to the manifest, so this export writes them again."""
-    staging = directory / META_DIR / STAGING
-    if not staging.exists():
+    mark = directory / META_DIR / IN_PROGRESS
+    if not mark.exists():
         return
     last = manifest["last_export"]
     for name in EXPORT_TABLES:
         for path in data_files(directory / name):
             match = DATA_FILE.match(path.name)
-            if match and int(match.group(1)) > last:
+            if (path.name.startswith(".") and path.suffix == STAGED_SUFFIX) or (match and int(match.group(1)) > last):
                 path.unlink()
     for path in (directory / META_DIR / STATE).glob("*.arrow*"):
         if state_number(path) > last:
             path.unlink()
-    shutil.rmtree(staging)
+    mark.unlink()
 
 
 def data_files(table_directory: Path) -> Iterator[Path]:
@@ -408,9 +422,9 @@ def read_state(directory: Path, manifest: dict[str, Any], name: str) -> pa.Table
 
 @dataclass(frozen=True)
 class CopyContext:
-    """Where and how this export stages its files."""
+    """Where and how this export writes its files."""
 
-    staging: Path
+    directory: Path
     options: ExportOptions
     fmt: ExportFormat
     number: int
@@ -447,18 +461,18 @@ def copy_groups(plan: ExportPlan, chunk_rows: int) -> list[list[CopyJob]]:
 
 
 def stage_group(con: duckdb.DuckDBPyConnection, jobs: Sequence[CopyJob], copy: CopyContext) -> list[StagedFile]:
-    """COPY each job's rows under staging (with a .tmp suffix); the files written."""
+    """COPY each job's rows into its table's directory, under hidden .tmp names; the files written."""
     from warehouse.db import named_queries
 
     queries = named_queries("export.sql")
     staged: list[StagedFile] = []
     for job in jobs:
         table = EXPORT_TABLES[job.table]
+        target = copy.directory / job.table
+        target.mkdir(exist_ok=True)
         if job.keys is None:
-            target = copy.staging / job.table
-            target.mkdir(parents=True, exist_ok=True)
             statement = copy_statement(queries[f"{job.table}_rows"], copy.fmt, [])
-            written = run_copy(con, statement, {"target": str(target / f"{job.table}{STAGED_SUFFIX}")}, copy.fmt)
+            written = run_copy(con, statement, {"target": str(target / f".{job.table}{STAGED_SUFFIX}")}, copy.fmt)
             staged += [
                 StagedFile(path, f"{job.table}/{job.table}{copy.fmt.extension}", job.table, rows)
                 for path, rows in written
@@ -466,9 +480,7 @@ def stage_group(con: duckdb.DuckDBPyConnection, jobs: Sequence[CopyJob], copy: C
             continue
         partitions = partitions_of(table, copy.options.partition_by)
         statement = copy_statement(queries[f"{job.table}_rows"], copy.fmt, partitions)
-        target = copy.staging / job.table / f"c{job.chunk_number:04d}"
-        target.mkdir(parents=True, exist_ok=True)
-        stem = f"part-{copy.number:06d}-{job.chunk_number:04d}"
+        stem = f".part-{copy.number:06d}-{job.chunk_number:04d}"
         if partitions:
             parameters = {"target": str(target), "pattern": f"{stem}-{{i}}"}
         else:
@@ -479,8 +491,8 @@ def stage_group(con: duckdb.DuckDBPyConnection, jobs: Sequence[CopyJob], copy: C
         finally:
             con.unregister("export_keys")
         for path, rows in written:
-            relative = path.relative_to(target).with_suffix(copy.fmt.extension)
-            staged.append(StagedFile(path, f"{job.table}/{relative}", job.table, rows))
+            final = path.with_name(path.name.removeprefix(".")).with_suffix(copy.fmt.extension)
+            staged.append(StagedFile(path, str(final.relative_to(copy.directory)), job.table, rows))
     return staged
 
 
@@ -489,8 +501,14 @@ def copy_statement(rows_query: str, fmt: ExportFormat, partitions: Sequence[str]
     options, the partition columns); the paths are bound parameters."""
     options = [fmt.copy_options]
     if partitions:
-        # FILE_EXTENSION: staged files end in .tmp, so no reader's *.parquet glob can see a half-written one.
-        options += [f"PARTITION_BY ({', '.join(partitions)})", "FILENAME_PATTERN $pattern", "FILE_EXTENSION 'tmp'"]
+        # Hidden .tmp names ($pattern starts with a dot) beside the table's files, which OVERWRITE_OR_IGNORE
+        # keeps (only a file of the same name would be replaced, and names are unique per export and chunk).
+        options += [
+            f"PARTITION_BY ({', '.join(partitions)})",
+            "FILENAME_PATTERN $pattern",
+            "FILE_EXTENSION 'tmp'",
+            "OVERWRITE_OR_IGNORE",
+        ]
     options.append("RETURN_STATS" if fmt.file_stats else "RETURN_FILES")
     return f"COPY ({rows_query.rstrip(';')}) TO $target ({', '.join(options)})"
 
@@ -517,13 +535,8 @@ def place_files(
     the manifest's file entries."""
     files: dict[str, list[dict[str, Any]]] = {}
     described = [(file, describe_file(file, fmt)) for file in staged]
-    made: set[Path] = set()
     for number, (file, entry) in enumerate(described):
-        final = directory / file.relative
-        if final.parent not in made:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            made.add(final.parent)
-        os.replace(file.staged, final)
+        os.replace(file.staged, directory / file.relative)
         if number == 0:
             step("renamed-one")
         files.setdefault(file.table, []).append(entry)
@@ -637,8 +650,8 @@ def commit_manifest(
 
 
 def remove_leftovers(directory: Path, manifest: dict[str, Any]) -> None:
-    """After the commit: the staging directory, and state files the manifest no longer names."""
-    shutil.rmtree(directory / META_DIR / STAGING, ignore_errors=True)
+    """After the commit: the in-progress mark, and state files the manifest no longer names."""
+    (directory / META_DIR / IN_PROGRESS).unlink(missing_ok=True)
     named = {summary.get("state") for summary in manifest["tables"].values()}
     for path in (directory / META_DIR / STATE).glob("*.arrow"):
         if f"{STATE}/{path.name}" not in named:

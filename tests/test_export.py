@@ -241,13 +241,8 @@ def test_again_writes_nothing_then_only_new_and_changed_rows(warehouse: Path, tm
     key = ["article_id"]
     ignore = ("last_seen_run",)  # an unchanged article seen again is not a new row (docs/export.md)
     assert sorted_rows(drop(latest.to_pylist(), ignore), key) == sorted_rows(drop(stored.to_pylist(), ignore), key)
-    polars_latest = (
-        pl.scan_parquet(glob, hive_partitioning=True)
-        .sort("version", "updated_at")
-        .group_by("article_id")
-        .last()
-        .collect()
-    )
+    articles = pl.scan_parquet(glob, hive_partitioning=True)  # as docs/export.md reads the latest state
+    polars_latest = articles.sort("version", "updated_at", descending=True).unique("article_id", keep="first").collect()
     assert polars_latest.filter(pl.col("article_id") == changed.article_id)["version"].to_list() == [2]
     assert polars_latest.height == 6
 
@@ -321,17 +316,23 @@ def test_kill_9_at_a_step_leaves_nothing_partial_and_the_next_export_completes(
     killed = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, capture_output=True, text=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
 
-    # Nothing half-written where readers look: every visible data file is whole; staged ones end in .tmp.
-    visible = [path for path in out.rglob("*") if path.is_file() and META_DIR not in path.parts]
+    # Nothing half-written where readers look: every visible data file is whole; the others are hidden .tmp
+    # files, which neither a *.parquet glob nor pyarrow's directory listing takes.
+    files = [path for path in out.rglob("*") if path.is_file() and META_DIR not in path.parts]
+    visible = [path for path in files if not path.name.startswith(".")]
     assert all(path.suffix == ".parquet" for path in visible)
+    assert all(path.suffix == ".tmp" for path in files if path not in visible)
+    if step == "staged":
+        assert files and not visible
     for path in visible:
         pl.read_parquet(path)
+    ds.dataset(out / "articles", format="parquet", partitioning="hive").to_table()
     manifest = out / META_DIR / "manifest.json"
     assert manifest.exists() == (step == "committed")
 
     finished = export_warehouse(warehouse, out)
     assert (finished.export is None) == (step == "committed")
-    assert not (out / META_DIR / "staging").exists() and not list(out.rglob("*.tmp"))
+    assert not (out / META_DIR / "in-progress").exists() and not list(out.rglob("*.tmp"))
     for table in ("articles", "rejects", "runs", "story_articles"):
         read = pl.read_parquet(str(out / table / "**" / "*.parquet"), hive_partitioning=True)
         assert read.height == warehouse_rows(warehouse, table).num_rows, table  # each row once
