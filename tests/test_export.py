@@ -438,3 +438,20 @@ def test_an_undated_article_reads_back_without_a_day_in_every_reader(warehouse: 
     assert frame.schema["published_date"] == pl.Date
     table = ds.dataset(out / "articles", format="parquet", partitioning="hive").to_table()
     assert table.filter(pa.compute.equal(table["article_id"], undated))["published_date"].to_pylist() == [None]
+
+
+def test_the_export_page_names_every_option_table_and_setting() -> None:
+    from flows.cli import build_parser
+
+    page = (PROJECT / "docs" / "export.md").read_text(encoding="utf-8")
+    subparsers = next(action for action in build_parser()._actions if action.dest == "command")
+    export = subparsers.choices["export"]  # type: ignore[attr-defined]
+    for action in export._actions:
+        for option in action.option_strings:
+            if option not in ("-h", "--help"):
+                assert f"`{option}" in page, option
+    for name, table in EXPORT_TABLES.items():
+        assert f"| `{name}` |" in page, name
+        assert all(f"`{column}`" in page for column in table.identity), name
+    assert "NEWSDAG_EXPORT_CHUNK_ROWS" in page and UNDATED_PARTITION in page
+    assert "QUALIFY row_number() OVER (PARTITION BY article_id ORDER BY version DESC, updated_at DESC) = 1" in page
