@@ -39,7 +39,7 @@ from tasks.export import (
     export_warehouse,
 )
 from tasks.models import Article, Flag, RawDocument, Reject
-from tests.conftest import PROJECT, make_article
+from tests.conftest import PROJECT, another_process_writing, make_article
 from warehouse.db import connect
 
 STARTED = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -405,6 +405,14 @@ def test_a_second_export_into_the_directory_waits_for_the_first(warehouse: Path,
         with pytest.raises(ExportBusy, match="another export is writing"):
             export_warehouse(warehouse, out, lock_timeout_seconds=0.3)
     assert export_warehouse(warehouse, out).export == 1
+
+
+def test_an_export_waits_for_a_load_then_reads(warehouse: Path, tmp_path: Path) -> None:
+    # Another process holds the write lock (a run's load) for a second: the export waits, as readers do.
+    with another_process_writing(warehouse, 1.0) as writer:
+        summary = export_warehouse(warehouse, tmp_path / "export", lock_timeout_seconds=30)
+        assert writer.poll() is not None  # the export read only once the writer had let go
+    assert summary.export == 1 and summary.rows["articles"] == len(FIRST_ARTICLES)
 
 
 def test_command_line(warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
