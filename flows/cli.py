@@ -535,7 +535,8 @@ def command_export(args: argparse.Namespace) -> int:
         rows = ", ".join(f"{count} {table}" for table, count in summary.rows.items())
         print(
             f"export {summary.export} to {summary.directory} in {summary.seconds:.1f} s: {rows} "
-            f"({summary.files} files, {summary.bytes / 1e6:.1f} MB; {len(summary.runs)} runs ended since the last)"
+            f"({summary.files} files, {summary.bytes / 1e6:.1f} MB; "
+            f"runs ended since the last export: {len(summary.runs)})"
         )
     return EXIT_OK
 
