@@ -667,8 +667,9 @@ def finish_quietly(settings: Settings, run_id: str, status: str, counts: dict[st
 
 
 def export_warehouse(settings: Settings, directory: Path, options: export.ExportOptions | None = None) -> ExportSummary:
-    """`newsdag export`, and the export after each run of `newsdag serve --export DIR`: what the warehouse
-    holds and `directory` lacks, on read-only connections of export_chunk_rows rows each."""
+    """The export after each completed run of `newsdag serve --export DIR` (flows/ingest.py's `export` task):
+    what the warehouse holds and `directory` lacks, on read-only connections of export_chunk_rows rows each.
+    (`newsdag export` calls tasks.export itself, without this module's imports.)"""
     return export.export_warehouse(
         Path(settings.db_path),
         directory,
