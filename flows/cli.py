@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from flows.progress import ProgressLines
 from flows.settings import PREFECT_PRIVACY_DEFAULTS, Settings
 from tasks.errors import ConfigError, InputError, NewsdagError, RunFailed
+from tasks.export import DEFAULT_PARTITION_BY, EXPORT_FORMATS, EXPORT_TABLES
 from tasks.models import strip_userinfo
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -111,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run each source of the sources file on its schedule until Ctrl-C")
     add_sources_option(serve)
     add_db_option(serve)
+    serve.add_argument(
+        "--export",
+        type=Path,
+        metavar="DIR",
+        help="after each completed run, export what it added to DIR (as `newsdag export --to DIR`)",
+    )
 
     trigger = commands.add_parser("trigger", help="start a run of a served source now (like Quick run in the UI)")
     trigger.add_argument("source", metavar="SOURCE", help="a source name, as served by `newsdag serve`")
@@ -137,6 +145,34 @@ def build_parser() -> argparse.ArgumentParser:
     stories.add_argument("--since", type=date.fromisoformat, metavar="DATE", help="stories active on or after DATE")
     stories.add_argument("--limit", type=int, default=DEFAULT_STORIES_SHOWN, help="how many stories to show")
 
+    export = commands.add_parser(
+        "export", help="write the warehouse's tables as Parquet (or JSONL, CSV) files; again: only what is new"
+    )
+    export.add_argument("--to", required=True, metavar="DIR", help="the export directory (created if missing)")
+    export.add_argument(
+        "--format", choices=tuple(EXPORT_FORMATS), default="parquet", help="file format (default: parquet, zstd)"
+    )
+    export.add_argument(
+        "--tables",
+        type=comma_list,
+        default=tuple(EXPORT_TABLES),
+        metavar="LIST",
+        help=f"comma-separated tables (default: {','.join(EXPORT_TABLES)})",
+    )
+    export.add_argument(
+        "--partition-by",
+        type=comma_list,
+        default=DEFAULT_PARTITION_BY,
+        metavar="LIST",
+        help=f"Hive partition columns, '' for none (default: {','.join(DEFAULT_PARTITION_BY)}; "
+        "tables without a column are not split by it)",
+    )
+    export.add_argument(
+        "--since-run", metavar="RUN", help="only rows written or seen by run RUN (a run_id) and later runs"
+    )
+    add_db_option(export)
+    export.add_argument("--json", action="store_true", help="print one JSON object: the export's number and counts")
+
     evaluate = commands.add_parser("eval", help="extract a dataset of saved pages for scoring (no database)")
     evaluate.add_argument("dataset", metavar="DATASET_DIR", help="a directory with truth.jsonl and pages/")
     evaluate.add_argument("--out", required=True, metavar="PREDICTIONS.jsonl", help="where to write predictions")
@@ -151,6 +187,10 @@ def add_sources_option(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="the sources file (default: $NEWSDAG_SOURCES or seeds/sources.toml)",
     )
+
+
+def comma_list(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
@@ -171,6 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runs": command_runs,
         "stories": command_stories,
         "eval": command_eval,
+        "export": command_export,
     }
     try:
         return handlers[args.command](args)
@@ -269,7 +310,7 @@ def command_server(args: argparse.Namespace) -> int:
 def command_serve(args: argparse.Namespace) -> int:
     from flows.serve import serve_sources
 
-    serve_sources(Settings.from_env(db_path=args.db, sources_file=args.sources))
+    serve_sources(Settings.from_env(db_path=args.db, sources_file=args.sources), export_to=args.export)
     return EXIT_OK
 
 
@@ -470,6 +511,41 @@ def display_value(value: Any) -> str:
         return value.isoformat()
     text = " ".join(str(value).split())
     return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 3] + "..."
+
+
+def command_export(args: argparse.Namespace) -> int:
+    # tasks.export directly, not through flows.run, whose imports (trafilatura, Great Expectations' rules)
+    # would triple the time of an export that finds nothing new.
+    from tasks.export import ExportOptions, export_warehouse
+
+    if args.to.startswith("ducklake:"):
+        raise UsageError(
+            "DuckLake needs DuckDB's ducklake extension, which no package provides for this DuckDB "
+            "(see docs/export.md, 'DuckLake'); export Parquet to a directory instead"
+        )
+    settings = Settings.from_env(db_path=args.db)
+    options = ExportOptions(
+        tables=args.tables, format=args.format, partition_by=args.partition_by, since_run=args.since_run
+    )
+    summary = export_warehouse(
+        Path(settings.db_path),
+        Path(args.to),
+        options,
+        chunk_rows=settings.export_chunk_rows,
+        lock_timeout_seconds=settings.lock_timeout_seconds,
+    )
+    if args.json:
+        print(json.dumps(asdict(summary)))
+    elif summary.export is None:
+        print(f"nothing new to export to {summary.directory} ({summary.seconds:.1f} s)")
+    else:
+        rows = ", ".join(f"{count} {table}" for table, count in summary.rows.items())
+        print(
+            f"export {summary.export} to {summary.directory} in {summary.seconds:.1f} s: {rows} "
+            f"({summary.files} files, {summary.bytes / 1e6:.1f} MB; "
+            f"runs ended since the last export: {len(summary.runs)})"
+        )
+    return EXIT_OK
 
 
 def command_eval(args: argparse.Namespace) -> int:

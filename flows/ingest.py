@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -102,9 +103,11 @@ def ingest_flow(
     workers: int | None = None,
     dask_address: str | None = None,
     trigger: str | None = None,
+    export_to: str | None = None,
 ) -> dict[str, Any]:
     """Ingest files, directories, globs, URLs, feeds and sitemaps, or a source of the sources file, into the
-    warehouse; returns the run id, status and counts. A run in which nothing could be fetched fails."""
+    warehouse; returns the run id, status and counts. A run in which nothing could be fetched fails.
+    With `export_to`, a completed run then exports what is new to that directory (`export` in the result)."""
     settings = Settings.from_env(
         db_path=Path(db) if db else None,
         workers=workers,
@@ -144,7 +147,26 @@ def ingest_flow(
     report_summary(summary)
     if summary["status"] != "completed":
         raise RunFailed(summary)
+    if export_to:
+        exported = export_task(settings)(settings, Path(export_to))
+        summary["export"] = asdict(exported)
+        get_run_logger().info(
+            "run %s exported to %s: export %s, rows %s", summary["run_id"], export_to, exported.export, exported.rows
+        )
     return summary
+
+
+def export_task(settings: Settings) -> Callable[..., Any]:
+    """The export after a run, as a Prefect task: retried like the run's I/O tasks when the warehouse or the
+    export directory stayed busy (another run's load, another run's export)."""
+    options: dict[str, Any] = {}
+    if settings.task_retries:
+        options = {
+            "retries": settings.task_retries,
+            "retry_delay_seconds": [settings.task_retry_delay * 2**n for n in range(settings.task_retries)],
+            "retry_condition_fn": failed_transiently,
+        }
+    return task(name="export", cache_policy=NO_CACHE, **options)(run.export_warehouse)
 
 
 def run_from_command_line(**parameters: Any) -> dict[str, Any]:

@@ -26,11 +26,12 @@ import duckdb
 
 from expectations.suite import critical_rules
 from flows.settings import Settings
-from tasks import crawl, discover, extract, fetch, load, loaders, rights, scaleout, sources, stories
+from tasks import crawl, discover, export, extract, fetch, load, loaders, rights, scaleout, sources, stories
 from tasks.errors import ConfigError
 from tasks.models import (
     Article,
     BatchCounts,
+    ExportSummary,
     FetchBatch,
     Flag,
     IngestRequest,
@@ -677,3 +678,16 @@ def finish_quietly(settings: Settings, run_id: str, status: str, counts: dict[st
             load.finish_run(connection, run_id, status=status, counts=counts, error=error)
     except Exception:  # the original failure, if any, is what the user must see
         logger.exception("could not record the end of run %s", run_id)
+
+
+def export_warehouse(settings: Settings, directory: Path, options: export.ExportOptions | None = None) -> ExportSummary:
+    """The export after each completed run of `newsdag serve --export DIR` (flows/ingest.py's `export` task):
+    what the warehouse holds and `directory` lacks, on read-only connections of export_chunk_rows rows each.
+    (`newsdag export` calls tasks.export itself, without this module's imports.)"""
+    return export.export_warehouse(
+        Path(settings.db_path),
+        directory,
+        options or export.ExportOptions(),
+        chunk_rows=settings.export_chunk_rows,
+        lock_timeout_seconds=settings.lock_timeout_seconds,
+    )

@@ -55,12 +55,13 @@ def run_server(host: str, port: int) -> int:
         return server.wait()
 
 
-def deployment_parameters(source: Source, settings: Settings) -> dict[str, Any]:
+def deployment_parameters(source: Source, settings: Settings, export_to: Path | None = None) -> dict[str, Any]:
     """The parameters a run of the source's deployment gets unless a trigger overrides them.
 
     Absolute paths: the runs execute in processes of their own, wherever `serve` was started.
     max_articles, since and until are spelled out (the source's cap, no date window) so that
-    "Custom run" in the Prefect UI shows what a run will do and what can be changed.
+    "Custom run" in the Prefect UI shows what a run will do and what can be changed; so is export_to,
+    the directory each completed run exports to (`serve --export DIR`; None: no export).
     """
     return {
         "source": source.name,
@@ -69,6 +70,7 @@ def deployment_parameters(source: Source, settings: Settings) -> dict[str, Any]:
         "max_articles": source.max_articles,
         "since": None,
         "until": None,
+        "export_to": str(export_to.resolve()) if export_to else None,
     }
 
 
@@ -77,7 +79,7 @@ def deployment_tags(source: Source) -> list[str]:
     return list(dict.fromkeys(["newsdag", f"source:{source.name}", *source.tags]))
 
 
-def source_deployments(sources: Sequence[Source], settings: Settings) -> list[Any]:
+def source_deployments(sources: Sequence[Source], settings: Settings, export_to: Path | None = None) -> list[Any]:
     from flows.ingest import ingest_flow  # Prefect is imported only by the commands that need it
 
     deployments = []
@@ -90,7 +92,7 @@ def source_deployments(sources: Sequence[Source], settings: Settings) -> list[An
         deployments.append(
             ingest_flow.to_deployment(
                 name=source.name,
-                parameters=deployment_parameters(source, settings),
+                parameters=deployment_parameters(source, settings, export_to),
                 tags=deployment_tags(source),
                 description=f"Ingest the source {source.name!r} of {settings.sources_file}",
                 **schedule,
@@ -99,15 +101,16 @@ def source_deployments(sources: Sequence[Source], settings: Settings) -> list[An
     return deployments
 
 
-def serve_sources(settings: Settings) -> None:
-    """Register a deployment per source and run their scheduled and triggered flow runs until Ctrl-C."""
+def serve_sources(settings: Settings, export_to: Path | None = None) -> None:
+    """Register a deployment per source and run their scheduled and triggered flow runs until Ctrl-C; with
+    `export_to`, each completed run then exports what it added to that directory."""
     require_server()
     sources = load_sources(settings.sources_file)
     if not sources:
         raise ConfigError("declares no source", subject=str(settings.sources_file))
     from prefect import serve
 
-    serve(*source_deployments(sources, settings))
+    serve(*source_deployments(sources, settings, export_to))
 
 
 def parse_parameters(pairs: Sequence[str]) -> dict[str, Any]:

@@ -342,3 +342,17 @@ class IngestRequest:
     @property
     def inputs(self) -> tuple[str, ...]:
         return self.paths + self.urls + self.url_files + self.feeds + self.sitemaps
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What one `newsdag export` wrote: `export` is its number in the directory's manifest, None when there
+    was nothing new (then nothing was written); `rows` by table; the `runs` that ended since the last export."""
+
+    directory: str
+    export: int | None
+    rows: Mapping[str, int]
+    files: int
+    bytes: int
+    runs: tuple[str, ...]
+    seconds: float
