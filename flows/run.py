@@ -37,6 +37,7 @@ from tasks.models import (
     NotModified,
     RawDocument,
     Reject,
+    Validation,
     WorkItem,
 )
 from warehouse.db import connect
@@ -282,14 +283,15 @@ def warm_up_validation() -> None:
     warm_up()
 
 
-def validate_batch(articles: Sequence[Article], settings: Settings) -> tuple[list[Article], list[Reject], list[Flag]]:
-    """(articles that load, rejects, flags): a row that is not an article is rejected; an article with a
-    doubtful value loads, flagged, with an impossible value left out (expectations/validate.py)."""
+def validate_batch(articles: Sequence[Article], settings: Settings) -> Validation:
+    """The articles that load, rejects, flags and each expectation's counts: a row that is not an article is
+    rejected; an article with a doubtful value loads, flagged, with an impossible value left out
+    (expectations/validate.py)."""
     if not articles:
-        return [], [], []
-    from expectations.validate import validate_articles  # Great Expectations costs ~2 s to import
+        return Validation()
+    from expectations.validate import validation_of  # Great Expectations costs ~2 s to import
 
-    return validate_articles(
+    return validation_of(
         articles,
         min_words=settings.min_words,
         earliest=settings.earliest_date,
@@ -305,10 +307,11 @@ def write_prepared(
     articles: Sequence[Article],
     rejects: Sequence[Reject],
     flags: Sequence[Flag] = (),
+    validation: Validation | None = None,
 ) -> BatchCounts:
-    """Archive the batch's bytes, then write its documents, `articles` (with their `flags`) and `rejects`
-    in one transaction. The bytes of a page rejected for its reserved TDM rights are not archived: with
-    --respect-tdm its text is stored nowhere."""
+    """Archive the batch's bytes, then write its documents, `articles` (with their `flags`), `rejects` and
+    what each expectation found (`validation`) in one transaction. The bytes of a page rejected for its
+    reserved TDM rights are not archived: with --respect-tdm its text is stored nowhere."""
     reserved = {reject.doc_id for reject in rejects if reject.rule == rights.TDM_RESERVED_RULE}
     load.archive_documents(
         [document for document in batch.documents if document.doc_id not in reserved], settings.archive_path
@@ -324,6 +327,7 @@ def write_prepared(
         not_modified=batch.fetched.not_modified,
         fetches=batch.fetched.records,
         site_rights=batch.fetched.site_rights,
+        validation=validation.results if validation else (),
     )
 
 
@@ -629,14 +633,14 @@ def load_batch(run_id: str, batch: PreparedBatch, settings: Settings, clock: Ste
     One task. It is retried only on a transient error, which only opening the file raises (WarehouseBusy,
     before anything is written); the retry validates again, which is deterministic and writes nothing.
     """
-    passed, validate_rejects, flags = ([], [], [])
-    if batch.articles:
-        passed, validate_rejects, flags = clock("validate", validate_batch, batch.articles, settings)
+    validation = clock("validate", validate_batch, batch.articles, settings) if batch.articles else Validation()
     with ExitStack() as database:
         with clock.timing("load"):
             connection = database.enter_context(open_warehouse(settings))
-            rejects = batch.rejects + validate_rejects
-            written = write_prepared(connection, run_id, settings, batch, passed, rejects, flags)
+            rejects = batch.rejects + list(validation.rejects)
+            written = write_prepared(
+                connection, run_id, settings, batch, validation.articles, rejects, validation.flags, validation
+            )
         if written.loaded or written.updated:
             clock("cluster", stories.cluster_pending, connection, run_id)
     return written
