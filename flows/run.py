@@ -17,7 +17,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,9 +26,10 @@ import duckdb
 
 from expectations.suite import critical_rules
 from flows.settings import Settings
-from tasks import crawl, discover, extract, fetch, load, loaders, rights, scaleout, sources, stories
-from tasks.errors import ConfigError
+from tasks import crawl, discover, extract, fetch, health, load, loaders, rights, scaleout, sources, stories
+from tasks.errors import ConfigError, WarehouseError
 from tasks.models import (
+    Alert,
     Article,
     BatchCounts,
     FetchBatch,
@@ -444,6 +445,7 @@ def run_ingest(
         fetch.close_fetcher(run.run_id)
         finish_quietly(settings, run.run_id, status, dict(counts), error)
     logger.info("run %s %s: %s", run.run_id, status, dict(counts))
+    alerts = judge_drift(settings, run.run_id)
     return {
         "run_id": run.run_id,
         "status": status,
@@ -451,7 +453,19 @@ def run_ingest(
         **counts,
         "flags_by_rule": dict(flags_by_rule.most_common()),
         "seconds_by_step": clock.summary(),
+        "alerts": [asdict(alert) for alert in alerts],
     }
+
+
+def judge_drift(settings: Settings, run_id: str) -> list[Alert]:
+    """The run's figures against its source's baseline (tasks/health.py): the alerts raised, also recorded in
+    `source_alerts`. A database that stays locked costs the check, never the run: the next run judges again."""
+    try:
+        with open_warehouse(settings) as connection:
+            return health.record_drift(connection, run_id, settings.drift_policy, datetime.now(UTC))
+    except (WarehouseError, duckdb.Error) as error:
+        logger.warning("run %s: drift not judged: %s", run_id, error)
+        return []
 
 
 def share_malloc_arenas() -> None:
