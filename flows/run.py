@@ -393,15 +393,17 @@ def run_ingest(
     trigger: str = "cli",
     flow_run_id: str | None = None,
     tasks: IngestTasks | None = None,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
-    """The body of the ingest flow: every input ends as an article, an unchanged article, or a reject."""
+    """The body of the ingest flow: every input ends as an article, an unchanged article, or a reject.
+    `run_id`: one chosen by the caller (a flow run named after it), else a new one."""
     tasks = tasks or PLAIN_TASKS
     if request.respect_tdm and not settings.respect_tdm:  # --respect-tdm, or a source that asks for it
         settings = replace(settings, respect_tdm=True)
     share_malloc_arenas()
     started_at = datetime.now(UTC)
     run = load.RunRecord(
-        run_id=new_run_id(started_at),
+        run_id=run_id or new_run_id(started_at),
         trigger=trigger,
         source=request.source,
         inputs=request.inputs,
