@@ -137,6 +137,20 @@ def build_parser() -> argparse.ArgumentParser:
     stories.add_argument("--since", type=date.fromisoformat, metavar="DATE", help="stories active on or after DATE")
     stories.add_argument("--limit", type=int, default=DEFAULT_STORIES_SHOWN, help="how many stories to show")
 
+    report = commands.add_parser(
+        "report", help="write one self-contained HTML page: articles, rejects, source health, alerts, stories"
+    )
+    add_db_option(report)
+    report.add_argument(
+        "--since", type=date.fromisoformat, metavar="DATE", help="the first day shown (default: 13 days ago)"
+    )
+    report.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="where to write it (default: $NEWSDAG_REPORT or report.html beside the database)",
+    )
+
     evaluate = commands.add_parser("eval", help="extract a dataset of saved pages for scoring (no database)")
     evaluate.add_argument("dataset", metavar="DATASET_DIR", help="a directory with truth.jsonl and pages/")
     evaluate.add_argument("--out", required=True, metavar="PREDICTIONS.jsonl", help="where to write predictions")
@@ -170,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sql": command_sql,
         "runs": command_runs,
         "stories": command_stories,
+        "report": command_report,
         "eval": command_eval,
     }
     try:
@@ -391,6 +406,16 @@ def command_stories(args: argparse.Namespace) -> int:
         {"since": args.since, "limit": args.limit},
     )
     write_rows(columns, rows, "table")
+    return EXIT_OK
+
+
+def command_report(args: argparse.Namespace) -> int:
+    from flows.report import write_report_page
+
+    if args.since is not None and args.since > date.today():
+        raise UsageError(f"--since {args.since} is in the future")
+    path = write_report_page(Settings.from_env(db_path=args.db), since=args.since, out=args.out)
+    print(f"wrote {path} (open {path.resolve().as_uri()})")
     return EXIT_OK
 
 

@@ -260,7 +260,7 @@ def line_chart(
 
 def sparkline(values: Sequence[float | None], *, percent: bool, label: str) -> str:
     """A small trend line of daily values (gaps where a day had no evidence), with its last value."""
-    width, height = 96, 24
+    width, height = 80, 22
     known = [(index, value) for index, value in enumerate(values) if value is not None]
     if not known:
         return '<span class="muted">–</span>'
@@ -297,8 +297,8 @@ def health_table(data: ReportData, days: Sequence[date]) -> str:
     header = (
         "<tr><th>source</th><th>runs</th><th>failed</th><th>discovered</th><th>loaded</th><th>updated</th>"
         "<th>rejected</th><th>reject rate</th><th>fetch failures</th><th>blocked</th><th>empty text</th>"
-        "<th>no date</th><th>no author</th><th>flagged</th><th>articles per day</th><th>empty-text rate per day</th>"
-        "<th>median words per day</th></tr>"
+        "<th>no date</th><th>no author</th><th>flagged</th><th>articles / day</th><th>empty text / day</th>"
+        "<th>median words / day</th></tr>"
     )
     rows = []
     for source in data.health:
@@ -315,9 +315,10 @@ def health_table(data: ReportData, days: Sequence[date]) -> str:
             f"{cell(source['blocked_rate'], percent=True)}{cell(source['empty_text_rate'], percent=True)}"
             f"{cell(source['missing_date_share'], percent=True)}{cell(source['missing_author_share'], percent=True)}"
             f"{cell(source['flagged'])}"
-            f"<td>{sparkline(series('articles'), percent=False, label=f'{name}: articles per day')}</td>"
-            f"<td>{sparkline(series('empty_text_rate'), percent=True, label=f'{name}: empty-text rate per day')}</td>"
-            f"<td>{sparkline(series('median_words'), percent=False, label=f'{name}: median words per day')}</td></tr>"
+            f"<td class='trend'>{sparkline(series('articles'), percent=False, label=f'{name}: articles per day')}</td>"
+            f"<td class='trend'>{sparkline(series('empty_text_rate'), percent=True, label=f'{name}: empty text')}</td>"
+            f"<td class='trend'>{sparkline(series('median_words'), percent=False, label=f'{name}: median words')}</td>"
+            "</tr>"
         )
     if not rows:
         return '<p class="muted">No run in this period.</p>'
@@ -340,14 +341,15 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
        padding: 0 16px; color: #1b1b1b; background: #fff; }
 h1 { font-size: 22px; margin-bottom: 0; } h2 { font-size: 17px; margin-top: 32px; border-bottom: 1px solid #ddd; }
 .meta, .muted { color: #666; } table { border-collapse: collapse; margin: 8px 0; }
-th, td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: left; vertical-align: middle; }
-th { background: #f5f5f5; font-weight: 600; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th, td { padding: 3px 6px; border-bottom: 1px solid #eee; text-align: left; vertical-align: middle; }
+th { background: #f5f5f5; font-weight: 600; font-size: 13px; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .chart text { font-size: 11px; fill: #555; } .chart .grid { stroke: #e5e5e5; }
 .legend .key { margin-right: 14px; white-space: nowrap; }
 .legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; border-radius: 2px; }
 .alert { border-left: 4px solid #D55E00; background: #fff4ec; padding: 6px 10px; margin: 6px 0; }
 .ok { border-left: 4px solid #009E73; background: #eefaf5; padding: 6px 10px; }
-.spark { vertical-align: middle; }
+.spark { vertical-align: middle; } td.trend { white-space: nowrap; }
 """
 
 
