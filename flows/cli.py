@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.progress import ProgressLines
-from flows.settings import PREFECT_PRIVACY_DEFAULTS, Settings
+from flows.settings import PREFECT_LOGGING_DEFAULTS, PREFECT_PRIVACY_DEFAULTS, Settings
 from tasks.errors import ConfigError, InputError, NewsdagError, RunFailed
 from tasks.models import strip_userinfo
 
@@ -25,11 +25,16 @@ DEFAULT_RUNS_SHOWN = 10
 DEFAULT_STORIES_SHOWN = 20
 # Table cells longer than this are cut (use --format csv/json for whole values).
 MAX_CELL_CHARS = 80
-# Shown in `newsdag runs`, in this order.
+RUN_ERROR_CHARS = 40
+# Shown in `newsdag runs` (and `trigger --wait`), in this order: what a person scans for, in ~120 columns (every
+# column had made ~200). The run id holds the start time (UTC); short names for the counts, said under the table.
 RUN_COLUMNS = (
-    "run_id, trigger, status, started_at, seconds, discovered, not_modified, extracted, loaded, updated, unchanged, "
-    "rejected, flagged, failed, error"
+    "run_id, source, trigger, status, seconds AS secs, discovered AS found, loaded AS new, updated AS changed, "
+    "unchanged AS same, rejected, flagged, "
+    f"CASE WHEN length(error) > {RUN_ERROR_CHARS} THEN left(error, {RUN_ERROR_CHARS - 1}) || '…' "
+    "ELSE error END AS error"
 )
+RUN_LEGEND = "found = discovered, new = loaded, changed = updated, same = unchanged; every column: newsdag runs --all"
 
 
 class UsageError(NewsdagError):
@@ -74,14 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="take at most N page URLs (URLs and URL lists first, then the newest feed and sitemap links)",
     )
-    ingest.add_argument(
-        "--allow-network",
-        action="append",
-        default=[],
-        metavar="CIDR",
-        help="let fetching reach this non-public network, e.g. 127.0.0.0/8 (repeatable; adds to "
-        "$NEWSDAG_ALLOW_NETWORKS)",
-    )
+    add_allow_network_option(ingest)
     add_db_option(ingest)
     ingest.add_argument("--workers", type=int, help="extraction processes (default: CPU cores)")
     ingest.add_argument(
@@ -111,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run each source of the sources file on its schedule until Ctrl-C")
     add_sources_option(serve)
     add_db_option(serve)
+    add_allow_network_option(serve)
+    serve.add_argument(
+        "--notify-url",
+        metavar="URL",
+        help="register a Prefect automation that POSTs each drift alert as JSON {subject, body} to this webhook",
+    )
 
     trigger = commands.add_parser("trigger", help="start a run of a served source now (like Quick run in the UI)")
     trigger.add_argument("source", metavar="SOURCE", help="a source name, as served by `newsdag serve`")
@@ -131,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs = commands.add_parser("runs", help="the latest runs with their counts and status")
     add_db_option(runs)
     runs.add_argument("--limit", type=int, default=DEFAULT_RUNS_SHOWN, help="how many runs to show")
+    runs.add_argument("--all", action="store_true", help="every column of latest_runs (wide), not the usual few")
 
     stories = commands.add_parser("stories", help="the latest stories with their outlets")
     add_db_option(stories)
@@ -167,6 +172,22 @@ def add_sources_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_allow_network_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-network",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="let fetching reach this non-public network, e.g. 127.0.0.0/8 (repeatable; adds to "
+        "$NEWSDAG_ALLOW_NETWORKS)",
+    )
+
+
+def allowed_networks(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """--allow-network added to NEWSDAG_ALLOW_NETWORKS; None (the environment's alone) without the flag."""
+    return (*Settings.from_env().allow_networks, *args.allow_network) if args.allow_network else None
+
+
 def add_db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", type=Path, help="the DuckDB file (default: $NEWSDAG_DB or warehouse/news.duckdb)")
 
@@ -174,7 +195,7 @@ def add_db_option(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name, value in PREFECT_PRIVACY_DEFAULTS.items():  # before any command imports Prefect
+    for name, value in {**PREFECT_PRIVACY_DEFAULTS, **PREFECT_LOGGING_DEFAULTS}.items():  # before Prefect's import
         os.environ.setdefault(name, value)
     handlers = {
         "ingest": command_ingest,
@@ -216,7 +237,7 @@ def command_ingest(args: argparse.Namespace) -> int:
         raise UsageError("nothing to ingest: give paths or URLs, --feed, --sitemap, --urls-file or --source")
     if args.max_articles is not None and args.max_articles < 1:
         raise UsageError(f"--max-articles must be at least 1, got {args.max_articles}")
-    allow_networks = (*Settings.from_env().allow_networks, *args.allow_network) if args.allow_network else None
+    allow_networks = allowed_networks(args)
     settings = Settings.from_env(
         db_path=args.db,
         workers=args.workers,
@@ -258,6 +279,7 @@ def command_ingest(args: argparse.Namespace) -> int:
                     db=str(settings.db_path),
                     workers=settings.workers,
                     dask_address=settings.dask_address,
+                    allow_networks=list(allow_networks) if allow_networks else None,
                     trigger="cli",
                     **what,
                 )
@@ -284,7 +306,8 @@ def command_server(args: argparse.Namespace) -> int:
 def command_serve(args: argparse.Namespace) -> int:
     from flows.serve import serve_sources
 
-    serve_sources(Settings.from_env(db_path=args.db, sources_file=args.sources))
+    settings = Settings.from_env(db_path=args.db, sources_file=args.sources, allow_networks=allowed_networks(args))
+    serve_sources(settings, notify_url=args.notify_url)
     return EXIT_OK
 
 
@@ -392,8 +415,11 @@ def command_sql(args: argparse.Namespace) -> int:
 def command_runs(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
-    columns, rows = run_query(args.db, f"SELECT {RUN_COLUMNS} FROM latest_runs LIMIT $limit", {"limit": args.limit})
+    shown = "*" if args.all else RUN_COLUMNS
+    columns, rows = run_query(args.db, f"SELECT {shown} FROM latest_runs LIMIT $limit", {"limit": args.limit})
     write_rows(columns, rows, "table")
+    if not args.all:
+        print(RUN_LEGEND)
     return EXIT_OK
 
 
@@ -430,10 +456,9 @@ def run_query(
 
     settings = Settings.from_env(db_path=db)
 
-    def say_waiting() -> None:
+    def say_waiting(holder: str) -> None:
         print(
-            f"newsdag: waiting up to {settings.lock_timeout_seconds:g} s: another newsdag process is writing "
-            f"{settings.db_path}",
+            f"newsdag: waiting up to {settings.lock_timeout_seconds:g} s for {settings.db_path}: {holder} holds it",
             file=sys.stderr,
             flush=True,
         )

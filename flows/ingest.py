@@ -105,14 +105,18 @@ def ingest_flow(
     workers: int | None = None,
     dask_address: str | None = None,
     trigger: str | None = None,
+    allow_networks: list[str] | None = None,
 ) -> dict[str, Any]:
     """Ingest files, directories, globs, URLs, feeds and sitemaps, or a source of the sources file, into the
-    warehouse; returns the run id, status and counts. A run in which nothing could be fetched fails."""
+    warehouse; returns the run id, status and counts. A run in which nothing could be fetched fails.
+    `allow_networks`: the non-public networks fetching may reach (`--allow-network`), in place of
+    NEWSDAG_ALLOW_NETWORKS when given."""
     settings = Settings.from_env(
         db_path=Path(db) if db else None,
         workers=workers,
         sources_file=Path(sources) if sources else None,
         dask_address=dask_address,
+        allow_networks=tuple(allow_networks) if allow_networks else None,
     )
     request = run.build_request(
         inputs or [],

@@ -11,9 +11,10 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from flows.settings import PREFECT_PRIVACY_DEFAULTS, Settings
 from tasks.errors import ConfigError, NewsdagError
@@ -60,9 +61,10 @@ def deployment_parameters(source: Source, settings: Settings) -> dict[str, Any]:
 
     Absolute paths: the runs execute in processes of their own, wherever `serve` was started.
     max_articles, since and until are spelled out (the source's cap, no date window) so that
-    "Custom run" in the Prefect UI shows what a run will do and what can be changed.
+    "Custom run" in the Prefect UI shows what a run will do and what can be changed. Networks allowed
+    with `serve --allow-network` (or NEWSDAG_ALLOW_NETWORKS) are a parameter too, shown in the UI.
     """
-    return {
+    parameters: dict[str, Any] = {
         "source": source.name,
         "sources": str(Path(settings.sources_file).resolve()),
         "db": str(Path(settings.db_path).resolve()),
@@ -70,6 +72,9 @@ def deployment_parameters(source: Source, settings: Settings) -> dict[str, Any]:
         "since": None,
         "until": None,
     }
+    if settings.allow_networks:
+        parameters["allow_networks"] = list(settings.allow_networks)
+    return parameters
 
 
 def deployment_tags(source: Source) -> list[str]:
@@ -99,15 +104,63 @@ def source_deployments(sources: Sequence[Source], settings: Settings) -> list[An
     return deployments
 
 
-def serve_sources(settings: Settings) -> None:
-    """Register a deployment per source and run their scheduled and triggered flow runs until Ctrl-C."""
+def serve_sources(settings: Settings, notify_url: str | None = None) -> None:
+    """Register a deployment per source (and, with `notify_url`, the drift automation) and run their scheduled
+    and triggered flow runs until Ctrl-C."""
     require_server()
     sources = load_sources(settings.sources_file)
     if not sources:
         raise ConfigError("declares no source", subject=str(settings.sources_file))
     from prefect import serve
 
+    if notify_url:
+        register_drift_automation(notify_url)
     serve(*source_deployments(sources, settings))
+
+
+DRIFT_AUTOMATION = "newsdag source drift"
+DRIFT_BLOCK = "newsdag-drift"
+
+
+def register_drift_automation(notify_url: str) -> UUID:
+    """The automation that turns each `newsdag.source.drift` event into a notification: a Custom Webhook
+    notification block `newsdag-drift` that POSTs `{"subject": ..., "body": ...}` as JSON to `notify_url` (a
+    chat webhook, an alerting relay), and the automation `newsdag source drift` that sends it. Both are replaced
+    when they exist, so restarting serve with another URL leaves one of each. Works on a self-hosted server.
+    """
+    from prefect import get_client
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+    from prefect.events.actions import SendNotification
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+
+    from flows.ingest import DRIFT_EVENT
+
+    block = CustomWebhookNotificationBlock(
+        name=DRIFT_BLOCK, url=notify_url, json_data={"subject": "{{subject}}", "body": "{{body}}"}
+    )
+    block_id = block.save(DRIFT_BLOCK, overwrite=True)
+    automation = AutomationCore(
+        name=DRIFT_AUTOMATION,
+        description="newsdag: a source's run crossed a drift threshold against its own baseline (tasks/health.py)",
+        trigger=EventTrigger(
+            expect={DRIFT_EVENT},
+            match={"prefect.resource.id": "newsdag.source.*"},
+            posture=Posture.Reactive,
+            threshold=1,
+            within=timedelta(0),
+        ),
+        actions=[
+            SendNotification(
+                block_document_id=block_id,
+                subject="newsdag: source {{ event.resource.name }} drifted",
+                body="{{ event.payload.message }} (source {{ event.resource.name }}, run {{ event.payload.run_id }})",
+            )
+        ],
+    )
+    with get_client(sync_client=True) as client:
+        for existing in client.read_automations_by_name(DRIFT_AUTOMATION):
+            client.delete_automation(existing.id)
+        return client.create_automation(automation)
 
 
 def parse_parameters(pairs: Sequence[str]) -> dict[str, Any]:

@@ -100,6 +100,9 @@ DEFAULT_CONTACT_URL = "https://github.com/newsdag/newsdag"
 # usage analytics from a server newsdag starts, and none from Prefect's client, which in an
 # interactive terminal sends first-run events to a third party unless DO_NOT_TRACK is set.
 PREFECT_PRIVACY_DEFAULTS = MappingProxyType({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"})
+# What a flow run logs besides Prefect's own loggers: a writer waiting for the database file (warehouse/db.py)
+# says so in the run's log in the UI, not only on the terminal of the process that runs it.
+PREFECT_LOGGING_DEFAULTS = MappingProxyType({"PREFECT_LOGGING_EXTRA_LOGGERS": "newsdag.warehouse"})
 
 
 def default_workers() -> int:

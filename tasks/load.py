@@ -523,10 +523,23 @@ def process_started_at(pid: int) -> datetime | None:
         return None
 
 
+# proc(5) states of a process that has ended: a zombie (its parent has not collected its exit status yet,
+# as when a loaded machine's `serve` is slow to reap a killed flow run) and dead.
+DEAD_STATES = frozenset({"Z", "X", "x"})
+
+
+def process_state(pid: int) -> str | None:
+    """The one-letter state of process `pid` (Linux /proc; R, S, D, Z, ...); None if unknown."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
 def process_is_alive(host: str | None, pid: int | None, started_at: datetime | None = None) -> bool:
-    """Whether a run's process still exists: its pid does, and (when known) started when the run's did,
-    so a later process that got the same pid does not keep a dead run alive. A run from another host
-    is assumed alive."""
+    """Whether a run's process still exists: its pid does, is not a zombie (ended, not yet reaped), and (when
+    known) started when the run's did, so a later process that got the same pid does not keep a dead run
+    alive. A run from another host is assumed alive."""
     if host != socket.gethostname() or pid is None:
         return True
     try:
@@ -535,6 +548,8 @@ def process_is_alive(host: str | None, pid: int | None, started_at: datetime | N
         return False
     except PermissionError:
         pass
+    if process_state(pid) in DEAD_STATES:  # killed, not yet reaped by its parent: it runs no more code
+        return False
     current = process_started_at(pid)
     return started_at is None or current is None or abs(current - started_at) <= PROCESS_START_TOLERANCE
 
