@@ -116,6 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="register a Prefect automation that POSTs each drift alert as JSON {subject, body} to this webhook",
     )
 
+    demo = commands.add_parser(
+        "demo", help="serve the bundled samples as a news site on 127.0.0.1 and serve its source (works offline)"
+    )
+    add_db_option(demo)
+    demo.add_argument("--port", type=int, default=8765, help="the site's port on 127.0.0.1 (default: 8765)")
+    demo.add_argument(
+        "--site-only", action="store_true", help="only the site and its sources file, no Prefect (Ctrl-C to stop)"
+    )
+
     trigger = commands.add_parser("trigger", help="start a run of a served source now (like Quick run in the UI)")
     trigger.add_argument("source", metavar="SOURCE", help="a source name, as served by `newsdag serve`")
     trigger.add_argument(
@@ -201,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ingest": command_ingest,
         "server": command_server,
         "serve": command_serve,
+        "demo": command_demo,
         "trigger": command_trigger,
         "sql": command_sql,
         "runs": command_runs,
@@ -300,7 +310,8 @@ def command_ingest(args: argparse.Namespace) -> int:
 def command_server(args: argparse.Namespace) -> int:
     from flows.serve import run_server
 
-    return EXIT_OK if run_server(args.host, args.port) in (0, -2, 130) else EXIT_FAILED
+    # 0, or ended by the Ctrl-C (SIGINT) or SIGTERM it was sent: a stop, not a failure
+    return EXIT_OK if run_server(args.host, args.port) in (0, -2, 130, -15, 143) else EXIT_FAILED
 
 
 def command_serve(args: argparse.Namespace) -> int:
@@ -311,14 +322,46 @@ def command_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_demo(args: argparse.Namespace) -> int:
+    import threading
+
+    from flows.demo import DEMO_SOURCE, DemoSite
+    from flows.serve import serve_sources
+
+    settings = Settings.from_env(db_path=args.db)
+    site = DemoSite(args.port).start()
+    try:
+        sources = site.write_sources(Path(settings.db_path).parent / "demo-sources.toml")
+        print(f"demo news site: {site.base}/  (feed {site.feed_url}; sources file {sources})", flush=True)
+        if args.site_only:
+            print(f"try: newsdag ingest --source {DEMO_SOURCE} --sources {sources} --allow-network 127.0.0.1/32")
+            threading.Event().wait()  # until Ctrl-C
+        print(
+            f"serving the source {DEMO_SOURCE}; in another terminal: newsdag trigger {DEMO_SOURCE} --wait", flush=True
+        )
+        # The site is on loopback, which fetching refuses unless allowed: allowed for this source's runs only.
+        allowed = (*settings.allow_networks, "127.0.0.1/32")
+        serve_sources(Settings.from_env(db_path=args.db, sources_file=sources, allow_networks=allowed))
+    finally:
+        site.stop()
+    return EXIT_OK
+
+
 def command_trigger(args: argparse.Namespace) -> int:
-    from flows.serve import parse_parameters, trigger_source
+    from flows.serve import flow_run_url, follow_flow_run, parse_parameters, trigger_source
 
     parameters = parse_parameters(args.param)
-    flow_run = trigger_source(args.source, parameters, wait=args.wait)
+    flow_run = trigger_source(args.source, parameters)
+    print(f"started flow run {flow_run.name} ({flow_run.id}) of ingest/{args.source}", flush=True)
+    print(f"  {flow_run_url(flow_run.id)}", flush=True)
     if not args.wait:
-        print(f"started flow run {flow_run.name} ({flow_run.id}) of ingest/{args.source}")
         return EXIT_OK
+    started = time.monotonic()
+
+    def say_state(run: Any) -> None:  # each change as it happens: a queued run is visibly queued, not stuck
+        print(f"  {time.monotonic() - started:5.1f} s  {run.state.name}  {run.name}", flush=True)
+
+    flow_run = follow_flow_run(flow_run, say_state)
     state = flow_run.state
     print(f"flow run {flow_run.name} ({flow_run.id}): {state.name if state else 'unknown'}")
     # The run wrote where its deployment's `db` parameter says, wherever this command runs from.

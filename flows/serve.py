@@ -8,9 +8,11 @@ stopped. `trigger` starts a run of such a deployment (what "Quick run"/"Custom r
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,17 +45,30 @@ def require_server() -> str:
     return url
 
 
+# Signals that end `newsdag server` (systemd and `kill` send SIGTERM, a closed terminal SIGHUP): each is passed
+# on to the Prefect server, which is then waited for, so none leaves it running on the port.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 def run_server(host: str, port: int) -> int:
-    """A local Prefect server (analytics off) in the foreground until Ctrl-C; returns its exit status."""
+    """A local Prefect server (analytics off) in the foreground until Ctrl-C or SIGTERM; returns its exit status."""
     print(f"Prefect UI: http://{host}:{port}", flush=True)
     print(f"in other terminals: export PREFECT_API_URL=http://{host}:{port}/api", flush=True)
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)]
     server = subprocess.Popen(command, env=prefect_environment())
+
+    def stop(number: int, _frame: object) -> None:
+        server.send_signal(number if number != signal.SIGHUP else signal.SIGTERM)
+
+    previous = {number: signal.signal(number, stop) for number in STOP_SIGNALS}
     try:
         return server.wait()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C reached the server too (one process group); it stops by itself
         server.terminate()
         return server.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def deployment_parameters(source: Source, settings: Settings) -> dict[str, Any]:
@@ -189,22 +204,46 @@ class TriggerFailed(NewsdagError):
     """A triggered run could not be started, or ended in a state other than Completed."""
 
 
-def trigger_source(source: str, parameters: dict[str, Any], *, wait: bool) -> Any:
-    """Start a run of the served deployment `ingest/<source>`; with `wait`, follow it to its end."""
+def trigger_source(source: str, parameters: dict[str, Any]) -> Any:
+    """Start a run of the served deployment `ingest/<source>`; the flow run, scheduled to start now."""
     require_server()
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
 
     try:
         return run_deployment(
-            name=f"{FLOW_NAME}/{source}",
-            parameters=parameters,
-            timeout=None if wait else 0,
-            as_subflow=False,
-            tags=["manual"],
+            name=f"{FLOW_NAME}/{source}", parameters=parameters, timeout=0, as_subflow=False, tags=["manual"]
         )
     except ObjectNotFound:
         raise ConfigError(
             f"no deployment {FLOW_NAME}/{source}: is `newsdag serve` running with a source of that name?",
             subject=source,
         ) from None
+
+
+# How often `trigger --wait` asks the server for the run's state: a state change shows within a second.
+FOLLOW_POLL_SECONDS = 1.0
+
+
+def flow_run_url(flow_run_id: Any) -> str:
+    """The run's page in the Prefect UI (PREFECT_UI_URL, else the API URL without its /api)."""
+    ui = os.environ.get("PREFECT_UI_URL") or require_server().rstrip("/").removesuffix("/api")
+    return f"{ui.rstrip('/')}/runs/flow-run/{flow_run_id}"
+
+
+def follow_flow_run(flow_run: Any, on_state: Callable[[Any], None]) -> Any:
+    """Poll the flow run until it ends, calling `on_state` with the run at each change of state (Scheduled,
+    Pending, Running, ...); the run in its final state."""
+    from prefect import get_client
+
+    seen = None
+    with get_client(sync_client=True) as client:
+        while True:
+            flow_run = client.read_flow_run(flow_run.id)
+            state = flow_run.state
+            if state is not None and state.name != seen:
+                seen = state.name
+                on_state(flow_run)
+            if state is not None and state.is_final():
+                return flow_run
+            time.sleep(FOLLOW_POLL_SECONDS)

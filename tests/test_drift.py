@@ -4,6 +4,8 @@ loses its bodies between two runs, and a loopback webhook that the registered au
 from __future__ import annotations
 
 import json
+import re
+import socket
 import subprocess
 import time
 import urllib.request
@@ -99,6 +101,10 @@ def test_a_redesigned_source_raises_an_alert_row_an_event_and_a_notification_and
         serving.terminate()
         serving.wait(timeout=30)
     assert " | gazette " in broken.stdout and " | completed " in broken.stdout
+    # trigger --wait says where the run is in the UI and each state as it comes, not only the end.
+    assert f"{api.removesuffix('/api')}/runs/flow-run/" in broken.stdout
+    states = re.findall(r"^\s+\d+\.\d s  (\w+)  ", broken.stdout, re.MULTILINE)
+    assert states[-2:] == ["Running", "Completed"], broken.stdout
 
     # 1. The alert rows, in the warehouse.
     with connect(settings.db_path, read_only=True) as connection:
@@ -133,3 +139,34 @@ def test_a_redesigned_source_raises_an_alert_row_an_event_and_a_notification_and
     notes = notified()
     assert all(note["subject"] == "newsdag: source gazette drifted" for note in notes)
     assert any("empty-text rate 100%" in note["body"] and broken_run in note["body"] for note in notes)
+
+
+def test_the_offline_demo_loop_serves_the_samples_and_a_trigger_loads_them(
+    prefect_api: dict[str, str], tmp_path: Path
+) -> None:
+    """The README's three terminals, offline: `newsdag server` (here the fixture's), `newsdag demo`, then
+    `newsdag trigger demo-news --wait`. No network is allowed but what demo allows for its own site."""
+    environment = {**serve_environment(prefect_api)}
+    del environment["NEWSDAG_ALLOW_NETWORKS"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    db = tmp_path / "news.duckdb"
+    demo = subprocess.Popen(
+        [*NEWSDAG, "demo", "--port", str(port), "--db", str(db)],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=(tmp_path / "demo.log").open("w"),
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert demo.stdout is not None
+        assert demo.stdout.readline().startswith(f"demo news site: http://127.0.0.1:{port}/")
+        done = trigger_and_wait("demo-news", environment)
+    finally:
+        demo.terminate()
+        demo.wait(timeout=30)
+    assert " | demo-news " in done.stdout and " | completed " in done.stdout
+    with connect(db, read_only=True) as connection:
+        assert connection.execute("SELECT count(*), count(DISTINCT source) FROM articles").fetchall() == [(5, 1)]

@@ -239,3 +239,30 @@ def test_a_cli_flow_run_is_named_after_its_run_tagged_with_its_source_and_leaves
     assert "### Slowest hosts" in markdown and "### Time by step" in markdown and "| extract |" in markdown
     assert "report.html](file://" in markdown
     assert (tmp_path / "report.html").exists()  # the page the link points at, written after the run
+
+
+def test_allow_network_reaches_a_cli_flow_run(
+    harness: None,
+    httpserver: HTTPServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The flag alone (no NEWSDAG_ALLOW_NETWORKS) lets a flow run fetch from loopback; without it, the refusal
+    says which networks are allowed."""
+    monkeypatch.delenv("NEWSDAG_ALLOW_NETWORKS", raising=False)
+    monkeypatch.setenv("NEWSDAG_PER_HOST_DELAY", "0")
+    monkeypatch.setenv("NEWSDAG_FETCH_RETRIES", "0")
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
+    httpserver.expect_request("/news/1").respond_with_data(article_page(1), content_type="text/html")
+    url = httpserver.url_for("/news/1")
+    common = ["--workers", "1", "--json", "--prefect", "always"]
+    assert main(["ingest", url, "--db", str(tmp_path / "refused.duckdb"), *common]) == 1
+    assert json.loads(capsys.readouterr().out)["failed"] == 1
+    with connect(tmp_path / "refused.duckdb", read_only=True) as connection:
+        [(rule, detail)] = connection.execute("SELECT rule, detail FROM rejects").fetchall()
+    assert rule == "refused-address" and "allowed networks (none; add one with --allow-network CIDR" in detail
+
+    db = tmp_path / "allowed.duckdb"
+    assert main(["ingest", url, "--db", str(db), "--allow-network", "127.0.0.0/8", *common]) == 0
+    assert json.loads(capsys.readouterr().out)["loaded"] == 1
