@@ -433,6 +433,8 @@ def print_summary(summary: dict[str, Any], settings: Settings, seconds: float) -
     if summary["rejected"]:
         for stage, rule, count, example in run_summary_rows(settings, "run_rejects", summary["run_id"]):
             print(f"  rejected {count} x {stage}/{rule}, e.g. {example}")
+    for alert in summary.get("alerts") or []:
+        print(f"  drift alert: {alert['message']}")
     if summary["flagged"]:
         # Flagged articles loaded: a doubtful value was left out or noted, the article kept (article_flags).
         for rule, count, example in run_summary_rows(settings, "run_flags", summary["run_id"]):

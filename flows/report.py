@@ -32,9 +32,15 @@ def write_report_page(settings: Settings, *, since: date | None = None, out: Pat
 
 def run_artifact(settings: Settings, summary: Mapping[str, Any], source: str) -> str:
     """The markdown of a finished run's artifact, with a link to the report page (rewritten first)."""
+    again = f"`newsdag report --db {settings.db_path}` writes it again"
     try:
         page = write_report_page(settings)
-        link = f"[{page.name}]({page.resolve().as_uri()}) (`newsdag report --db {settings.db_path}` writes it again)"
+        # Markdown renderers (the Prefect UI's too) drop file: links, and browsers would not follow one from an
+        # http page: the file's address is shown to copy, or the address where it is published is linked.
+        if settings.report_url:
+            link = f"[{settings.report_url}]({settings.report_url}) (written after this run; {again})"
+        else:
+            link = f"`{page.resolve().as_uri()}` (written after this run; open it in a browser; {again})"
     except Exception as error:  # the report is a convenience; the run's own figures still go out
         logger.warning("run %s: the report page was not written: %s", summary["run_id"], error)
         link = f"`newsdag report --db {settings.db_path}` writes it"

@@ -57,6 +57,8 @@ Setting (env var, default): meaning
   research exceptions differ by jurisdiction, and the decision is the user's.
 - report_file (NEWSDAG_REPORT, <db dir>/report.html): the page `newsdag report` writes by default, which a
   Prefect flow run rewrites after its run and links from its artifact
+- report_url (NEWSDAG_REPORT_URL, none): where the report page is published (a web server serving report_file);
+  when set, a run's artifact links there instead of showing the file's address
 - drift_window_days (NEWSDAG_DRIFT_WINDOW_DAYS, 14): after each run of a declared source, its figures are compared
   with the median of its completed runs that started in this many days before it (tasks/health.py): two weeks
   hold both a weekday and a weekend rhythm, and forget a site's old layout soon enough
@@ -148,6 +150,7 @@ ENV_NAMES: Mapping[str, str] = MappingProxyType(
         "dask_chunk_docs": "NEWSDAG_DASK_CHUNK_DOCS",
         "respect_tdm": "NEWSDAG_RESPECT_TDM",
         "report_file": "NEWSDAG_REPORT",
+        "report_url": "NEWSDAG_REPORT_URL",
         "drift_window_days": "NEWSDAG_DRIFT_WINDOW_DAYS",
         "drift_min_history": "NEWSDAG_DRIFT_MIN_HISTORY",
         "drift_reject_rate": "NEWSDAG_DRIFT_REJECT_RATE",
@@ -201,6 +204,7 @@ class Settings:
     dask_chunk_docs: int = 16
     respect_tdm: bool = False
     report_file: Path | None = None  # None: report.html beside the database
+    report_url: str | None = None
     drift_window_days: int = 14
     drift_min_history: int = 3
     drift_reject_rate: float = 0.25

@@ -237,7 +237,7 @@ def test_a_cli_flow_run_is_named_after_its_run_tagged_with_its_source_and_leaves
     assert "| validate | expect_column_values_to_be_between:word_count | 1 |" in markdown  # the reject...
     assert "empty.html" in markdown  # ... with its example
     assert "### Slowest hosts" in markdown and "### Time by step" in markdown and "| extract |" in markdown
-    assert "report.html](file://" in markdown
+    assert f"`{(tmp_path / 'report.html').as_uri()}` (written after this run" in markdown
     assert (tmp_path / "report.html").exists()  # the page the link points at, written after the run
 
 
