@@ -160,8 +160,11 @@ def ingest_flow(
 
 def name_flow_run(flow_run_id: UUID, name: str) -> None:
     """Name the flow run `<source>-<run_id>`, as the runs table knows it (Prefect's own names are random)."""
-    with get_client(sync_client=True) as client:
-        client.update_flow_run(flow_run_id, name=name)
+    try:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(flow_run_id, name=name)
+    except Exception as error:  # a name is a convenience: a server that refuses it must not cost the run
+        get_run_logger().warning("flow run not renamed to %s: %s", name, error)
 
 
 def run_from_command_line(**parameters: Any) -> dict[str, Any]:

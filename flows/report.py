@@ -9,8 +9,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from flows.settings import Settings
 from tasks import report
+from tasks.errors import WarehouseError
 from warehouse.db import connect
 
 logger = logging.getLogger("newsdag")
@@ -44,6 +47,12 @@ def run_artifact(settings: Settings, summary: Mapping[str, Any], source: str) ->
     except Exception as error:  # the report is a convenience; the run's own figures still go out
         logger.warning("run %s: the report page was not written: %s", summary["run_id"], error)
         link = f"`newsdag report --db {settings.db_path}` writes it"
-    with connect(Path(settings.db_path), read_only=True, wait_seconds=settings.lock_timeout_seconds) as connection:
-        details = report.read_run_details(connection, summary["run_id"])
+    try:
+        with connect(Path(settings.db_path), read_only=True, wait_seconds=settings.lock_timeout_seconds) as db:
+            details = report.read_run_details(db, summary["run_id"])
+    except (WarehouseError, duckdb.Error) as error:  # the counts and alerts of the summary still go out
+        logger.warning(
+            "run %s: its rejects, flags and hosts were not read for the artifact: %s", summary["run_id"], error
+        )
+        details = report.RunDetails((), (), ())
     return report.run_markdown(summary, source, details, link)
