@@ -357,3 +357,55 @@ def test_trigger_of_an_unknown_source_is_a_clear_error(prefect_api: dict[str, st
     )
     assert result.returncode == 2
     assert "no deployment ingest/no-such-source" in result.stderr and "Traceback" not in result.stderr
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid` (Linux /proc children lists)."""
+    found: set[int] = set()
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = [int(child) for child in (task / "children").read_text().split()]
+            except OSError:  # the task ended meanwhile
+                continue
+            found.update(children)
+            pending.extend(children)
+    return found
+
+
+@pytest.mark.slow
+def test_sigterm_to_newsdag_server_stops_its_prefect_server_too(tmp_path: Path) -> None:
+    port = free_port()
+    environment = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "false",
+    }
+    with (tmp_path / "server.log").open("w") as log:
+        server = subprocess.Popen(
+            [*NEWSDAG, "server", "--port", str(port)], env=environment, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(healthy, SERVER_START_SECONDS, "the Prefect server")
+        children = descendants(server.pid)
+        assert children, "newsdag server runs the Prefect server as a child process"
+        server.send_signal(signal.SIGTERM)  # what systemd and `kill` send
+        assert server.wait(timeout=60) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    wait_for(lambda: not any(Path(f"/proc/{child}").exists() for child in children), 30, "the server's children")
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0, "the port is still served"

@@ -169,6 +169,14 @@ INSERT INTO rejects BY NAME SELECT * FROM batch_rejects;
 -- name: insert_site_rights
 INSERT INTO site_rights BY NAME SELECT * FROM batch_site_rights;
 
+-- name: add_validation_results
+-- A batch's expectation counts add to its run's row (validation_results: one row per run and expectation).
+INSERT INTO validation_results BY NAME SELECT * FROM batch_validation
+ON CONFLICT (run_id, rule) DO UPDATE SET
+    batches = validation_results.batches + excluded.batches,
+    evaluated = validation_results.evaluated + excluded.evaluated,
+    unexpected = validation_results.unexpected + excluded.unexpected;
+
 -- name: insert_fetches
 INSERT INTO fetches BY NAME SELECT * FROM batch_fetches;
 
