@@ -201,7 +201,8 @@ META_KEY_PUNCTUATION = re.compile(r"[\s:_.\-]+")
 LANGUAGE_CODE = re.compile(r"^([A-Za-z]{2})(?:[-_].*)?$")
 
 BYLINE_PREFIX = re.compile(
-    r"^(by|von|par|por|door|di|from|written by|posted by|words by|text|texte|authors?|autor(?:in|en)?|auteur)"
+    r"^(by|von|par|por|door|di|from|written by|posted by|words by|text|texte|authors?|autor(?:in|en)?|auteur"
+    r"|contributors?)"
     r"\s*:?\s+",
     re.I,
 )
@@ -210,8 +211,6 @@ BYLINE_PREFIX = re.compile(
 BYLINE_SCAN_ELEMENTS = 30
 # A byline's label on its own, the name in the next element ("Written by" / "Jane Doe").
 BYLINE_LABEL = re.compile(r"(?:written by|by|author|authors|autor(?:in)?|auteur|von)\s*:?", re.I)
-# A one-word byline this short in one case ("APA", "AFP", "dpa", "SDA") is a news agency, not a person.
-MAX_ACRONYM_CHARS = 4
 ORGANISATION_TYPES = {"organization", "newsmediaorganization", "corporation", "educationalorganization"}
 # Containers whose names are other articles' (related boxes, teasers) or readers' (comments).
 TEASER_TAGS = {"aside", "footer", "nav"}
@@ -224,7 +223,18 @@ SURNAME_PARTICLES = {"Di", "Von"}
 NAME_TRIM = " \t-–—:·•,.;/"
 PARENTHESIZED = re.compile(r"\([^)]*\)?|\[[^\]]*\]?")
 REL_AUTHOR_XPATH = "//a[contains(concat(' ', normalize-space(@rel), ' '), ' author ')]"
-AUTHOR_LINK_XPATH = "//a[contains(@href, '/author/') or contains(@href, '/autor/') or contains(@href, '/auteur/')]"
+AUTHOR_LINK_XPATH = (
+    "//a[contains(@href, '/author/') or contains(@href, '/authors/') or contains(@href, '/autor/')"
+    " or contains(@href, '/autoren/') or contains(@href, '/auteur/')]"
+)
+# A line of its own that names the author: "By Jane Doe", "Written by Jane Doe", "View all posts by Jane
+# Doe", "Contributors: Jane Doe".
+BYLINE_SENTENCE = re.compile(
+    r"(?:(?:view\s+)?(?:all\s+|more\s+)?(?:articles|posts|stories)\s+by|(?:written|posted|words)\s+by|by"
+    r"|contributors?)\s*:?\s+",
+    re.I,
+)
+MAX_BYLINE_SENTENCE_CHARS = 100
 # Last resorts, in order, for pages whose author sits in a classed or id'd element only (the same
 # patterns trafilatura's author search ends with): a class naming the name, then an id naming authors.
 AUTHOR_ELEMENT_XPATHS = tuple(
@@ -257,7 +267,7 @@ MONTH = (
 )
 # Separators after which a byline goes on with a role, a date or a share bar: "Jane Doe | Reuters",
 # "Jane Doe • 20 Dec 2025", "Jane Doe ⋅ Review Editor".
-BYLINE_BREAK = re.compile(r"[|•⋅·]")
+BYLINE_BREAK = re.compile(r"[|•⋅·]|\s[-–—]\s")
 # A day as bylines write it: "Dec 26, 2025", "26 December 2025", "2025-12-26", "26.12.2025".
 WRITTEN_DAY = re.compile(
     rf"\b(?:{MONTH}\.?\s+\d{{1,2}},?\s+\d{{4}}|\d{{1,2}}\.?\s+{MONTH}\.?,?\s+\d{{4}}"
@@ -272,7 +282,7 @@ BYLINE_TAIL = re.compile(
     re.I,
 )
 MONTH_DATE = re.compile(rf"(?:\b\d{{1,2}}\.?\s*{MONTH}\b|\b{MONTH}\.?\s*\d{{1,4}}\b).*$", re.I)
-BYLINE_DATE_WORDS = re.compile(r"\b(?:updated|published|veröffentlicht|aktualisiert|posted)\b.*$", re.I)
+BYLINE_DATE_WORDS = re.compile(r"\b(?:last\s+)?(?:updated|published|veröffentlicht|aktualisiert|posted)\b.*$", re.I)
 ROLE_WORDS = {
     "staff",
     "writer",
@@ -296,6 +306,13 @@ ROLE_WORDS = {
     "korrespondentin",
     "기자",
 }
+# Words a byline element also holds that are not a name: its label alone, a share bar after the name.
+NOT_NAMES = {"author", "the author", "authors", "admin", "administrator", "guest author", "editorial team"}
+SHARE_WORDS = {"facebook", "twitter", "tweet", "pin", "share", "email", "linkedin", "whatsapp", "reddit", "print"}
+# A calendar word alone ("Dec", "Sat") is what is left of a date cut from a byline.
+CALENDAR_WORD = re.compile(rf"(?:{MONTH}|mon|tue|wed|thu|fri|sat|sun)\.?", re.I)
+# A class name, not a name: "wp-block-co-authors-plus-coauthors.is-layout-flow".
+CLASS_LIKE = re.compile(r"[a-z0-9]+(?:[-_.][a-z0-9]+){2,}")
 DIGIT = re.compile(r"\d")
 HAS_LETTER = re.compile(r"[^\W\d_]")
 
@@ -933,6 +950,7 @@ def read_authors(tree: lxml.html.HtmlElement, parts: PageParts, site_keys: set[s
         lambda: headline_byline(tree),
         lambda: byline_texts(tree),
         lambda: author_page_links(tree),
+        lambda: byline_sentences(tree),
         lambda: author_element_texts(tree),
     ]
     fallback: tuple[str, ...] = ()
@@ -946,12 +964,16 @@ def read_authors(tree: lxml.html.HtmlElement, parts: PageParts, site_keys: set[s
 
 
 def is_person_name(name: str, site_keys: set[str], parts: PageParts) -> bool:
-    """Not the site, not an organisation the JSON-LD names as one, not a handle, not an agency's acronym
-    ("APA", "AFP", "dpa" are credited as bylines too)."""
-    if name.startswith("@") or site_key(name) in site_keys or name.casefold() in organisations(parts):
-        return False
-    is_acronym = len(name) <= MAX_ACRONYM_CHARS and name.isalpha() and (name.isupper() or name.islower())
-    return not is_acronym
+    """Not the site, not an organisation the JSON-LD names as one, not a handle ("@NatGeoUK", "jrobison"),
+    not a brand or agency written as one word ("GlossGenius", "AFP", "dpa"). A first name alone ("Lauren")
+    and names in scripts without case are names."""
+    is_organisation = site_key(name) in site_keys or name.casefold() in organisations(parts)
+    return not (is_organisation or name.startswith("@") or is_brand_or_handle(name))
+
+
+def is_brand_or_handle(name: str) -> bool:
+    """One word, all lower case or with a capital inside it."""
+    return " " not in name and (name.islower() or any(letter.isupper() for letter in name[1:]))
 
 
 def organisations(parts: PageParts) -> set[str]:
@@ -1005,6 +1027,21 @@ def spaced_text(element: lxml.html.HtmlElement) -> str:
     if not isinstance(element.tag, str):
         return ""
     return " ".join(" ".join(element.itertext()).split())
+
+
+def byline_text(element: lxml.html.HtmlElement) -> str:
+    """The element's spaced text with a '|' where a full name is followed by another piece of its own:
+    'Jane Doe' then 'Senior Editor' in a child element of its own is 'Jane Doe | Senior Editor'. Pieces
+    joined by a comma or a conjunction, and a first name then a last name, stay together."""
+    line = ""
+    for piece in (" ".join(text.split()) for text in element.itertext()):
+        if not piece:
+            continue
+        last_part = BYLINE_PREFIX.sub("", BYLINE_BREAK.split(line)[-1].strip())
+        if line and piece[:1].isupper() and looks_like_name(last_part) and not BYLINE_LABEL.fullmatch(last_part):
+            line += " | "
+        line = f"{line} {piece}".strip() if not line.endswith(" | ") else line + piece
+    return line
 
 
 def looks_like_name(text: str) -> bool:
@@ -1070,9 +1107,29 @@ def item_scope(element: lxml.html.HtmlElement) -> lxml.html.HtmlElement | None:
 def byline_texts(tree: lxml.html.HtmlElement) -> list[str]:
     """Text of the first short element classed 'byline' or 'author' (a last resort: class names vary)."""
     for element in outside_teasers(tree.xpath(BYLINE_XPATH)):
-        text = spaced_text(element)
+        text = byline_text(element)
         if text and len(text.strip()) <= MAX_BYLINE_CHARS:
             return [text]
+    return []
+
+
+def byline_sentences(tree: lxml.html.HtmlElement) -> list[str]:
+    """The first short element outside teasers that reads 'By Jane Doe', 'Written by Jane Doe' and the like,
+    wherever it sits (an author box at the end, a meta line without a byline class)."""
+    for text in tree.xpath("//body//text()"):
+        if not BYLINE_SENTENCE.match(text.strip() + " "):
+            continue
+        element = text.getparent().getparent() if text.is_tail else text.getparent()
+        if element is None or in_teaser(element):
+            continue
+        line = byline_text(element)
+        match = BYLINE_SENTENCE.match(line)
+        if (
+            match
+            and len(line) <= MAX_BYLINE_SENTENCE_CHARS
+            and looks_like_name(" ".join(line[match.end() :].split()[:2]))
+        ):
+            return [line[match.end() :]]
     return []
 
 
@@ -1081,7 +1138,7 @@ def author_element_texts(tree: lxml.html.HtmlElement) -> list[str]:
     elements also hold dates and user handles ("20 Nov 2019 08:00 GMT", "rmb8090"): text with a digit is skipped."""
     for xpath in AUTHOR_ELEMENT_XPATHS:
         for element in outside_teasers(xpath(tree)):
-            text = spaced_text(element)
+            text = byline_text(element)
             if text and len(text.strip()) <= MAX_BYLINE_CHARS and not DIGIT.search(text):
                 return [text]
     return []
@@ -1133,12 +1190,17 @@ def clean_name(part: str) -> str | None:
     if match and not (match[1] in SURNAME_PARTICLES and len(rest) == 1 and rest[0].istitle()):
         name = name[match.end() :]
     words = name.split()
-    while words and words[-1].casefold() in ROLE_WORDS:
+    while words and words[-1].casefold().strip(NAME_TRIM) in SHARE_WORDS:
         words.pop()
-    while words and words[0].casefold() in ROLE_WORDS:
+    # A role is cut from a person's name ("Jane Doe Staff Writer"), not from a desk's ("Podium Staff").
+    while len(words) > 2 and words[-1].casefold() in ROLE_WORDS:
+        words.pop()
+    while len(words) > 2 and words[0].casefold() in ROLE_WORDS:
         words.pop(0)
     name = " ".join(words).strip(NAME_TRIM)
-    if name.casefold() in CONJUNCTIONS:
+    if all(word.casefold() in ROLE_WORDS for word in words) or name.casefold() in CONJUNCTIONS | NOT_NAMES:
+        return None
+    if CALENDAR_WORD.fullmatch(name) or CLASS_LIKE.fullmatch(name):
         return None
     if not name or len(words) > MAX_AUTHOR_WORDS or not HAS_LETTER.search(name) or URL_LIKE.search(name):
         return None

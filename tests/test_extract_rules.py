@@ -156,3 +156,23 @@ def test_a_byline_label_is_not_part_of_the_name() -> None:
 def test_a_name_after_a_byline_label_of_its_own_is_the_author() -> None:
     # "<p>Written by</p><p>Edzel Tabing</p>" under the headline.
     assert article("wcxb_dev-0058").authors == ("Edzel Tabing",)
+
+
+def test_a_written_by_line_anywhere_names_the_author() -> None:
+    # No byline class or author link: an <h3> reads "Written by Cassidy Horton".
+    assert article("wcxb_dev-4095").authors == ("Cassidy Horton",)
+
+
+def test_a_role_in_an_element_of_its_own_is_not_part_of_the_name() -> None:
+    # The author element holds "Matt Check" then "Head Winemaker, Co-Founder" in a child of its own.
+    assert article("wcxb_dev-4688").authors == ("Matt Check",)
+
+
+def test_a_user_name_gives_way_to_a_person_named_elsewhere() -> None:
+    # The author link reads "jrobison"; the page names John Robison as its author too.
+    assert article("wcxb_test-5682").authors == ("John Robison",)
+
+
+def test_a_share_bar_after_the_name_is_not_part_of_it() -> None:
+    # "Melissa Norris Facebook Tweet Pin"
+    assert article("wcxb_dev-4659").authors == ("Melissa Norris",)
