@@ -41,6 +41,7 @@ from tasks.models import (
     WorkItem,
 )
 from warehouse.db import connect
+from warehouse.keys import close_key_indexes, key_index
 
 logger = logging.getLogger("newsdag")
 # glibc's malloc arenas in an ingest process (glibc's MALLOC_ARENA_MAX, when set, wins). Its default, an arena
@@ -129,7 +130,7 @@ def find_unchanged_files(uris: dict[str, str], settings: Settings) -> dict[str, 
         if (stamp := loaders.file_stamp(Path(location))) is not None:
             stamps[uri] = stamp
     with open_warehouse(settings) as connection:
-        return load.find_unchanged_files(connection, stamps)
+        return load.find_unchanged_files(connection, stamps, key_index(settings.db_path))
 
 
 def build_request(
@@ -198,7 +199,8 @@ def fetch_batch(run_id: str, items: Sequence[WorkItem], settings: Settings) -> F
     validators = {}
     if Path(settings.db_path).exists():
         with open_warehouse(settings) as connection:
-            validators = load.find_validators(connection, [item.location for item in items])
+            urls = [item.location for item in items]
+            validators = load.find_validators(connection, urls, key_index(settings.db_path))
     return fetch.fetcher_for(run_id, fetch_policy(settings)).fetch_batch(items, validators)
 
 
@@ -219,7 +221,7 @@ def split_unchanged(
     if not Path(settings.db_path).exists() or not documents:
         return list(documents), [], []
     with open_warehouse(settings) as connection:
-        seen = load.find_seen(connection, documents)
+        seen = load.find_seen(connection, documents, key_index(settings.db_path))
     fresh, unchanged, rejects = [], [], []
     for document in documents:
         earlier_reject = seen.rejects.get((document.doc_id, document.input))
@@ -314,6 +316,7 @@ def write_prepared(
         unchanged=batch.unchanged,
         not_modified=batch.fetched.not_modified,
         fetches=batch.fetched.records,
+        keys=key_index(settings.db_path),
     )
 
 
@@ -484,6 +487,7 @@ def run_ingest(
         extract.shutdown_pools()
         scaleout.close_clients()
         fetch.close_fetcher(run.run_id)
+        close_key_indexes()
         finish_quietly(settings, run.run_id, status, dict(counts), error)
     logger.info("run %s %s: %s", run.run_id, status, dict(counts))
     return {

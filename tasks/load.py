@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import socket
 import tempfile
@@ -31,7 +32,9 @@ from tasks.models import (
     Validators,
 )
 from warehouse.db import named_queries
+from warehouse.keys import ARTICLE, DOCUMENT, URL, KeyIndex, key_of
 
+logger = logging.getLogger("newsdag")
 UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 ARTICLE_SCHEMA = pa.schema(
@@ -276,11 +279,17 @@ def fetches_table(records: Sequence[FetchRecord], run_id: str) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=FETCH_SCHEMA)
 
 
-def find_validators(connection: duckdb.DuckDBPyConnection, urls: Sequence[str]) -> dict[str, Validators]:
+def find_validators(
+    connection: duckdb.DuckDBPyConnection, urls: Sequence[str], keys: KeyIndex | None = None
+) -> dict[str, Validators]:
     """Per URL, the ETag/Last-Modified of its latest document that is still its article's text.
 
     Only those: a 304 then means "still that article", so the URL needs neither download nor extraction.
+    With the key index, only URLs it may hold are looked up (none: no query).
     """
+    urls = held_values(connection, keys, URL, urls)
+    if not urls:
+        return {}
     connection.register("batch_urls", pa.Table.from_pylist([{"url": url} for url in urls], schema=URL_SCHEMA))
     try:
         rows = connection.execute(named_queries()["url_validators"]).fetchall()
@@ -289,9 +298,16 @@ def find_validators(connection: duckdb.DuckDBPyConnection, urls: Sequence[str]) 
     return {url: Validators(doc_id, etag, last_modified) for url, doc_id, etag, last_modified in rows}
 
 
-def find_unchanged_files(connection: duckdb.DuckDBPyConnection, stamps: dict[str, str]) -> dict[str, str]:
+def find_unchanged_files(
+    connection: duckdb.DuckDBPyConnection, stamps: dict[str, str], keys: KeyIndex | None = None
+) -> dict[str, str]:
     """Of files by URI with their current stamp: the doc_id of those whose latest document has that
-    stamp and is still its article's text (they need no reading)."""
+    stamp and is still its article's text (they need no reading). With the key index, only files whose
+    URI it may hold are looked up (none: no query)."""
+    known = set(held_values(connection, keys, URL, list(stamps)))
+    stamps = {url: stamp for url, stamp in stamps.items() if url in known}
+    if not stamps:
+        return {}
     rows = [{"url": url, "file_stamp": stamp} for url, stamp in stamps.items()]
     connection.register("batch_stamps", pa.Table.from_pylist(rows, schema=STAMP_SCHEMA))
     try:
@@ -317,8 +333,15 @@ class SeenDocuments:
     rejects: dict[tuple[str, str], Reject]
 
 
-def find_seen(connection: duckdb.DuckDBPyConnection, documents: Sequence[RawDocument]) -> SeenDocuments:
-    """One look-up per batch: which documents need no extraction, and why."""
+def find_seen(
+    connection: duckdb.DuckDBPyConnection, documents: Sequence[RawDocument], keys: KeyIndex | None = None
+) -> SeenDocuments:
+    """One look-up per batch: which documents need no extraction, and why. With the key index, only
+    documents whose bytes it may hold are looked up (none: no query)."""
+    known = set(held_values(connection, keys, DOCUMENT, [document.doc_id for document in documents]))
+    documents = [document for document in documents if document.doc_id in known]
+    if not documents:
+        return SeenDocuments(loaded=frozenset(), rejects={})
     queries = named_queries()
     connection.register("batch_keys", keys_table(documents))
     try:
@@ -350,6 +373,66 @@ def cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+@dataclass(frozen=True)
+class KeyGate:
+    """The warehouse's record of its key index (table key_gate, warehouse/keys.py): the index file it was
+    built for, the generation of the last batch written with it, and the articles and documents rows that
+    batch left (None: no index built yet)."""
+
+    gate_id: str
+    generation: int
+    articles: int | None
+    documents: int | None
+
+
+def key_gate(connection: duckdb.DuckDBPyConnection) -> KeyGate:
+    gate_id, generation, articles, documents = connection.execute(named_queries()["key_gate"]).fetchall()[0]
+    return KeyGate(gate_id, generation, articles, documents)
+
+
+def covers(index: KeyIndex, gate: KeyGate) -> bool:
+    """Whether the index holds every key of the warehouse's last indexed write: built for this warehouse,
+    and as far (it may be ahead: its keys are added before the warehouse commits, which may then fail)."""
+    state = index.state()
+    return gate.articles is not None and state is not None and state[0] == gate.gate_id and state[1] >= gate.generation
+
+
+def held_values(
+    connection: duckdb.DuckDBPyConnection, keys: KeyIndex | None, family: str, values: Sequence[str]
+) -> list[str]:
+    """The values (of one key family) the warehouse may hold: all of them without a key index that covers
+    the warehouse, else those the index holds. For a look-up outside the write transaction (the gather
+    step): another writer's rows the index lacks only cost a needless read or extraction there, which the
+    write's own checks then catch."""
+    if keys is None or not values or not covers(keys, key_gate(connection)):
+        return list(values)
+    by_key = {key_of(family, value): value for value in values}
+    return [by_key[key] for key in keys.held(by_key.keys())]
+
+
+def writable_gate(connection: duckdb.DuckDBPyConnection, keys: KeyIndex) -> KeyGate:
+    """The key gate of a write transaction, the index rebuilt first if it may lack a stored key: missing,
+    stale, built for another file, or rows added by a writer without it (the stored counts moved)."""
+    gate = key_gate(connection)
+    articles, documents = connection.execute(named_queries()["stored_counts"]).fetchall()[0]
+    if covers(keys, gate) and (gate.articles, gate.documents) == (articles, documents):
+        return gate
+    logger.info("building the warehouse's key index %s (%d articles, %d documents)", keys.path, articles, documents)
+    reader = connection.sql(named_queries()["stored_keys"]).to_arrow_reader()
+    keys.replace((batch.column(0).to_numpy() for batch in reader), gate.gate_id, gate.generation)
+    return KeyGate(gate.gate_id, gate.generation, articles, documents)
+
+
+def batch_keys(
+    articles: pa.Table, documents: pa.Table, rejects: Sequence[Reject]
+) -> tuple[set[int], set[int], set[int]]:
+    """(article, document, URL) keys of a batch's rows, as the key index holds them."""
+    article_keys = {key_of(ARTICLE, article_id) for article_id in articles.column("article_id").to_pylist()}
+    doc_ids = documents.column("doc_id").to_pylist() + [reject.doc_id for reject in rejects if reject.doc_id]
+    url_keys = {key_of(URL, url) for url in documents.column("url").to_pylist()}
+    return article_keys, {key_of(DOCUMENT, doc_id) for doc_id in doc_ids}, url_keys
+
+
 # DuckDB threads for a batch's write. One thread inserts a batch's Arrow rows in half the time two do
 # (10k articles: 32 ms instead of 60, the COMMIT then 10 ms longer; bench/load_rate.py, 2 cores), and
 # during an ingest the extraction workers keep every core busy anyway.
@@ -368,12 +451,18 @@ def write_batch(
     not_modified: Sequence[NotModified] = (),
     fetches: Sequence[FetchRecord] = (),
     now: datetime | None = None,
+    keys: KeyIndex | None = None,
 ) -> BatchCounts:
     """Merge one batch in a single transaction: all of it lands, or (on any error) none of it.
 
     `flags` are the doubtful values of `articles` (validation's warnings): they replace the flags earlier
     runs recorded against those articles. `unchanged` documents and `not_modified` URLs keep their article
     (and its flags), which is marked seen by this run.
+
+    With the key index (`keys`), the look-ups of stored articles and documents run only when the index
+    may hold one of the batch's (a batch of new pages reads no stored row), and the batch's keys are added
+    to it before the transaction commits. Without it, the warehouse's key_gate is left as it was, so the
+    next write with the index finds the rows it lacks (the counts moved) and builds it again.
     """
     now = now or datetime.now(UTC)
     queries = named_queries()
@@ -391,7 +480,14 @@ def write_batch(
     connection.execute(f"SET threads = {WRITE_THREADS}")
     try:
         connection.execute("BEGIN TRANSACTION")
-        new, changed, same = connection.execute(queries["classify_articles"]).fetchall()[0]
+        gate = writable_gate(connection, keys) if keys is not None else None
+        stored = relations["batch_articles"], relations["batch_documents"]
+        article_keys, doc_keys, url_keys = batch_keys(*stored, rejects)
+        held = keys.held(article_keys | doc_keys) if keys is not None else None
+        if held is None or held & article_keys:
+            new, changed, same = connection.execute(queries["classify_articles"]).fetchall()[0]
+        else:  # none of the batch's articles is stored
+            new, changed, same = relations["batch_articles"].num_rows, 0, 0
         if changed or same:
             connection.execute(queries["keep_old_versions"])
             connection.execute(queries["stage_replaced_articles"])
@@ -405,13 +501,21 @@ def write_batch(
             connection.execute(queries["forget_flags"])
         if flags:
             connection.execute(queries["insert_flags"])
-        seen_documents = connection.execute(queries["update_seen_documents"]).fetchall()[0][0]
-        if seen_documents < relations["batch_documents"].num_rows:
+        seen_documents = 0
+        if held is None or held & doc_keys:
+            seen_documents = connection.execute(queries["update_seen_documents"]).fetchall()[0][0]
+        new_documents = relations["batch_documents"].num_rows - seen_documents
+        if new_documents:
             connection.execute(queries["insert_new_documents" if seen_documents else "insert_all_documents"])
         connection.execute(queries["insert_rejects"])
         connection.execute(queries["insert_fetches"])
         if unchanged or not_modified:
             connection.execute(queries["touch_unchanged"], {"run_id": run_id})
+        if keys is not None and gate is not None:
+            # The index first: if the commit below fails, it only holds keys the warehouse does not.
+            keys.add(article_keys | doc_keys | url_keys, gate.gate_id, gate.generation + 1)
+            counts = {"articles": (gate.articles or 0) + new, "documents": (gate.documents or 0) + new_documents}
+            connection.execute(queries["set_key_gate"], {"generation": gate.generation + 1, **counts})
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -18,6 +21,31 @@ from tasks.errors import WarehouseBusy
 from tasks.models import Flag, Reject
 from tests.conftest import another_process_writing, make_article, make_document
 from warehouse.db import MIGRATIONS, SCHEMA_VERSION, SQL_DIR, connect
+from warehouse.keys import close_key_indexes, key_index
+
+LOOK_UPS = ("write_batch", "find_seen", "find_unchanged_files", "find_validators")
+
+
+@pytest.fixture(autouse=True, params=["scans", "key index"])
+def look_ups(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Every test twice: the warehouse's look-ups as DuckDB scans, and through the key index as a run makes them."""
+    if request.param == "key index":
+        for name in LOOK_UPS:
+            monkeypatch.setattr(load, name, with_key_index(getattr(load, name)))
+    yield request.param
+    close_key_indexes()
+
+
+def with_key_index(look_up: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(look_up)
+    def indexed(connection: duckdb.DuckDBPyConnection, *args: Any, **kwargs: Any) -> Any:
+        # A warehouse from before migration 9 (a test of migrations) has no key index yet.
+        if connection.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'key_gate'").fetchall()[0][0]:
+            path = connection.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+            kwargs.setdefault("keys", key_index(Path(path.fetchall()[0][0])))
+        return look_up(connection, *args, **kwargs)
+
+    return indexed
 
 
 def count(db: Path, table: str) -> int:
