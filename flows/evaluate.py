@@ -10,7 +10,7 @@ from pathlib import Path
 from flows.settings import Settings
 from tasks import extract, loaders
 from tasks.errors import InputError
-from tasks.models import Article, RawDocument, Reject, WorkItem
+from tasks.models import Article, ArticleDate, RawDocument, Reject, WorkItem
 
 
 def dataset_documents(dataset: Path, settings: Settings) -> Iterator[tuple[str, RawDocument | Reject]]:
@@ -45,9 +45,15 @@ def prediction(page_id: str, result: Article | Reject) -> dict[str, str | None]:
         "id": page_id,
         "text": result.text,
         "title": result.title,
-        "date": result.published.local if result.published else None,
+        "date": written_date(result.published) if result.published else None,
         "author": ", ".join(result.authors) or None,
     }
+
+
+def written_date(published: ArticleDate) -> str:
+    """The date as a user reads it from the warehouse: published_local, or only published_date where the
+    two name different days (a UTC instant whose day the page's URL corrects, see htmlmeta.with_url_day)."""
+    return published.local if published.local[:10] == published.day.isoformat() else published.day.isoformat()
 
 
 def evaluate_dataset(dataset: Path, out: Path, settings: Settings) -> int:

@@ -22,6 +22,7 @@ import trafilatura.metadata
 
 from tasks.dates import format_offset, is_plausible, parse_iso_date
 from tasks.models import ArticleDate
+from tasks.rights import NO_MARKUP_RIGHTS, MarkupRights, markup_rights
 
 JsonNode = dict[str, Any]
 T = TypeVar("T")
@@ -204,8 +205,13 @@ BYLINE_PREFIX = re.compile(
     r"\s*:?\s+",
     re.I,
 )
-# Sibling blocks after the <h1> searched for its byline (kicker, standfirst, byline, date, share bar).
-BYLINE_SCAN_BLOCKS = 6
+# Elements after the <h1>, in reading order, searched for its byline (kicker, standfirst, byline, date,
+# share bar and the inline elements inside them).
+BYLINE_SCAN_ELEMENTS = 30
+# A byline's label on its own, the name in the next element ("Written by" / "Jane Doe").
+BYLINE_LABEL = re.compile(r"(?:written by|by|author|authors|autor(?:in)?|auteur|von)\s*:?", re.I)
+# A one-word byline this short in one case ("APA", "AFP", "dpa", "SDA") is a news agency, not a person.
+MAX_ACRONYM_CHARS = 4
 ORGANISATION_TYPES = {"organization", "newsmediaorganization", "corporation", "educationalorganization"}
 # Containers whose names are other articles' (related boxes, teasers) or readers' (comments).
 TEASER_TAGS = {"aside", "footer", "nav"}
@@ -248,6 +254,22 @@ DATE_OR_TIME = re.compile(r"\b\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\b|\b\d{1,2}:\d{2}(
 MONTH = (
     r"(?:jan(?:uary|uar)?|feb(?:ruary|ruar)?|mar(?:ch)?|märz|apr(?:il)?|ma[yi]|jun[ei]?|jul[yi]?|aug(?:ust)?"
     r"|sep(?:t(?:ember)?)?|o[ck]t(?:ober)?|nov(?:ember)?|de[cz](?:ember)?)"
+)
+# Separators after which a byline goes on with a role, a date or a share bar: "Jane Doe | Reuters",
+# "Jane Doe • 20 Dec 2025", "Jane Doe ⋅ Review Editor".
+BYLINE_BREAK = re.compile(r"[|•⋅·]")
+# A day as bylines write it: "Dec 26, 2025", "26 December 2025", "2025-12-26", "26.12.2025".
+WRITTEN_DAY = re.compile(
+    rf"\b(?:{MONTH}\.?\s+\d{{1,2}},?\s+\d{{4}}|\d{{1,2}}\.?\s+{MONTH}\.?,?\s+\d{{4}}"
+    r"|\d{4}-\d{2}-\d{2}|\d{1,2}\.\d{1,2}\.\d{4})\b",
+    re.I,
+)
+UPDATED_WORDS = re.compile(r"\b(?:updated|modified|aktualisiert|geändert|mis à jour)\b", re.I)
+# Other things bylines end with: a weekday ("APA Donnerstag, 12. ..."), a reading time ("15 min read").
+BYLINE_TAIL = re.compile(
+    r"\b(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day|montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag)\b.*$"
+    r"|\b\d+(?:\s*[–-]\s*\d+)?\s*min(?:ute)?s?\b.*$",
+    re.I,
 )
 MONTH_DATE = re.compile(rf"(?:\b\d{{1,2}}\.?\s*{MONTH}\b|\b{MONTH}\.?\s*\d{{1,4}}\b).*$", re.I)
 BYLINE_DATE_WORDS = re.compile(r"\b(?:updated|published|veröffentlicht|aktualisiert|posted)\b.*$", re.I)
@@ -293,6 +315,8 @@ class PageMetadata:
     tags: tuple[str, ...] = ()
     # og:title as written: the headline as the site shares it, often the words its body repeats.
     og_title: str | None = None
+    # TDM metadata, robots AI directives, licence and paywall markers (tasks/rights.py).
+    rights: MarkupRights = NO_MARKUP_RIGHTS
 
 
 @dataclass(frozen=True)
@@ -330,6 +354,7 @@ def read_page_metadata(tree: lxml.html.HtmlElement, *, url: str | None = None) -
         language=guarded(lambda: read_language(tree, parts), None),
         tags=guarded(lambda: read_tags(parts), ()),
         og_title=og_title,
+        rights=guarded(lambda: markup_rights(tree, parts.meta, parts.json_ld, url), NO_MARKUP_RIGHTS),
     )
 
 
@@ -534,10 +559,29 @@ def read_dates(tree: lxml.html.HtmlElement, parts: PageParts) -> tuple[ArticleDa
         lambda: (parse_date(value, "meta") for value in itemprops.get("datepublished", ())),
         lambda: time_element_dates(tree),
         lambda: [url_date(parts.url)],
+        lambda: [headline_date(tree)],
     ]
     published = pick_date(plausible(published_sources + modified_sources, now))
     modified = pick_date(plausible(modified_sources, now))
-    return published, modified
+    return with_url_day(published, url_date(parts.url)), modified
+
+
+def with_url_day(published: ArticleDate | None, in_url: ArticleDate | None) -> ArticleDate | None:
+    """The published date, checked against a day in the page's URL (written by the publisher's CMS in its
+    own time zone when the article was published).
+
+    - A date more than a day away from it is some other date on the page (a comment's, a sidebar's):
+      the URL's day is the publication day.
+    - A UTC instant on the day after or before it is the publisher's evening or morning told in UTC
+      ('2023-11-09T05:30:59Z' under /2023/11/08/): the instant stays, the day is the URL's.
+    """
+    if published is None or in_url is None or published.day == in_url.day:
+        return published
+    if abs(published.day - in_url.day) > timedelta(days=1):
+        return in_url
+    if published.utc_offset == UTC_OFFSET:
+        return replace(published, day=in_url.day)
+    return published
 
 
 def plausible(sources: list[Callable[[], Iterable[ArticleDate | None]]], now: datetime) -> Iterator[ArticleDate]:
@@ -611,6 +655,24 @@ def time_element_dates(tree: lxml.html.HtmlElement) -> list[ArticleDate | None]:
     ]
     ordered = dict.fromkeys([*marked, *in_article, *elements])
     return [parse_date(element.get("datetime") or "", "time") for element in ordered]
+
+
+def headline_date(tree: lxml.html.HtmlElement) -> ArticleDate | None:
+    """A day written under the first <h1>, where bylines give it ("Dec 26, 2025 • Jane Doe"): the first of
+    the next elements in reading order whose text holds a written date, unless it says the page was
+    updated (that is the modified date)."""
+    h1 = next(tree.iter("h1"), None)
+    if h1 is None:
+        return None
+    for element in h1.xpath(f"following::*[position() <= {BYLINE_SCAN_ELEMENTS}]"):
+        text = spaced_text(element)
+        if not text or len(text) > MAX_BYLINE_CHARS or UPDATED_WORDS.search(text):
+            continue
+        for match in WRITTEN_DAY.finditer(text):
+            found = parse_date(match.group().rstrip(".,"), "text")
+            if found is not None:
+                return replace(found, precision="day", value=None, utc_offset=None) if found.value else found
+    return None
 
 
 def url_date(url: str | None) -> ArticleDate | None:
@@ -884,8 +946,12 @@ def read_authors(tree: lxml.html.HtmlElement, parts: PageParts, site_keys: set[s
 
 
 def is_person_name(name: str, site_keys: set[str], parts: PageParts) -> bool:
-    """Not the site, not an organisation the JSON-LD names as one, not a handle."""
-    return not name.startswith("@") and site_key(name) not in site_keys and name.casefold() not in organisations(parts)
+    """Not the site, not an organisation the JSON-LD names as one, not a handle, not an agency's acronym
+    ("APA", "AFP", "dpa" are credited as bylines too)."""
+    if name.startswith("@") or site_key(name) in site_keys or name.casefold() in organisations(parts):
+        return False
+    is_acronym = len(name) <= MAX_ACRONYM_CHARS and name.isalpha() and (name.isupper() or name.islower())
+    return not is_acronym
 
 
 def organisations(parts: PageParts) -> set[str]:
@@ -913,16 +979,22 @@ def in_teaser(element: lxml.html.HtmlElement) -> bool:
 
 
 def headline_byline(tree: lxml.html.HtmlElement) -> list[str]:
-    """A byline just under the first <h1>: one of the next few short text blocks that starts with a byline
-    word ("By Jane Doe", "by: Jane Doe, Dec 17, 2025") or leads 'Name | Role | Date'."""
+    """A byline just under the first <h1>: among the next elements in reading order, one that starts with a
+    byline word ("By Jane Doe", "by: Jane Doe, Dec 17, 2025"), leads 'Name | Role | Date', or follows a
+    label of its own ("Written by" / "Jane Doe")."""
     h1 = next(tree.iter("h1"), None)
     if h1 is None:
         return []
-    for element in itertools.islice(h1.itersiblings(), BYLINE_SCAN_BLOCKS):
-        text = clean_text(spaced_text(element))
+    labelled = False
+    for element in h1.xpath(f"following::*[position() <= {BYLINE_SCAN_ELEMENTS}]"):
+        text = spaced_text(element)
         if not text or len(text) > MAX_BYLINE_CHARS:
             continue
-        if BYLINE_PREFIX.match(text) or (text.count("|") >= 1 and looks_like_name(text.split("|")[0])):
+        if labelled and not BYLINE_LABEL.fullmatch(text):
+            return [text]
+        if BYLINE_LABEL.fullmatch(text):
+            labelled = True
+        elif BYLINE_PREFIX.match(text) or (text.count("|") >= 1 and looks_like_name(text.split("|")[0])):
             return [text]
     return []
 
@@ -955,8 +1027,16 @@ def trafilatura_author(tree: lxml.html.HtmlElement) -> list[str]:
     if not author:
         return []
     page_text = spaced_text(tree)
-    names = (" ".join(name.split()) for name in author.split(";"))
-    return [name for name in names if name and re.search(rf"(?<!\w){re.escape(name)}(?!\w)", page_text, re.I)]
+    names = [" ".join(name.split()) for name in author.split(";")]
+    return [name for name in names if name and on_page_as_words(name, page_text)]
+
+
+def on_page_as_words(name: str, page_text: str) -> bool:
+    """Whether the page has the name's words in a row, as words of their own (any punctuation and case
+    between them: trafilatura writes 'Dr Vahid Osman' for the page's 'Dr. Vahid Osman')."""
+    words = WORDS.findall(name)
+    pattern = r"(?<!\w)" + r"\W+".join(map(re.escape, words)) + r"(?!\w)"
+    return bool(words) and re.search(pattern, page_text, re.I) is not None
 
 
 def json_ld_authors(parts: PageParts) -> list[str]:
@@ -1032,8 +1112,9 @@ def split_author(value: Any) -> list[str]:
     if not text or (URL_LIKE.search(text) and " " not in text):
         return []
     # "Jane Doe | Reuters", "Jane Doe (jd)": what follows a bar and what is in brackets is not a name.
-    text = PARENTHESIZED.sub(" ", text.split("|")[0].split("•")[0])
+    text = PARENTHESIZED.sub(" ", BYLINE_BREAK.split(text)[0])
     text = MONTH_DATE.sub("", DATE_OR_TIME.sub(" ", BYLINE_DATE_WORDS.sub("", EMAIL.sub(" ", text))))
+    text = BYLINE_TAIL.sub("", text)
     pieces = (piece for piece in LIST_SEPARATOR.split(text) if not is_prose(piece))
     return [name for piece in pieces for name in map(clean_name, AUTHOR_SPLIT.split(piece)) if name]
 
@@ -1047,8 +1128,9 @@ def is_prose(text: str) -> bool:
 def clean_name(part: str) -> str | None:
     name = part.strip(NAME_TRIM)
     match = BYLINE_PREFIX.match(name)
-    # "Di" and "Von" also begin surnames ("Di Maio"): capitalised and before one word, they stay.
-    if match and not (match[1] in SURNAME_PARTICLES and len(name[match.end() :].split()) < 2):
+    # "Di" and "Von" also begin surnames ("Di Maio"): capitalised and before one title-case word, they stay.
+    rest = name[match.end() :].split() if match else []
+    if match and not (match[1] in SURNAME_PARTICLES and len(rest) == 1 and rest[0].istitle()):
         name = name[match.end() :]
     words = name.split()
     while words and words[-1].casefold() in ROLE_WORDS:

@@ -157,3 +157,14 @@ def test_text_that_is_only_the_headline_is_kept() -> None:
 def test_no_known_headline_changes_nothing() -> None:
     text = f"{HEADLINE}\n{BODY}"
     assert drop_leading_headline(text, [None, ""]) == text
+
+
+def test_htmldate_uses_the_news_language_date_parser() -> None:
+    # htmldate looks its external parser up by module-level name: if it stops doing so, every worker pays
+    # dateparser's ~4.5 s compilation of all its locales again.
+    import htmldate.extractors
+
+    from tasks.extract import news_date_parser
+
+    assert htmldate.extractors.get_external_parser is news_date_parser
+    assert htmldate.extractors._external_date("12. Dezember 2025").date().isoformat() == "2025-12-12"

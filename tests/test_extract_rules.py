@@ -86,6 +86,12 @@ def test_a_kicker_two_markups_carry_is_kept() -> None:
     assert title == "Nach Gaetz-Rückzug: Trump-Anwältin soll Justizministerin werden"
 
 
+def test_a_short_pipe_label_no_markup_confirms_is_dropped() -> None:
+    # og:title, twitter:title and <title>: 'Homestead gardening ... in Rajshahi | District'; no <h1> says otherwise.
+    title = article("wcxb_dev-0395").title
+    assert title == "Homestead gardening makes rural communities more self-reliant in Rajshahi"
+
+
 # --- dates -----------------------------------------------------------------------------------------
 
 
@@ -96,6 +102,28 @@ def test_the_publishers_offset_keeps_the_day_it_wrote() -> None:
     assert published.day.isoformat() == "2023-11-08"
     assert published.utc_offset == "-08:00"
     assert published.value is not None and published.value.isoformat() == "2023-11-08T22:35:29-08:00"
+
+
+def test_the_url_day_corrects_a_utc_instant_a_day_off() -> None:
+    # JSON-LD: 2023-11-09T05:30:59Z; the URL: /2023/11/08/. The instant stays, the day is the publisher's.
+    published = article("htmldate_bbaw-45cd3172b340").published
+    assert published is not None
+    assert published.day.isoformat() == "2023-11-08"
+    assert published.value is not None and published.value.isoformat() == "2023-11-09T05:30:59+00:00"
+
+
+def test_a_date_far_from_the_url_day_is_some_other_date() -> None:
+    # A <time> of 2009 on a page whose URL says /2019/10/22/.
+    published = article("htmldate_bbaw-1d41a26e3960").published
+    assert published is not None
+    assert (published.day.isoformat(), published.source) == ("2019-10-22", "url")
+
+
+def test_a_day_written_under_the_headline_beats_a_modified_date() -> None:
+    # The markup has only a modified time (2024-10-28); the byline under the <h1> says when it was published.
+    published = article("wcxb_dev-4659").published
+    assert published is not None
+    assert (published.day.isoformat(), published.source, published.precision) == ("2024-04-26", "text", "day")
 
 
 # --- authors ---------------------------------------------------------------------------------------
@@ -123,3 +151,8 @@ def test_names_in_a_related_articles_box_are_not_the_author() -> None:
 def test_a_byline_label_is_not_part_of_the_name() -> None:
     # The page's author element reads "Author: Ashley Biancuzzo".
     assert article("wcxb_dev-4014").authors == ("Ashley Biancuzzo",)
+
+
+def test_a_name_after_a_byline_label_of_its_own_is_the_author() -> None:
+    # "<p>Written by</p><p>Edzel Tabing</p>" under the headline.
+    assert article("wcxb_dev-0058").authors == ("Edzel Tabing",)

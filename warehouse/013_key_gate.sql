@@ -1,4 +1,4 @@
--- newsdag warehouse migration 9: the warehouse's record of its key index (warehouse/keys.py), a SQLite file
+-- newsdag warehouse migration 13: the warehouse's record of its key index (warehouse/keys.py), files
 -- beside it holding a hash of every key stored here, so a batch's look-ups skip DuckDB for keys it does not
 -- hold. One row: the id the index file must carry, the generation of the last batch written with it, and
 -- the articles and documents rows that batch left (another writer's inserts change them, and the index then
