@@ -18,7 +18,9 @@ import htmldate
 import lxml.html
 import py3langid
 import trafilatura
+from htmldate import extractors as htmldate_extractors
 from lxml.etree import ParserError
+from trafilatura.external import try_justext
 from trafilatura.settings import Document
 from trafilatura.utils import repair_faulty_html
 
@@ -562,14 +564,44 @@ def extract_reject(document: RawDocument, rule: str, detail: str) -> Reject:
 
 # Worker pools by size, kept for the life of the process (see extraction_pool).
 POOLS: dict[int, ProcessPoolExecutor] = {}
+# What the workers' forkserver imports before it forks any worker: tasks/preload.py imports this module
+# and loads what extraction would otherwise load lazily in each worker (warm_up_worker).
+FORKSERVER_PRELOAD = ["tasks.preload"]
+# A date string no locale parses: dateparser then loads every locale it knows (htmldate asks it with
+# languages=None), which is what a worker meets sooner or later.
+UNPARSEABLE_DATE = "12 xyzzy 2021"
+WARM_UP_PAGE = "<html><body><p>warm up</p></body></html>"
+
+
+def warm_up_worker() -> None:
+    """Load now what extraction loads lazily, at a worker's first pages, and keeps for the worker's life.
+
+    Called once in the workers' forkserver (tasks/preload.py): each worker forks with it already loaded
+    and shares its pages with the server and the other workers instead of loading a copy of its own.
+    Measured per worker when each loaded its own (bench/results.md, section 4): py3langid's model 73 MB
+    and 0.4 s, jusText's stoplists of every language (trafilatura's fallback) 20 MB plus 33 MB for the
+    lowercased set jusText makes of them, dateparser's locales (htmldate's fallback) 35 MB and 1.3 s of
+    CPU. Nothing here changes what a page extracts to: these are caches and models, read-only once loaded.
+    """
+    py3langid.classify("warm up")
+    # Loads the stoplists, and jusText's own lowercased set of them, made at its first call and cached.
+    try_justext(lxml.html.fromstring(WARM_UP_PAGE), None, None)
+    # htmldate's own lazy helpers; getattr: they are not public API and may move in a later htmldate.
+    month_words = getattr(htmldate_extractors, "month_words", None)
+    if month_words is not None:
+        month_words()
+    external_parser = getattr(htmldate_extractors, "get_external_parser", None)
+    if external_parser is not None:
+        external_parser().get_date_data(UNPARSEABLE_DATE)
 
 
 def extraction_pool(workers: int) -> ProcessPoolExecutor:
     """A pool of `workers` processes, reused across batches; workers fork from a server that has
-    already imported trafilatura, so a new worker costs milliseconds, not a fresh import."""
+    already imported trafilatura and loaded its models (warm_up_worker), so a new worker costs
+    milliseconds, not a fresh import, and shares those pages with the server."""
     if workers not in POOLS:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["tasks.extract"])
+        context.set_forkserver_preload(FORKSERVER_PRELOAD)
         # What a worker inherits (trafilatura, lxml, the language model) lives as long as it does: frozen,
         # it is never walked by the worker's garbage collections (~1 % of extraction CPU).
         POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=gc.freeze)

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tasks.extract import POOLS, extract_batch, shutdown_pools
+from tasks.extract import POOLS, extract_batch, extraction_pool, shutdown_pools
 from tasks.models import Article, RawDocument, Reject
 from tests.conftest import make_document
-from tests.faults import CRASH, HANG, SLOW, SLOW_SECONDS, faulty_extractor
+from tests.faults import CRASH, HANG, SLOW, SLOW_SECONDS, faulty_extractor, lazily_loaded
 
 PAGE = b"<html><body><p>Just a short page, for the pool tests.</p></body></html>"
 # Long enough for a fresh worker to start and import its extractor on a loaded 2-core machine.
@@ -123,3 +123,10 @@ def test_real_pages_still_extract_in_the_pool() -> None:
     batch = [make_document(page + b"<!-- %d --></body></html>" % number) for number in range(3)]
     results = extract_batch(batch, workers=2, parallel_min_docs=1, timeout_seconds=30)
     assert all(isinstance(result, Article) for result in results), results
+
+
+def test_workers_start_with_the_models_their_forkserver_loaded() -> None:
+    # Loaded once in the forkserver, they are shared by every worker; loaded at each worker's first
+    # pages, each worker held a copy (~130 MB each, bench/results.md section 4).
+    loaded = extraction_pool(1).submit(lazily_loaded).result(timeout=120)
+    assert loaded == dict.fromkeys(loaded, True)
