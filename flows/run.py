@@ -17,7 +17,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -299,9 +299,8 @@ def write_prepared(
     rejects: Sequence[Reject],
     flags: Sequence[Flag] = (),
 ) -> BatchCounts:
-    """Archive the batch's bytes, then write its documents, `articles` (with their `flags`) and `rejects`
-    in one transaction."""
-    load.archive_documents(batch.documents, settings.archive_path)
+    """Write the batch's documents (their bytes are archived already, see gather_batch), `articles` (with
+    their `flags`) and `rejects` in one transaction."""
     return load.write_batch(
         connection,
         run_id,
@@ -494,8 +493,17 @@ class GatheredBatch:
     rejects: list[Reject]
 
     def prepared(self, articles: list[Article], extract_rejects: list[Reject]) -> PreparedBatch:
+        """The batch once extracted, its documents without their bytes: archived and extracted, they are
+        needed no more, and a batch waiting for (or in) its load held ~40 MB of them for 200 pages, a
+        third of the page bytes the ingest process holds with three batches in flight (bench/results.md)."""
+        unchanged = [item.without_content() if isinstance(item, RawDocument) else item for item in self.unchanged]
         return PreparedBatch(
-            self.size, self.documents, self.fetched, self.unchanged, articles, self.rejects + extract_rejects
+            self.size,
+            [document.without_content() for document in self.documents],
+            replace(self.fetched, documents=()),  # the same documents, in `documents` now
+            unchanged,
+            articles,
+            self.rejects + extract_rejects,
         )
 
 
@@ -583,7 +591,12 @@ def discover_inputs(
 
 
 def gather_batch(run_id: str, items: Sequence[WorkItem], settings: Settings, clock: StepClock) -> GatheredBatch:
-    """Read the batch's files and fetch its URLs, then sort out what earlier runs loaded already.
+    """Read the batch's files and fetch its URLs, archive their bytes, then sort out what earlier runs
+    loaded already.
+
+    The bytes are archived here, before extraction, so that no later step needs them (see
+    GatheredBatch.prepared). A run stopped before the batch's load leaves them archived with no documents
+    row, as a failed load always did: harmless, since the archive is addressed by content.
 
     A step with nothing to do is not called (no fetch for a batch of files, no look-up when nothing was
     read): each would open the database or show as an empty step in `seconds_by_step`.
@@ -593,6 +606,8 @@ def gather_batch(run_id: str, items: Sequence[WorkItem], settings: Settings, clo
     documents, unchanged_files, read_rejects = clock("read", read_batch, files, settings) if files else ([], [], [])
     fetched = clock("fetch", fetch_batch, run_id, urls, settings) if urls else FetchBatch()
     documents.extend(fetched.documents)
+    if documents:
+        clock("archive", load.archive_documents, documents, settings.archive_path)
     fresh, unchanged, repeated_rejects = (
         clock("find_unchanged", split_unchanged, documents, settings) if documents else ([], [], [])
     )

@@ -213,7 +213,7 @@ def documents_table(documents: Sequence[RawDocument], articles: Sequence[Article
         "encoding_detected": [document.encoding for document in unique],
         "etag": [document.etag for document in unique],
         "last_modified": [document.last_modified for document in unique],
-        "bytes": [len(document.content) for document in unique],
+        "bytes": [document.size for document in unique],
         "fetched_at": [document.fetched_at for document in unique],
         "article_id": [article.article_id if article else None for article in made],
         "article_text_sha256": [article.text_sha256 if article else None for article in made],
