@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import ctypes
+import functools
 import logging
 import os
 import threading
@@ -242,10 +243,16 @@ def still_rejects(reject: Reject) -> bool:
 
 def extract_batch(documents: Sequence[RawDocument], settings: Settings) -> tuple[list[Article], list[Reject]]:
     """Extract in local worker processes, or on the Dask cluster at `dask_address`: either way the
-    articles come back here, to the one process that writes the database."""
+    articles come back here, to the one process that writes the database.
+
+    The documents come without their bytes, which gather_batch archived: a local worker reads each
+    document's bytes from the archive itself (tasks.extract.extract_archived), usually from the page
+    cache; for Dask workers, which may not see this disk, they are read back here and sent.
+    """
     if settings.dask_address and documents:
         start_validation_warm_up()
-        results = scaleout.extract_on_dask(documents, settings.dask_address, chunk_docs=settings.dask_chunk_docs)
+        with_bytes = [loaders.with_archived_content(document, settings.archive_path) for document in documents]
+        results = scaleout.extract_on_dask(with_bytes, settings.dask_address, chunk_docs=settings.dask_chunk_docs)
     else:
         if settings.workers > 1 and len(documents) >= settings.parallel_min_docs:
             start_validation_warm_up()
@@ -254,6 +261,7 @@ def extract_batch(documents: Sequence[RawDocument], settings: Settings) -> tuple
             workers=settings.workers,
             parallel_min_docs=settings.parallel_min_docs,
             timeout_seconds=settings.extract_timeout_seconds,
+            extractor=functools.partial(extract.extract_archived, settings.archive_path),
         )
     articles = [result for result in results if isinstance(result, Article)]
     return articles, [result for result in results if isinstance(result, Reject)]
@@ -483,7 +491,8 @@ class StepClock:
 
 @dataclass(frozen=True)
 class GatheredBatch:
-    """A batch read or fetched and sorted: `fresh` documents to extract, the rest known already."""
+    """A batch read or fetched and sorted: `fresh` documents to extract, the rest known already; every
+    document without its bytes, which are in the archive (see gather_batch)."""
 
     size: int
     documents: list[RawDocument]
@@ -493,17 +502,8 @@ class GatheredBatch:
     rejects: list[Reject]
 
     def prepared(self, articles: list[Article], extract_rejects: list[Reject]) -> PreparedBatch:
-        """The batch once extracted, its documents without their bytes: archived and extracted, they are
-        needed no more, and a batch waiting for (or in) its load held ~40 MB of them for 200 pages, a
-        third of the page bytes the ingest process holds with three batches in flight (bench/results.md)."""
-        unchanged = [item.without_content() if isinstance(item, RawDocument) else item for item in self.unchanged]
         return PreparedBatch(
-            self.size,
-            [document.without_content() for document in self.documents],
-            replace(self.fetched, documents=()),  # the same documents, in `documents` now
-            unchanged,
-            articles,
-            self.rejects + extract_rejects,
+            self.size, self.documents, self.fetched, self.unchanged, articles, self.rejects + extract_rejects
         )
 
 
@@ -594,9 +594,12 @@ def gather_batch(run_id: str, items: Sequence[WorkItem], settings: Settings, clo
     """Read the batch's files and fetch its URLs, archive their bytes, then sort out what earlier runs
     loaded already.
 
-    The bytes are archived here, before extraction, so that no later step needs them (see
-    GatheredBatch.prepared). A run stopped before the batch's load leaves them archived with no documents
-    row, as a failed load always did: harmless, since the archive is addressed by content.
+    The bytes are archived here, and the batch keeps its documents without them: the workers read them
+    back from the archive (extract_batch), the other steps need only their number. With three batches in
+    flight the ingest process held three batches of page bytes (~40 MB per 200 pages of the bench corpus
+    each); now it holds one batch's only while reading it (bench/results.md, section 4). A run stopped
+    before the batch's load leaves its bytes archived with no documents row, as a failed load always did:
+    harmless, since the archive is addressed by content.
 
     A step with nothing to do is not called (no fetch for a batch of files, no look-up when nothing was
     read): each would open the database or show as an empty step in `seconds_by_step`.
@@ -608,6 +611,8 @@ def gather_batch(run_id: str, items: Sequence[WorkItem], settings: Settings, clo
     documents.extend(fetched.documents)
     if documents:
         clock("archive", load.archive_documents, documents, settings.archive_path)
+        documents = [document.without_content() for document in documents]
+        fetched = replace(fetched, documents=())  # the same documents, in `documents` now
     fresh, unchanged, repeated_rejects = (
         clock("find_unchanged", split_unchanged, documents, settings) if documents else ([], [], [])
     )

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import htmldate
 import lxml.html
@@ -27,7 +28,7 @@ from trafilatura.utils import repair_faulty_html
 from tasks.dates import parse_iso_date
 from tasks.errors import ExtractError
 from tasks.htmlmeta import read_page_metadata
-from tasks.loaders import decode_content
+from tasks.loaders import decode_content, with_archived_content
 from tasks.models import Article, ArticleDate, ExtractedFields, RawDocument, Reject
 from tasks.textdump import parse_text_dump
 
@@ -123,6 +124,17 @@ def extract_fields(document: RawDocument) -> ExtractedFields:
     text = decoded[0].replace("\x00", "")
     fields = parse_text_dump(text) if document.kind == "text" else extract_html(text, document.url)
     return composed_unicode(apply_hints(document, fields))
+
+
+def extract_archived(archive_dir: Path, document: RawDocument) -> Article | Reject:
+    """extract_document on the document's bytes, read from the archive here, in the worker: the ingest
+    process then never holds a batch's bytes while it is extracted, nor sends them through a pipe."""
+    try:
+        document = with_archived_content(document, archive_dir)
+    except OSError as error:
+        detail = f"its bytes are no longer in the archive: {error.strerror or error}"
+        return Reject(document.input, "extract", "unreadable", detail, document.doc_id, document.url)
+    return extract_document(document)
 
 
 def composed_unicode(fields: ExtractedFields) -> ExtractedFields:
@@ -436,7 +448,7 @@ def extract_batch(
     page hangs (a thread cannot be, and a signal reaches only the main thread, where extraction does not
     run). With `timeout_seconds` 0 there is no bound, and a batch smaller than `parallel_min_docs`, or
     one worker, extracts in this process. `extractor` is the per-document function (a module-level
-    one: it is pickled to the workers).
+    one, or a functools.partial of one, such as extract_archived: it is pickled to the workers).
     """
     if not documents:
         return []

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import duckdb
 import pyarrow as pa
 
+from tasks.loaders import archived_path
 from tasks.models import (
     Article,
     ArticleDate,
@@ -534,7 +535,7 @@ def archive_documents(documents: Sequence[RawDocument], archive_dir: Path) -> No
     choose where a file lands; a crash leaves at most a temp file, never a half archive entry.
     """
     for document in documents:
-        target = archive_dir / document.doc_id[:2] / document.doc_id
+        target = archived_path(archive_dir, document.doc_id)
         if target.exists():
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
