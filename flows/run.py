@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import ctypes
+import functools
 import itertools
 import logging
 import os
@@ -252,10 +253,16 @@ def still_rejects(reject: Reject) -> bool:
 
 def extract_batch(documents: Sequence[RawDocument], settings: Settings) -> tuple[list[Article], list[Reject]]:
     """Extract in local worker processes, or on the Dask cluster at `dask_address`: either way the
-    articles come back here, to the one process that writes the database."""
+    articles come back here, to the one process that writes the database.
+
+    The documents come without their bytes, which gather_batch archived: a local worker reads each
+    document's bytes from the archive itself (tasks.extract.extract_archived), usually from the page
+    cache; for Dask workers, which may not see this disk, they are read back here and sent.
+    """
     if settings.dask_address and documents:
         start_validation_warm_up()
-        results = scaleout.extract_on_dask(documents, settings.dask_address, chunk_docs=settings.dask_chunk_docs)
+        with_bytes = [loaders.with_archived_content(document, settings.archive_path) for document in documents]
+        results = scaleout.extract_on_dask(with_bytes, settings.dask_address, chunk_docs=settings.dask_chunk_docs)
     else:
         if settings.workers > 1 and len(documents) >= settings.parallel_min_docs:
             start_validation_warm_up()
@@ -264,6 +271,7 @@ def extract_batch(documents: Sequence[RawDocument], settings: Settings) -> tuple
             workers=settings.workers,
             parallel_min_docs=settings.parallel_min_docs,
             timeout_seconds=settings.extract_timeout_seconds,
+            extractor=functools.partial(extract.extract_archived, settings.archive_path),
         )
     articles = [result for result in results if isinstance(result, Article)]
     rejects = [result for result in results if isinstance(result, Reject)]
@@ -315,13 +323,14 @@ def write_prepared(
     flags: Sequence[Flag] = (),
     validation: Validation | None = None,
 ) -> BatchCounts:
-    """Archive the batch's bytes, then write its documents, `articles` (with their `flags`), `rejects` and
-    what each expectation found (`validation`) in one transaction. The bytes of a page rejected for its
-    reserved TDM rights are not archived: with --respect-tdm its text is stored nowhere."""
+    """Write the batch's documents (their bytes are archived already, see gather_batch), `articles` (with
+    their `flags`), `rejects` and what each expectation found (`validation`) in one transaction.
+
+    The bytes of a page rejected for its reserved TDM rights leave the archive first, when this run put
+    them there (a run without --respect-tdm may have archived the same bytes before; they stay): with
+    --respect-tdm its text is stored nowhere."""
     reserved = {reject.doc_id for reject in rejects if reject.rule == rights.TDM_RESERVED_RULE}
-    load.archive_documents(
-        [document for document in batch.documents if document.doc_id not in reserved], settings.archive_path
-    )
+    load.unarchive_documents(reserved & batch.archived, settings.archive_path)
     return load.write_batch(
         connection,
         run_id,
@@ -583,7 +592,8 @@ class StepClock:
 
 @dataclass(frozen=True)
 class GatheredBatch:
-    """A batch read or fetched and sorted: `fresh` documents to extract, the rest known already."""
+    """A batch read or fetched and sorted: `fresh` documents to extract, the rest known already; every
+    document without its bytes, which are in the archive (see gather_batch)."""
 
     size: int
     documents: list[RawDocument]
@@ -591,10 +601,18 @@ class GatheredBatch:
     fresh: list[RawDocument]
     unchanged: list[RawDocument | NotModified]
     rejects: list[Reject]
+    # The documents whose bytes this batch put in the archive (not there before).
+    archived: frozenset[str] = frozenset()
 
     def prepared(self, articles: list[Article], extract_rejects: list[Reject]) -> PreparedBatch:
         return PreparedBatch(
-            self.size, self.documents, self.fetched, self.unchanged, articles, self.rejects + extract_rejects
+            self.size,
+            self.documents,
+            self.fetched,
+            self.unchanged,
+            articles,
+            self.rejects + extract_rejects,
+            self.archived,
         )
 
 
@@ -608,6 +626,7 @@ class PreparedBatch:
     unchanged: list[RawDocument | NotModified]
     articles: list[Article]
     rejects: list[Reject]
+    archived: frozenset[str] = frozenset()
 
     @classmethod
     def of_rejects(cls, rejects: list[Reject]) -> PreparedBatch:
@@ -690,7 +709,15 @@ def discover_inputs(
 
 
 def gather_batch(run_id: str, items: Sequence[WorkItem], settings: Settings, clock: StepClock) -> GatheredBatch:
-    """Read the batch's files and fetch its URLs, then sort out what earlier runs loaded already.
+    """Read the batch's files and fetch its URLs, archive their bytes, then sort out what earlier runs
+    loaded already.
+
+    The bytes are archived here, and the batch keeps its documents without them: the workers read them
+    back from the archive (extract_batch), the other steps need only their number. With three batches in
+    flight the ingest process held three batches of page bytes (~40 MB per 200 pages of the bench corpus
+    each); now it holds one batch's only while reading it (bench/results.md, section 4). A run stopped
+    before the batch's load leaves its bytes archived with no documents row, as a failed load always did:
+    harmless, since the archive is addressed by content.
 
     A step with nothing to do is not called (no fetch for a batch of files, no look-up when nothing was
     read): each would open the database or show as an empty step in `seconds_by_step`.
@@ -700,11 +727,16 @@ def gather_batch(run_id: str, items: Sequence[WorkItem], settings: Settings, clo
     documents, unchanged_files, read_rejects = clock("read", read_batch, files, settings) if files else ([], [], [])
     fetched = clock("fetch", fetch_batch, run_id, urls, settings) if urls else FetchBatch()
     documents.extend(fetched.documents)
+    archived: frozenset[str] = frozenset()
+    if documents:
+        archived = frozenset(clock("archive", load.archive_documents, documents, settings.archive_path))
+        documents = [document.without_content() for document in documents]
+        fetched = replace(fetched, documents=())  # the same documents, in `documents` now
     fresh, unchanged, repeated_rejects = (
         clock("find_unchanged", split_unchanged, documents, settings) if documents else ([], [], [])
     )
     rejects = read_rejects + list(fetched.rejects) + repeated_rejects
-    return GatheredBatch(len(items), documents, fetched, fresh, [*unchanged, *unchanged_files], rejects)
+    return GatheredBatch(len(items), documents, fetched, fresh, [*unchanged, *unchanged_files], rejects, archived)
 
 
 def extract_documents(

@@ -9,7 +9,7 @@ import socket
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import duckdb
 import pyarrow as pa
 
+from tasks.loaders import archived_path
 from tasks.models import (
     Article,
     ArticleDate,
@@ -253,7 +254,7 @@ def documents_table(documents: Sequence[RawDocument], articles: Sequence[Article
         "encoding_detected": [document.encoding for document in unique],
         "etag": [document.etag for document in unique],
         "last_modified": [document.last_modified for document in unique],
-        "bytes": [len(document.content) for document in unique],
+        "bytes": [document.size for document in unique],
         "fetched_at": [document.fetched_at for document in unique],
         "article_id": [article.article_id if article else None for article in made],
         "article_text_sha256": [article.text_sha256 if article else None for article in made],
@@ -722,14 +723,16 @@ def remove_stale_partials(archive_dir: Path, now: float | None = None) -> int:
     return removed
 
 
-def archive_documents(documents: Sequence[RawDocument], archive_dir: Path) -> None:
-    """Keep each document's bytes under archive_dir/<2 hex>/<sha256>, written atomically.
+def archive_documents(documents: Sequence[RawDocument], archive_dir: Path) -> list[str]:
+    """Keep each document's bytes under archive_dir/<2 hex>/<sha256>, written atomically; the ids of the
+    documents whose bytes were not there before.
 
     The name is the content hash, never anything from the URL or path, so input cannot
     choose where a file lands; a crash leaves at most a temp file, never a half archive entry.
     """
+    written = []
     for document in documents:
-        target = archive_dir / document.doc_id[:2] / document.doc_id
+        target = archived_path(archive_dir, document.doc_id)
         if target.exists():
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -741,3 +744,11 @@ def archive_documents(documents: Sequence[RawDocument], archive_dir: Path) -> No
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)
             raise
+        written.append(document.doc_id)
+    return written
+
+
+def unarchive_documents(doc_ids: Iterable[str], archive_dir: Path) -> None:
+    """Drop these documents' bytes from the archive (a page whose rights reserve its text, see write_prepared)."""
+    for doc_id in doc_ids:
+        archived_path(archive_dir, doc_id).unlink(missing_ok=True)

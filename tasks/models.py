@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -163,6 +163,17 @@ class RawDocument:
     file_stamp: str | None = None
     # What the response and the site declared about its rights (a fetched page; files carry only markup).
     rights: DeclaredRights = NO_DECLARED_RIGHTS
+    # The length of `content` (the `bytes` of its documents row): set from it, and kept by without_content.
+    size: int = -1
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            object.__setattr__(self, "size", len(self.content))
+
+    def without_content(self) -> RawDocument:
+        """This document with its bytes dropped (`size` still says how many there were): once they are in
+        the archive and extracted, a batch waiting for its load needs nothing else of them."""
+        return replace(self, content=b"")
 
 
 @dataclass(frozen=True)

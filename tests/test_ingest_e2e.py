@@ -545,7 +545,15 @@ def test_ingest_runs_as_a_prefect_flow_run(seeds_copy: Path, tmp_path: Path) -> 
     # run costs Prefect time, and each step inside is still timed on its own.
     orchestration = summary["orchestration"]
     assert orchestration["task_runs"] == 3 and orchestration["seconds"] > 0
-    assert set(summary["seconds_by_step"]) == {"read", "find_unchanged", "extract", "validate", "load", "cluster"}
+    assert set(summary["seconds_by_step"]) == {
+        "read",
+        "archive",
+        "find_unchanged",
+        "extract",
+        "validate",
+        "load",
+        "cluster",
+    }
     [(trigger, flow_run_id)] = query(db, "SELECT trigger, flow_run_id FROM runs")
     assert trigger == "manual" and flow_run_id and len(flow_run_id) == 36
 

@@ -267,6 +267,15 @@ def test_archive_is_content_addressed_and_complete(tmp_path: Path) -> None:
     assert [p.name for p in stored.parent.iterdir()] == [document.doc_id]  # no temp files left
 
 
+def test_a_document_loaded_without_its_bytes_still_records_their_number(tmp_path: Path) -> None:
+    # A batch drops its page bytes once they are archived and extracted (flows/run.py, GatheredBatch.prepared).
+    document = make_document(content=b"<html>twenty-seven bytes</html>")
+    db = tmp_path / "news.duckdb"
+    write(db, "run-1", [], documents=[document.without_content()])
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT bytes FROM documents").fetchall() == [(len(document.content),)]
+
+
 def test_crashed_runs_are_marked_and_live_ones_left_alone(tmp_path: Path) -> None:
     db = tmp_path / "news.duckdb"
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
