@@ -8,6 +8,7 @@ import os
 import socket
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -443,9 +444,9 @@ def cyclic_gc_paused() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class KeyGate:
-    """The warehouse's record of its key index (table key_gate, warehouse/keys.py): the index file it was
-    built for, the generation of the last batch written with it, and the articles and documents rows that
-    batch left (None: no index built yet)."""
+    """The warehouse's record of its key index (table key_gate, warehouse/keys.py): the random id and the
+    generation of the last batch written with it, and the articles and documents rows that batch left
+    (None: no index built yet)."""
 
     gate_id: str
     generation: int
@@ -459,10 +460,9 @@ def key_gate(connection: duckdb.DuckDBPyConnection) -> KeyGate:
 
 
 def covers(index: KeyIndex, gate: KeyGate) -> bool:
-    """Whether the index holds every key of the warehouse's last indexed write: built for this warehouse,
-    and as far (it may be ahead: its keys are added before the warehouse commits, which may then fail)."""
-    state = index.state()
-    return gate.articles is not None and state is not None and state[0] == gate.gate_id and state[1] >= gate.generation
+    """Whether the index holds every key up to the warehouse's last indexed write: it holds that very write
+    (it may hold a later one: its keys are added before the warehouse commits, which may then fail)."""
+    return gate.articles is not None and index.holds_write(gate.gate_id, gate.generation)
 
 
 def held_values(
@@ -590,9 +590,13 @@ def write_batch(
             connection.execute(queries["touch_unchanged"], {"run_id": run_id})
         if keys is not None and gate is not None:
             # The index first: if the commit below fails, it only holds keys the warehouse does not.
-            keys.add(article_keys | doc_keys | url_keys, gate.gate_id, gate.generation + 1)
+            # A new id each write: the index of a copy of this warehouse written on its own never passes for this one's.
+            write_id = str(uuid.uuid4())
+            keys.add(article_keys | doc_keys | url_keys, write_id, gate.generation + 1)
             counts = {"articles": (gate.articles or 0) + new, "documents": (gate.documents or 0) + new_documents}
-            connection.execute(queries["set_key_gate"], {"generation": gate.generation + 1, **counts})
+            connection.execute(
+                queries["set_key_gate"], {"gate_id": write_id, "generation": gate.generation + 1, **counts}
+            )
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")

@@ -137,6 +137,28 @@ def test_a_missing_foreign_or_damaged_index_is_rebuilt_from_the_warehouse(tmp_pa
     assert key_index(db).held({key_of(ARTICLE, article.article_id)}) == {key_of(ARTICLE, article.article_id)}
 
 
+def test_the_index_of_a_copy_that_went_its_own_way_is_not_taken_for_this_one(tmp_path: Path) -> None:
+    """Two copies of one warehouse, written on their own, reach the same generation numbers with other keys:
+    the index left beside one must not pass for the other's (it would say "new" of a stored article)."""
+    db, copy = tmp_path / "news.duckdb", tmp_path / "copy.duckdb"
+    write(db, "run1", [make_article()])
+    close_key_indexes()
+    shutil.copy(db, copy)
+    shutil.copy(index_path(db), index_path(copy))
+    kept = make_article(article_id="a1" * 16, url="https://example.com/kept")
+    write(copy, "run2", [kept])
+    write(db, "run2", [make_article(article_id="b2" * 16, url="https://example.com/other")])
+    write(db, "run3", [make_article(article_id="c3" * 16, url="https://example.com/third")])
+    close_key_indexes()
+    shutil.copy(copy, db)  # the copy becomes the warehouse; the index beside it is the old warehouse's
+    with connect(db) as con:
+        assert not load.covers(key_index(db), load.key_gate(con))
+    counts, ran = write(db, "run4", [kept])
+    assert counts.unchanged == 1 and "classify_articles" in ran
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM articles").fetchall() == [(2,)]
+
+
 class CommitFails(RecordingConnection):
     """A process that dies between the index's commit and the warehouse's: the COMMIT never happens."""
 

@@ -19,10 +19,13 @@ table did the same look-ups but cost 27-50 ms a batch at 10M keys: a B-tree dirt
 It answers "maybe" or "no", never for sure "yes": a key it holds sends the look-up to DuckDB as before, so
 every answer stays exact. "No" is certain because the one writer appends a batch's keys here before the
 DuckDB transaction that stores them commits. A key appended for a batch that then did not commit only
-costs a needless look-up. What the index covers is its gate id and generation (the highest batch in its
-log); the warehouse's `key_gate` row records the same for its last indexed write and the rows it left, so
-a missing, foreign or stale index (an operating-system crash can lose a log append; the DuckDB commit after
-it is on disk) or rows another writer added make the writer build the index again (tasks/load.py).
+costs a needless look-up. Every indexed write gives the warehouse a new random gate id and the next
+generation number (table `key_gate`, with the rows it left) and tags its log record with both; the index
+covers the warehouse when it holds the record of the warehouse's last write. So a missing, foreign or stale
+index (an operating-system crash can lose a log append; the DuckDB commit after it is on disk), the index of
+a copy of the warehouse that went its own way (same numbers, other writes) or rows another writer added make
+the writer build the index again (tasks/load.py). An index ahead of its warehouse (a backup restored beside
+a newer index) holds more keys than needed: it stays exact, only some look-ups go to DuckDB needlessly.
 All reading and writing happens while the process holds the warehouse file, so processes take turns here
 as they do there.
 """
@@ -45,11 +48,12 @@ ARTICLE, DOCUMENT, URL = "article", "doc", "url"
 # chance of ~4e-4 over the whole warehouse, which costs one needless look-up, never a wrong answer.
 KEY_HEX_DIGITS = 15
 KEY = np.dtype("<i8")
-MAGIC = b"NDKEYS1\n"
-# Sorted file: magic, gate id (36 ASCII characters, space-padded to 40), generation, key count.
+MAGIC = b"NDKEYS2\n"
+# Sorted file: magic, the gate id of the write at its generation (36 ASCII characters, space-padded to 40),
+# generation, key count.
 HEADER = struct.Struct("<8s40sqq")
-# A log record: the batch's generation and key count, then its keys.
-RECORD = struct.Struct("<qq")
+# A log record: the batch's generation, key count and gate id (as in the header), then its keys.
+RECORD = struct.Struct("<qq40s")
 # Keys per block of the sorted file: a look-up reads one 4 KiB block; the fences (every block's first key)
 # stay in memory: 470 KiB for 30M keys.
 BLOCK_KEYS = 512
@@ -90,6 +94,8 @@ class Log:
     offset: int
     keys: np.ndarray
     generation: int
+    # The gate id each record's write gave the warehouse, by generation.
+    ids: dict[int, str]
 
 
 class KeyIndex:
@@ -104,12 +110,25 @@ class KeyIndex:
         self.log: Log | None = None
 
     def state(self) -> tuple[str, int] | None:
-        """(gate id, generation) the index covers, or None when there is no readable index."""
+        """(gate id, generation) of the last write the index holds, or None when there is no readable index."""
         with self.lock:
             if not self.refresh():
                 return None
             assert self.sorted is not None and self.log is not None
-            return self.sorted.gate_id, max(self.sorted.generation, self.log.generation)
+            if self.log.generation > self.sorted.generation:
+                return self.log.ids[self.log.generation], self.log.generation
+            return self.sorted.gate_id, self.sorted.generation
+
+    def holds_write(self, gate_id: str, generation: int) -> bool:
+        """Whether the index holds the keys of the write that left the warehouse at (gate id, generation):
+        that write, not one of the same number in a copy of the warehouse that went its own way."""
+        with self.lock:
+            if not self.refresh():
+                return False
+            assert self.sorted is not None and self.log is not None
+            if (self.sorted.gate_id, self.sorted.generation) == (gate_id, generation):
+                return True
+            return self.log.ids.get(generation) == gate_id
 
     def held(self, keys: Collection[int]) -> set[int]:
         """Those of `keys` the index holds: the ones the warehouse may hold (every other one it does not)."""
@@ -145,9 +164,10 @@ class KeyIndex:
     def add(self, keys: Collection[int], gate_id: str, generation: int) -> None:
         """Append a batch's keys for `generation` to the log (merged into the sorted file once it is long)."""
         with self.lock:
-            if not self.refresh() or self.sorted is None or self.sorted.gate_id != gate_id:
-                raise ValueError(f"{self.path}: the key index is not built for gate {gate_id}; rebuild it first")
-            record = RECORD.pack(generation, len(keys)) + np.fromiter(keys, dtype=KEY, count=len(keys)).tobytes()
+            if not self.refresh() or self.sorted is None:
+                raise ValueError(f"{self.path}: no key index to add to; build it first")
+            head = RECORD.pack(generation, len(keys), gate_id.encode().ljust(40))
+            record = head + np.fromiter(keys, dtype=KEY, count=len(keys)).tobytes()
             with self.log_path.open("ab") as log:
                 log.write(record)
             self.refresh()
@@ -164,8 +184,10 @@ class KeyIndex:
     def merge_log(self) -> None:
         """A new sorted file of the sorted keys and the log's (the caller holds the lock)."""
         assert self.sorted is not None and self.log is not None
-        generation = max(self.sorted.generation, self.log.generation)
-        self.write_sorted(merged(self.sorted_chunks(), self.log.keys), self.sorted.gate_id, generation)
+        gate_id, generation = self.sorted.gate_id, self.sorted.generation
+        if self.log.generation > generation:
+            gate_id, generation = self.log.ids[self.log.generation], self.log.generation
+        self.write_sorted(merged(self.sorted_chunks(), self.log.keys), gate_id, generation)
 
     def sorted_chunks(self) -> Iterator[np.ndarray]:
         assert self.sorted is not None
@@ -243,25 +265,26 @@ def read_log(path: Path, known: Log | None) -> Log:
     try:
         info = path.stat()
     except FileNotFoundError:
-        return Log((0, 0), 0, np.empty(0, dtype=KEY), -1)
+        return Log((0, 0), 0, np.empty(0, dtype=KEY), -1, {})
     identity = (info.st_ino, info.st_ctime_ns)
     if known is None or known.identity[0] != info.st_ino or info.st_size < known.offset:
-        known = Log(identity, 0, np.empty(0, dtype=KEY), -1)
+        known = Log(identity, 0, np.empty(0, dtype=KEY), -1, {})
     if info.st_size == known.offset:
         return known
     with path.open("rb") as handle:
         handle.seek(known.offset)
         data = handle.read(info.st_size - known.offset)
-    offset, generation, parts = 0, known.generation, [known.keys]
+    offset, generation, parts, ids = 0, known.generation, [known.keys], dict(known.ids)
     while offset + RECORD.size <= len(data):
-        record_generation, count = RECORD.unpack_from(data, offset)
+        record_generation, count, gate_id = RECORD.unpack_from(data, offset)
         end = offset + RECORD.size + count * KEY.itemsize
         if count < 0 or end > len(data):
             break  # cut short: appended while the machine went down
         parts.append(np.frombuffer(data, dtype=KEY, count=count, offset=offset + RECORD.size))
         generation = max(generation, record_generation)
+        ids[record_generation] = gate_id.decode().strip()
         offset = end
-    return Log(identity, known.offset + offset, np.unique(np.concatenate(parts)), generation)
+    return Log(identity, known.offset + offset, np.unique(np.concatenate(parts)), generation, ids)
 
 
 def merged(chunks: Iterable[np.ndarray], extra: np.ndarray) -> Iterator[np.ndarray]:

@@ -79,7 +79,7 @@ WITH keyed AS (
 SELECT DISTINCT CAST('0x' || left(md5(name), 15) AS BIGINT) AS key FROM keyed ORDER BY key;
 
 -- name: set_key_gate
-UPDATE key_gate SET generation = $generation, articles = $articles, documents = $documents;
+UPDATE key_gate SET gate_id = $gate_id, generation = $generation, articles = $articles, documents = $documents;
 
 -- name: touch_unchanged
 UPDATE articles SET last_seen_run = $run_id
