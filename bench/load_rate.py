@@ -24,6 +24,7 @@ import random
 import sys
 import tempfile
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
@@ -251,7 +252,12 @@ def build_key_index(db: Path) -> float:
     with connect(db) as connection:
         connection.execute("BEGIN TRANSACTION")
         gate = load.writable_gate(connection, key_index(db))
-        counts = {"generation": gate.generation, "articles": gate.articles, "documents": gate.documents}
+        counts = {
+            "gate_id": gate.gate_id,
+            "generation": gate.generation,
+            "articles": gate.articles,
+            "documents": gate.documents,
+        }
         connection.execute(named_queries()["set_key_gate"], counts)
         connection.execute("COMMIT")
     return time.perf_counter() - started
@@ -267,8 +273,14 @@ def index_written_batch(db: Path, documents: Sequence[RawDocument], articles: Se
         articles_now, documents_now = connection.execute(named_queries()["stored_counts"]).fetchall()[0]
         table = load.articles_table(articles, "index", datetime.now(UTC))
         keys = set().union(*load.batch_keys(table, load.documents_table(documents, articles, "index"), []))
-        key_index(db).add(keys, gate.gate_id, gate.generation + 1)
-        counts = {"generation": gate.generation + 1, "articles": articles_now, "documents": documents_now}
+        write_id = str(uuid.uuid4())
+        key_index(db).add(keys, write_id, gate.generation + 1)
+        counts = {
+            "gate_id": write_id,
+            "generation": gate.generation + 1,
+            "articles": articles_now,
+            "documents": documents_now,
+        }
         connection.execute(named_queries()["set_key_gate"], counts)
         connection.execute("COMMIT")
 
@@ -340,7 +352,10 @@ def size_curve(
                     used += 1
                     batch = slice(first, first + batch_size)
                     keys = key_index(db) if way == "key index" else None
+                    cpu_started = time.process_time()
                     parts = batch_parts_at_scale(db, documents[batch], articles[batch], f"run-{size}-{number}", keys)
+                    # The process's CPU (every thread's, DuckDB's included): what a busy machine does not inflate.
+                    parts["cpu"] = time.process_time() - cpu_started
                     if keys is None:
                         index_written_batch(db, documents[batch], articles[batch])
                     for name, seconds in parts.items():
@@ -431,18 +446,22 @@ def print_size_curve(args: argparse.Namespace) -> None:
     documents, articles = synthetic_batch(pool, args.text_bytes)
     load.articles_table(articles[:10], "warm-up", datetime.now(UTC))
     rows = size_curve(documents, articles, args.batch_size, sizes, args.batches, args.scratch)
-    smallest = {way: sum(parts.values()) for size, way, parts, _ in rows if size == min(sizes)}
+    smallest = {way: sum(parts[name] for name in BATCH_PARTS) for size, way, parts, _ in rows if size == min(sizes)}
+    smallest_cpu = {way: parts["cpu"] for size, way, parts, _ in rows if size == min(sizes)}
     print(f"batches of {args.batch_size} new pages, median of {args.batches} at each size, ms; {os.cpu_count()} cores")
     print(
         f"| stored articles and documents | look-ups | {' | '.join(BATCH_PARTS)} | whole batch | / smallest "
-        "| key index built in |"
+        "| CPU ms | CPU / smallest | key index built in |"
     )
-    print("|---" * (len(BATCH_PARTS) + 5) + "|")
+    print("|---" * (len(BATCH_PARTS) + 7) + "|")
     for size, way, parts, build_seconds in rows:
-        total = sum(parts.values())
+        total = sum(parts[name] for name in BATCH_PARTS)
         cells = " | ".join(f"{parts[name] * 1000:.1f}" for name in BATCH_PARTS)
         built = f"{build_seconds:.1f} s" if way == "key index" else ""
-        print(f"| {size:,} | {way} | {cells} | {total * 1000:.1f} | {total / smallest[way]:.2f} | {built} |")
+        print(
+            f"| {size:,} | {way} | {cells} | {total * 1000:.1f} | {total / smallest[way]:.2f} "
+            f"| {parts['cpu'] * 1000:.1f} | {parts['cpu'] / smallest_cpu[way]:.2f} | {built} |"
+        )
     print(
         f"command: .venv/bin/python bench/load_rate.py --sizes {args.sizes} --batches {args.batches} "
         f"--batch-size {args.batch_size} --text-bytes {args.text_bytes}"
