@@ -24,6 +24,7 @@ import random
 import sys
 import tempfile
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
@@ -39,6 +40,7 @@ from tasks import load
 from tasks.dates import parse_iso_date
 from tasks.models import Article, RawDocument
 from warehouse.db import connect, named_queries
+from warehouse.keys import KeyIndex, close_key_indexes, key_index
 
 GOAL_ROWS_PER_SECOND = 50_000
 VOCABULARY = (
@@ -172,31 +174,50 @@ def pipeline_rate(documents: Sequence[RawDocument], articles: Sequence[Article],
         return len(articles) / (time.perf_counter() - started)
 
 
-def fill_warehouse(db: Path, rows: int) -> None:
-    """`rows` articles (short texts) and their documents, written by SQL: a warehouse that ingests have grown."""
+def fill_warehouse(db: Path, rows: int, start: int = 0) -> None:
+    """Articles `start` to `rows` (short texts), their documents and a reject for every tenth, written by SQL:
+    a warehouse that ingests have grown. Called again with a larger `rows`, it grows the same warehouse.
+
+    The stored URLs interleave with the batches' (same host, the same directories in turn): with stored
+    URLs that all sort after the new ones, zone maps would skip every row group and flatter the scans.
+    Written by SQL, not by write_batch: the key index is then rebuilt from them (build_key_index)."""
     with connect(db) as connection:
+        bounds = {"start": start, "stop": rows}
         connection.execute(
             """
             INSERT INTO documents BY NAME
-            SELECT sha256('old ' || i) AS doc_id, 'https://old.example.com/' || i || '.html' AS url,
-                   '/data/old/' || i || '.html' AS input, 200 AS http_status, 60000 AS bytes,
+            SELECT sha256('old ' || i) AS doc_id,
+                   'https://news.example.com/' || (i % 1000) || '/old-' || i || '.html' AS url,
+                   '/data/pages/old-' || i || '.html' AS input, 200 AS http_status, 60000 AS bytes,
                    TIMESTAMPTZ '2024-01-01 00:00:00+00' AS fetched_at, 'old' AS run_id,
                    md5('old ' || i) AS article_id, sha256('text ' || i) AS article_text_sha256
-            FROM range($rows) AS t(i)
+            FROM range($start, $stop) AS t(i)
             """,
-            {"rows": rows},
+            bounds,
         )
         connection.execute(
             """
             INSERT INTO articles BY NAME
-            SELECT md5('old ' || i) AS article_id, sha256('old ' || i) AS doc_id, '/data/old/' || i || '.html' AS input,
-                   'https://old.example.com/' || i || '.html' AS url, 'old' AS source, 'Old story ' || i AS title,
+            SELECT md5('old ' || i) AS article_id, sha256('old ' || i) AS doc_id,
+                   '/data/pages/old-' || i || '.html' AS input,
+                   'https://news.example.com/' || (i % 1000) || '/old-' || i || '.html' AS url, 'old' AS source,
+                   'Old story ' || i AS title,
                    'A short old text ' || i AS text, 5 AS word_count, sha256('text ' || i) AS text_sha256,
                    'old' AS first_seen_run, 'old' AS last_seen_run, 1 AS version,
                    TIMESTAMPTZ '2024-01-01 00:00:00+00' AS updated_at
-            FROM range($rows) AS t(i)
+            FROM range($start, $stop) AS t(i)
             """,
-            {"rows": rows},
+            bounds,
+        )
+        connection.execute(
+            """
+            INSERT INTO rejects BY NAME
+            SELECT 'old' AS run_id, '/data/pages/rejected-' || i || '.html' AS input, 'extract' AS stage,
+                   'no-text' AS rule, 'no main text found' AS detail, sha256('rejected ' || i) AS doc_id,
+                   TIMESTAMPTZ '2024-01-01 00:00:00+00' AS rejected_at
+            FROM range($start, $stop, 10) AS t(i)
+            """,
+            bounds,
         )
 
 
@@ -220,6 +241,132 @@ def batch_seconds_at_scale(
         return seconds
 
 
+BATCH_PARTS = ("open", "gather: unchanged files", "gather: seen documents", "write", "close")
+LOOK_UPS = ("key index", "scans")
+
+
+def build_key_index(db: Path) -> float:
+    """Seconds to (re)build the warehouse's key index from its rows, as the first write after rows were added
+    without it does."""
+    started = time.perf_counter()
+    with connect(db) as connection:
+        connection.execute("BEGIN TRANSACTION")
+        gate = load.writable_gate(connection, key_index(db))
+        counts = {
+            "gate_id": gate.gate_id,
+            "generation": gate.generation,
+            "articles": gate.articles,
+            "documents": gate.documents,
+        }
+        connection.execute(named_queries()["set_key_gate"], counts)
+        connection.execute("COMMIT")
+    return time.perf_counter() - started
+
+
+def index_written_batch(db: Path, documents: Sequence[RawDocument], articles: Sequence[Article]) -> None:
+    """Add the keys of a batch written without the key index to it, as an indexed write would have: the
+    batches measured with DuckDB scans then leave the index whole for the next indexed one (else each of
+    those would first rebuild it, a minute at 10M)."""
+    with connect(db) as connection:
+        connection.execute("BEGIN TRANSACTION")
+        gate = load.key_gate(connection)
+        articles_now, documents_now = connection.execute(named_queries()["stored_counts"]).fetchall()[0]
+        table = load.articles_table(articles, "index", datetime.now(UTC))
+        keys = set().union(*load.batch_keys(table, load.documents_table(documents, articles, "index"), []))
+        write_id = str(uuid.uuid4())
+        key_index(db).add(keys, write_id, gate.generation + 1)
+        counts = {
+            "gate_id": write_id,
+            "generation": gate.generation + 1,
+            "articles": articles_now,
+            "documents": documents_now,
+        }
+        connection.execute(named_queries()["set_key_gate"], counts)
+        connection.execute("COMMIT")
+
+
+def batch_parts_at_scale(
+    db: Path, documents: Sequence[RawDocument], articles: Sequence[Article], run_id: str, keys: KeyIndex | None
+) -> dict[str, float]:
+    """Seconds of each part of one batch of new pages as an ingest pays them: the gather thread's two
+    look-ups (files unchanged since loaded; bytes already loaded or rejected), each in a connection of its
+    own, then the load's write; every open (with the migration check) and close (with its checkpoint) is
+    counted under open and close. `keys`: the warehouse's key index, as a run uses it, or None (DuckDB
+    scans, as before it)."""
+    parts = dict.fromkeys(BATCH_PARTS, 0.0)
+    stamps = {document.url: f"{len(document.content)}:1:1" for document in documents}
+    steps = (
+        ("gather: unchanged files", lambda connection: load.find_unchanged_files(connection, stamps, keys)),
+        ("gather: seen documents", lambda connection: load.find_seen(connection, documents, keys)),
+        (
+            "write",
+            lambda connection: load.write_batch(
+                connection, run_id, documents=documents, articles=articles, rejects=[], keys=keys
+            ),
+        ),
+    )
+    for name, step in steps:
+        started = time.perf_counter()
+        with connect(db) as connection:
+            opened = time.perf_counter()
+            step(connection)
+            done = time.perf_counter()
+        parts["open"] += opened - started
+        parts[name] += done - opened
+        parts["close"] += time.perf_counter() - done
+    return parts
+
+
+def size_curve(
+    documents: Sequence[RawDocument],
+    articles: Sequence[Article],
+    batch_size: int,
+    sizes: Sequence[int],
+    batches: int,
+    scratch_dir: Path | None = None,
+) -> list[tuple[int, str, dict[str, float], float]]:
+    """Per warehouse size (grown in one file, smallest first) and way of looking keys up: the median seconds
+    of each batch part over `batches` batches of new pages, and the seconds the key index took to build.
+
+    At each size the batches alternate between the key index and DuckDB scans, so both meet the same
+    machine load; the keys of a batch written by scans are added to the index afterwards, untimed.
+    """
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="newsdag-load-", dir=scratch_dir) as scratch:
+        db = Path(scratch) / "bench.duckdb"
+        with connect(db):
+            pass
+        filled, used = 0, 0
+        for size in sorted(sizes):
+            if size > filled:
+                started = time.perf_counter()
+                fill_warehouse(db, size, start=filled)
+                print(f"(filled to {size:,} in {time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+                filled = size
+            build_seconds = build_key_index(db)
+            print(f"(key index built in {build_seconds:.1f} s)", file=sys.stderr, flush=True)
+            measured: dict[str, dict[str, list[float]]] = {way: defaultdict(list) for way in LOOK_UPS}
+            for number in range(batches):
+                for way in LOOK_UPS:
+                    first = used * batch_size % len(articles)  # new pages every time
+                    used += 1
+                    batch = slice(first, first + batch_size)
+                    keys = key_index(db) if way == "key index" else None
+                    cpu_started = time.process_time()
+                    parts = batch_parts_at_scale(db, documents[batch], articles[batch], f"run-{size}-{number}", keys)
+                    # The process's CPU (every thread's, DuckDB's included): what a busy machine does not inflate.
+                    parts["cpu"] = time.process_time() - cpu_started
+                    if keys is None:
+                        index_written_batch(db, documents[batch], articles[batch])
+                    for name, seconds in parts.items():
+                        measured[way][name].append(seconds)
+            for way in LOOK_UPS:
+                medians = {name: median(values) for name, values in measured[way].items()}
+                rows.append((size, way, medians, build_seconds))
+        close_key_indexes()
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000)
@@ -232,7 +379,17 @@ def main() -> None:
         default=0,
         help="also time batches into a warehouse already holding this many articles and documents",
     )
+    parser.add_argument(
+        "--sizes",
+        help="comma-separated warehouse sizes (articles and documents; 0 = empty): a batch's parts at each, "
+        "the warehouse grown in one file; only this measurement runs",
+    )
+    parser.add_argument("--batches", type=int, default=10, help="batches measured at each of --sizes")
+    parser.add_argument("--scratch", type=Path, help="where --sizes builds its warehouse (default: the temp dir)")
     args = parser.parse_args()
+    if args.sizes:
+        print_size_curve(args)
+        return
     documents, articles = synthetic_batch(args.rows, args.text_bytes)
     changed = changed_half(articles)
     mean_text = sum(len(article.text) for article in articles) / len(articles)
@@ -280,6 +437,34 @@ def main() -> None:
         f"command: .venv/bin/python bench/load_rate.py --rows {args.rows} --text-bytes {args.text_bytes} "
         f"--repeat {args.repeat} --batch-size {args.batch_size}"
         + (f" --existing {args.existing}" if args.existing else "")
+    )
+
+
+def print_size_curve(args: argparse.Namespace) -> None:
+    sizes = [int(size) for size in args.sizes.split(",")]
+    pool = max(args.rows, args.batch_size * args.batches * len(sizes) * len(LOOK_UPS))
+    documents, articles = synthetic_batch(pool, args.text_bytes)
+    load.articles_table(articles[:10], "warm-up", datetime.now(UTC))
+    rows = size_curve(documents, articles, args.batch_size, sizes, args.batches, args.scratch)
+    smallest = {way: sum(parts[name] for name in BATCH_PARTS) for size, way, parts, _ in rows if size == min(sizes)}
+    smallest_cpu = {way: parts["cpu"] for size, way, parts, _ in rows if size == min(sizes)}
+    print(f"batches of {args.batch_size} new pages, median of {args.batches} at each size, ms; {os.cpu_count()} cores")
+    print(
+        f"| stored articles and documents | look-ups | {' | '.join(BATCH_PARTS)} | whole batch | / smallest "
+        "| CPU ms | CPU / smallest | key index built in |"
+    )
+    print("|---" * (len(BATCH_PARTS) + 7) + "|")
+    for size, way, parts, build_seconds in rows:
+        total = sum(parts[name] for name in BATCH_PARTS)
+        cells = " | ".join(f"{parts[name] * 1000:.1f}" for name in BATCH_PARTS)
+        built = f"{build_seconds:.1f} s" if way == "key index" else ""
+        print(
+            f"| {size:,} | {way} | {cells} | {total * 1000:.1f} | {total / smallest[way]:.2f} "
+            f"| {parts['cpu'] * 1000:.1f} | {parts['cpu'] / smallest_cpu[way]:.2f} | {built} |"
+        )
+    print(
+        f"command: .venv/bin/python bench/load_rate.py --sizes {args.sizes} --batches {args.batches} "
+        f"--batch-size {args.batch_size} --text-bytes {args.text_bytes}"
     )
 
 

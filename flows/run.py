@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import contextvars
 import ctypes
+import functools
+import itertools
 import logging
 import os
 import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -43,6 +45,7 @@ from tasks.models import (
     WorkItem,
 )
 from warehouse.db import connect
+from warehouse.keys import close_key_indexes, key_index
 
 logger = logging.getLogger("newsdag")
 # glibc's malloc arenas in an ingest process (glibc's MALLOC_ARENA_MAX, when set, wins). Its default, an arena
@@ -69,10 +72,11 @@ COUNT_NAMES = (
 
 @dataclass(frozen=True)
 class Progress:
-    """What a run has done so far; sent to listeners after discovery and after each batch."""
+    """What a run has done so far; sent to listeners after discovery and after each batch. `total` is
+    None while the inputs are still being counted (see Listing)."""
 
     run_id: str
-    total: int
+    total: int | None
     done: int
     counts: dict[str, int]
 
@@ -130,7 +134,7 @@ def find_unchanged_files(uris: dict[str, str], settings: Settings) -> dict[str, 
         if (stamp := loaders.file_stamp(Path(location))) is not None:
             stamps[uri] = stamp
     with open_warehouse(settings) as connection:
-        return load.find_unchanged_files(connection, stamps)
+        return load.find_unchanged_files(connection, stamps, key_index(settings.db_path))
 
 
 def build_request(
@@ -202,7 +206,8 @@ def fetch_batch(run_id: str, items: Sequence[WorkItem], settings: Settings) -> F
     validators = {}
     if Path(settings.db_path).exists():
         with open_warehouse(settings) as connection:
-            validators = load.find_validators(connection, [item.location for item in items])
+            urls = [item.location for item in items]
+            validators = load.find_validators(connection, urls, key_index(settings.db_path))
     return fetch.fetcher_for(run_id, fetch_policy(settings)).fetch_batch(items, validators)
 
 
@@ -223,7 +228,7 @@ def split_unchanged(
     if not Path(settings.db_path).exists() or not documents:
         return list(documents), [], []
     with open_warehouse(settings) as connection:
-        seen = load.find_seen(connection, documents)
+        seen = load.find_seen(connection, documents, key_index(settings.db_path))
     fresh, unchanged, rejects = [], [], []
     for document in documents:
         earlier_reject = seen.rejects.get((document.doc_id, document.input))
@@ -248,10 +253,16 @@ def still_rejects(reject: Reject) -> bool:
 
 def extract_batch(documents: Sequence[RawDocument], settings: Settings) -> tuple[list[Article], list[Reject]]:
     """Extract in local worker processes, or on the Dask cluster at `dask_address`: either way the
-    articles come back here, to the one process that writes the database."""
+    articles come back here, to the one process that writes the database.
+
+    The documents come without their bytes, which gather_batch archived: a local worker reads each
+    document's bytes from the archive itself (tasks.extract.extract_archived), usually from the page
+    cache; for Dask workers, which may not see this disk, they are read back here and sent.
+    """
     if settings.dask_address and documents:
         start_validation_warm_up()
-        results = scaleout.extract_on_dask(documents, settings.dask_address, chunk_docs=settings.dask_chunk_docs)
+        with_bytes = [loaders.with_archived_content(document, settings.archive_path) for document in documents]
+        results = scaleout.extract_on_dask(with_bytes, settings.dask_address, chunk_docs=settings.dask_chunk_docs)
     else:
         if settings.workers > 1 and len(documents) >= settings.parallel_min_docs:
             start_validation_warm_up()
@@ -260,6 +271,7 @@ def extract_batch(documents: Sequence[RawDocument], settings: Settings) -> tuple
             workers=settings.workers,
             parallel_min_docs=settings.parallel_min_docs,
             timeout_seconds=settings.extract_timeout_seconds,
+            extractor=functools.partial(extract.extract_archived, settings.archive_path),
         )
     articles = [result for result in results if isinstance(result, Article)]
     rejects = [result for result in results if isinstance(result, Reject)]
@@ -311,13 +323,14 @@ def write_prepared(
     flags: Sequence[Flag] = (),
     validation: Validation | None = None,
 ) -> BatchCounts:
-    """Archive the batch's bytes, then write its documents, `articles` (with their `flags`), `rejects` and
-    what each expectation found (`validation`) in one transaction. The bytes of a page rejected for its
-    reserved TDM rights are not archived: with --respect-tdm its text is stored nowhere."""
+    """Write the batch's documents (their bytes are archived already, see gather_batch), `articles` (with
+    their `flags`), `rejects` and what each expectation found (`validation`) in one transaction.
+
+    The bytes of a page rejected for its reserved TDM rights leave the archive first, when this run put
+    them there (a run without --respect-tdm may have archived the same bytes before; they stay): with
+    --respect-tdm its text is stored nowhere."""
     reserved = {reject.doc_id for reject in rejects if reject.rule == rights.TDM_RESERVED_RULE}
-    load.archive_documents(
-        [document for document in batch.documents if document.doc_id not in reserved], settings.archive_path
-    )
+    load.unarchive_documents(reserved & batch.archived, settings.archive_path)
     return load.write_batch(
         connection,
         run_id,
@@ -330,10 +343,11 @@ def write_prepared(
         fetches=batch.fetched.records,
         site_rights=batch.fetched.site_rights,
         validation=validation.results if validation else (),
+        keys=key_index(settings.db_path),
     )
 
 
-def batched(items: Sequence[WorkItem], settings: Settings) -> Iterator[list[WorkItem]]:
+def batched(items: Iterable[WorkItem], settings: Settings) -> Iterator[list[WorkItem]]:
     """Batches of `batch_size` pages (files, URLs) and of `line_batch_size` JSONL lines holding at most
     `line_batch_bytes`. Pages and lines fill batches of their own, each in the order given, so pages and
     small dumps side by side in a directory still make full batches.
@@ -362,6 +376,63 @@ def batched(items: Sequence[WorkItem], settings: Settings) -> Iterator[list[Work
             yield lines
             lines, line_bytes = [], 0
     yield from (batch for batch in (pages, lines) if batch)
+
+
+class Listing:
+    """A run's work items as a stream: the local inputs as discovery walks them, then the web's links.
+
+    It knows how many it has handed out (`listed`) and, for progress, the `total`: counted by a pass of
+    its own over the same inputs on a thread (a dump of ten million lines takes it ~2 s, bench/big_inputs.py)
+    while the first batches are already loading; exact once the stream has ended.
+    """
+
+    def __init__(self, paths: Iterator[WorkItem], count: Callable[[threading.Event], int | None] | None) -> None:
+        self.paths = paths
+        self.links: list[WorkItem] = []
+        self.listed = 0
+        self.ended = False
+        self.counted: int | None = None if count is not None else 0
+        self.stop = threading.Event()
+        if count is not None:
+            threading.Thread(target=self.count_with, args=(count,), name="newsdag-count", daemon=True).start()
+
+    @classmethod
+    def of_paths(cls, request: IngestRequest, settings: Settings) -> Listing:
+        """The request's local inputs; InputError now, before the run is recorded, if one names nothing."""
+        if not request.paths:
+            return cls(iter(()), None)
+        paths = discover.discover_paths(request.paths, source=request.source, skip=settings.warehouse_files)
+
+        def count(stop: threading.Event) -> int | None:
+            return discover.count_work_items(request.paths, skip=settings.warehouse_files, stop=stop)
+
+        return cls(paths, count)
+
+    def count_with(self, count: Callable[[threading.Event], int | None]) -> None:
+        self.counted = count(self.stop)
+
+    def add_links(self, links: Sequence[WorkItem]) -> None:
+        """Page URLs from the web's discovery, listed after the local inputs."""
+        self.links.extend(links)
+
+    @property
+    def total(self) -> int | None:
+        if self.ended:
+            return self.listed
+        if self.counted is None:
+            return None
+        # The inputs may have changed since they were counted: never fewer than were listed.
+        return max(self.counted + len(self.links), self.listed)
+
+    def __iter__(self) -> Iterator[WorkItem]:
+        for item in itertools.chain(self.paths, self.links):
+            self.listed += 1
+            yield item
+        self.ended = True
+
+    def close(self) -> None:
+        """Stop the count if it still runs (a run that ends early)."""
+        self.stop.set()
 
 
 def new_run_id(now: datetime) -> str:
@@ -412,7 +483,7 @@ def run_ingest(
         flow_run_id=flow_run_id,
     )
     # Local inputs are checked before the run is recorded: a typo fails the command, not a run.
-    items = list(discover.discover_paths(request.paths, source=request.source, skip=settings.warehouse_files))
+    items = Listing.of_paths(request, settings)
     with open_warehouse(settings) as connection:
         load.start_run(connection, run)
     load.remove_stale_partials(settings.archive_path)  # what a killed run left half-written
@@ -424,28 +495,30 @@ def run_ingest(
         discover_rejects: list[Reject] = []
         if request.urls or request.url_files or request.feeds or request.sitemaps:
             links, discover_rejects = tasks.discover(run.run_id, request, settings, clock)
-            items.extend(links)
+            items.add_links(links)
             if discover_rejects:
                 written = tasks.load(run.run_id, PreparedBatch.of_rejects(discover_rejects), settings, clock)
                 counts["rejected"] += written.rejected
-        counts["discovered"] = len(items)
-        report(Progress(run.run_id, len(items), 0, dict(counts)))
+        report(Progress(run.run_id, items.total, 0, dict(counts)))
         run_batches(run, items, settings, counts, flags_by_rule, tasks, clock)
+        counts["discovered"] = items.listed
         if not (counts["loaded"] or counts["updated"]):
             # No batch clustered, but articles may wait from before: a cluster step that failed, or a
             # migration that dropped their signatures. Cheap when none is pending.
             tasks.cluster(run.run_id, settings, clock)
-        if items and counts["failed"] == len(items):
+        if items.listed and counts["failed"] == items.listed:
             status, error = "failed", "every URL failed to fetch; see the view fetch_failures_by_host"
-        elif not items and discover_rejects:
+        elif not items.listed and discover_rejects:
             status, error = "failed", "no page found: every feed or sitemap failed; see the rejects table"
     except BaseException as failure:
         status, error = "failed", f"{type(failure).__name__}: {failure}"
         raise
     finally:
+        items.close()
         extract.shutdown_pools()
         scaleout.close_clients()
         fetch.close_fetcher(run.run_id)
+        close_key_indexes()
         finish_quietly(settings, run.run_id, status, dict(counts), error)
     logger.info("run %s %s: %s", run.run_id, status, dict(counts))
     alerts = judge_drift(settings, run.run_id)
@@ -519,7 +592,8 @@ class StepClock:
 
 @dataclass(frozen=True)
 class GatheredBatch:
-    """A batch read or fetched and sorted: `fresh` documents to extract, the rest known already."""
+    """A batch read or fetched and sorted: `fresh` documents to extract, the rest known already; every
+    document without its bytes, which are in the archive (see gather_batch)."""
 
     size: int
     documents: list[RawDocument]
@@ -527,10 +601,18 @@ class GatheredBatch:
     fresh: list[RawDocument]
     unchanged: list[RawDocument | NotModified]
     rejects: list[Reject]
+    # The documents whose bytes this batch put in the archive (not there before).
+    archived: frozenset[str] = frozenset()
 
     def prepared(self, articles: list[Article], extract_rejects: list[Reject]) -> PreparedBatch:
         return PreparedBatch(
-            self.size, self.documents, self.fetched, self.unchanged, articles, self.rejects + extract_rejects
+            self.size,
+            self.documents,
+            self.fetched,
+            self.unchanged,
+            articles,
+            self.rejects + extract_rejects,
+            self.archived,
         )
 
 
@@ -544,6 +626,7 @@ class PreparedBatch:
     unchanged: list[RawDocument | NotModified]
     articles: list[Article]
     rejects: list[Reject]
+    archived: frozenset[str] = frozenset()
 
     @classmethod
     def of_rejects(cls, rejects: list[Reject]) -> PreparedBatch:
@@ -558,7 +641,7 @@ BATCHES_AHEAD = 2
 
 def run_batches(
     run: load.RunRecord,
-    items: Sequence[WorkItem],
+    items: Listing,
     settings: Settings,
     counts: Counter[str],
     flags_by_rule: Counter[str],
@@ -566,8 +649,15 @@ def run_batches(
     clock: StepClock,
 ) -> None:
     """Every batch through three threads at once: one reads or fetches batch k+2 and finds what is
-    unchanged, one extracts batch k+1, and this one validates, loads and clusters batch k."""
+    unchanged, one extracts batch k+1, and this one validates, loads and clusters batch k.
+
+    Batches are cut from the listing as they are needed (on this thread), so the first is read while
+    discovery has listed little more than it.
+    """
     batches = batched(items, settings)
+    first = list(itertools.islice(batches, BATCHES_AHEAD))
+    first_items = sum(len(batch) for batch in first)
+    batches = itertools.chain(first, batches)
     gathering = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsdag-gather")
     extracting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsdag-extract")
 
@@ -585,14 +675,14 @@ def run_batches(
         return extracting.submit(contextvars.copy_context().run, extract_when_gathered, gathered)
 
     pooled = extract.extracts_in_pool(
-        len(items),
+        first_items,
         workers=settings.workers,
         parallel_min_docs=settings.parallel_min_docs,
         timeout_seconds=settings.extract_timeout_seconds,
     )
     # In a run of many inputs, the workers start (and import trafilatura) on an idle core while the
     # first batch is read; a small run need not wait for workers it may not use (all unchanged).
-    if pooled and not settings.dask_address and len(items) >= settings.parallel_min_docs:
+    if pooled and not settings.dask_address and first_items >= settings.parallel_min_docs:
         extracting.submit(extract.start_pool, max(1, settings.workers))
     done = 0
     try:
@@ -605,7 +695,8 @@ def run_batches(
             add_counts(counts, prepared, written)
             flags_by_rule.update(written.flags_by_rule)
             done += prepared.size
-            report(Progress(run.run_id, len(items), done, dict(counts)))
+            counts["discovered"] = items.listed
+            report(Progress(run.run_id, items.total, done, dict(counts)))
     finally:
         for pool in (gathering, extracting):
             pool.shutdown(wait=False, cancel_futures=True)
@@ -618,7 +709,15 @@ def discover_inputs(
 
 
 def gather_batch(run_id: str, items: Sequence[WorkItem], settings: Settings, clock: StepClock) -> GatheredBatch:
-    """Read the batch's files and fetch its URLs, then sort out what earlier runs loaded already.
+    """Read the batch's files and fetch its URLs, archive their bytes, then sort out what earlier runs
+    loaded already.
+
+    The bytes are archived here, and the batch keeps its documents without them: the workers read them
+    back from the archive (extract_batch), the other steps need only their number. With three batches in
+    flight the ingest process held three batches of page bytes (~40 MB per 200 pages of the bench corpus
+    each); now it holds one batch's only while reading it (bench/results.md, section 4). A run stopped
+    before the batch's load leaves its bytes archived with no documents row, as a failed load always did:
+    harmless, since the archive is addressed by content.
 
     A step with nothing to do is not called (no fetch for a batch of files, no look-up when nothing was
     read): each would open the database or show as an empty step in `seconds_by_step`.
@@ -628,11 +727,16 @@ def gather_batch(run_id: str, items: Sequence[WorkItem], settings: Settings, clo
     documents, unchanged_files, read_rejects = clock("read", read_batch, files, settings) if files else ([], [], [])
     fetched = clock("fetch", fetch_batch, run_id, urls, settings) if urls else FetchBatch()
     documents.extend(fetched.documents)
+    archived: frozenset[str] = frozenset()
+    if documents:
+        archived = frozenset(clock("archive", load.archive_documents, documents, settings.archive_path))
+        documents = [document.without_content() for document in documents]
+        fetched = replace(fetched, documents=())  # the same documents, in `documents` now
     fresh, unchanged, repeated_rejects = (
         clock("find_unchanged", split_unchanged, documents, settings) if documents else ([], [], [])
     )
     rejects = read_rejects + list(fetched.rejects) + repeated_rejects
-    return GatheredBatch(len(items), documents, fetched, fresh, [*unchanged, *unchanged_files], rejects)
+    return GatheredBatch(len(items), documents, fetched, fresh, [*unchanged, *unchanged_files], rejects, archived)
 
 
 def extract_documents(

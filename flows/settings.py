@@ -318,9 +318,10 @@ class Settings:
     @property
     def warehouse_files(self) -> tuple[Path, ...]:
         """What newsdag itself writes, which an input directory may hold: the database, its WAL and spill
-        directory (DuckDB's), and the archive. Never inputs."""
+        directory (DuckDB's), its key index (warehouse/keys.py), and the archive. Never inputs."""
         db = Path(self.db_path)
-        return db, db.with_name(f"{db.name}.wal"), db.with_name(f"{db.name}.tmp"), self.archive_path
+        beside = (".wal", ".tmp", ".keys", ".keys-log", ".keys-tmp")
+        return db, *(db.with_name(f"{db.name}{suffix}") for suffix in beside), self.archive_path
 
 
 BOOLEAN_WORDS = {

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import htmldate
@@ -21,14 +22,16 @@ import htmldate.extractors
 import lxml.html
 import py3langid
 import trafilatura
+from htmldate import extractors as htmldate_extractors
 from lxml.etree import ParserError
+from trafilatura.external import try_justext
 from trafilatura.settings import Document
 from trafilatura.utils import repair_faulty_html
 
 from tasks.dates import parse_iso_date
 from tasks.errors import ExtractError
 from tasks.htmlmeta import read_page_metadata
-from tasks.loaders import decode_content
+from tasks.loaders import decode_content, with_archived_content
 from tasks.models import (
     NO_DECLARED_RIGHTS,
     Article,
@@ -149,6 +152,17 @@ def extract_fields(document: RawDocument) -> ExtractedFields:
     else:
         fields = extract_html(text, document.url, document.rights)
     return composed_unicode(apply_hints(document, fields))
+
+
+def extract_archived(archive_dir: Path, document: RawDocument) -> Article | Reject:
+    """extract_document on the document's bytes, read from the archive here, in the worker: the ingest
+    process then never holds a batch's bytes while it is extracted, nor sends them through a pipe."""
+    try:
+        document = with_archived_content(document, archive_dir)
+    except OSError as error:
+        detail = f"its bytes are no longer in the archive: {error.strerror or error}"
+        return Reject(document.input, "extract", "unreadable", detail, document.doc_id, document.url)
+    return extract_document(document)
 
 
 def composed_unicode(fields: ExtractedFields) -> ExtractedFields:
@@ -487,7 +501,7 @@ def extract_batch(
     page hangs (a thread cannot be, and a signal reaches only the main thread, where extraction does not
     run). With `timeout_seconds` 0 there is no bound, and a batch smaller than `parallel_min_docs`, or
     one worker, extracts in this process. `extractor` is the per-document function (a module-level
-    one: it is pickled to the workers).
+    one, or a functools.partial of one, such as extract_archived: it is pickled to the workers).
     """
     if not documents:
         return []
@@ -615,14 +629,44 @@ def extract_reject(document: RawDocument, rule: str, detail: str) -> Reject:
 
 # Worker pools by size, kept for the life of the process (see extraction_pool).
 POOLS: dict[int, ProcessPoolExecutor] = {}
+# What the workers' forkserver imports before it forks any worker: tasks/preload.py imports this module
+# and loads what extraction would otherwise load lazily in each worker (warm_up_worker).
+FORKSERVER_PRELOAD = ["tasks.preload"]
+# A date string no locale parses: dateparser then loads every locale it knows (htmldate asks it with
+# languages=None), which is what a worker meets sooner or later.
+UNPARSEABLE_DATE = "12 xyzzy 2021"
+WARM_UP_PAGE = "<html><body><p>warm up</p></body></html>"
+
+
+def warm_up_worker() -> None:
+    """Load now what extraction loads lazily, at a worker's first pages, and keeps for the worker's life.
+
+    Called once in the workers' forkserver (tasks/preload.py): each worker forks with it already loaded
+    and shares its pages with the server and the other workers instead of loading a copy of its own.
+    Measured per worker when each loaded its own (bench/results.md, section 4): py3langid's model 73 MB
+    and 0.4 s, jusText's stoplists of every language (trafilatura's fallback) 20 MB plus 33 MB for the
+    lowercased set jusText makes of them, dateparser's locales (htmldate's fallback) 35 MB and 1.3 s of
+    CPU. Nothing here changes what a page extracts to: these are caches and models, read-only once loaded.
+    """
+    py3langid.classify("warm up")
+    # Loads the stoplists, and jusText's own lowercased set of them, made at its first call and cached.
+    try_justext(lxml.html.fromstring(WARM_UP_PAGE), None, None)
+    # htmldate's own lazy helpers; getattr: they are not public API and may move in a later htmldate.
+    month_words = getattr(htmldate_extractors, "month_words", None)
+    if month_words is not None:
+        month_words()
+    external_parser = getattr(htmldate_extractors, "get_external_parser", None)
+    if external_parser is not None:
+        external_parser().get_date_data(UNPARSEABLE_DATE)
 
 
 def extraction_pool(workers: int) -> ProcessPoolExecutor:
     """A pool of `workers` processes, reused across batches; workers fork from a server that has
-    already imported trafilatura, so a new worker costs milliseconds, not a fresh import."""
+    already imported trafilatura and loaded its models (warm_up_worker), so a new worker costs
+    milliseconds, not a fresh import, and shares those pages with the server."""
     if workers not in POOLS:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["tasks.extract"])
+        context.set_forkserver_preload(FORKSERVER_PRELOAD)
         # What a worker inherits (trafilatura, lxml, the language model) lives as long as it does: frozen,
         # it is never walked by the worker's garbage collections (~1 % of extraction CPU).
         POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=gc.freeze)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import socket
 import tempfile
 import time
+import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +21,7 @@ from urllib.parse import urlsplit
 import duckdb
 import pyarrow as pa
 
+from tasks.loaders import archived_path
 from tasks.models import (
     Article,
     ArticleDate,
@@ -33,7 +36,9 @@ from tasks.models import (
     Validators,
 )
 from warehouse.db import named_queries
+from warehouse.keys import ARTICLE, DOCUMENT, URL, KeyIndex, key_of
 
+logger = logging.getLogger("newsdag")
 UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 ARTICLE_SCHEMA = pa.schema(
@@ -250,7 +255,7 @@ def documents_table(documents: Sequence[RawDocument], articles: Sequence[Article
         "encoding_detected": [document.encoding for document in unique],
         "etag": [document.etag for document in unique],
         "last_modified": [document.last_modified for document in unique],
-        "bytes": [len(document.content) for document in unique],
+        "bytes": [document.size for document in unique],
         "fetched_at": [document.fetched_at for document in unique],
         "article_id": [article.article_id if article else None for article in made],
         "article_text_sha256": [article.text_sha256 if article else None for article in made],
@@ -343,11 +348,17 @@ def fetches_table(records: Sequence[FetchRecord], run_id: str) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=FETCH_SCHEMA)
 
 
-def find_validators(connection: duckdb.DuckDBPyConnection, urls: Sequence[str]) -> dict[str, Validators]:
+def find_validators(
+    connection: duckdb.DuckDBPyConnection, urls: Sequence[str], keys: KeyIndex | None = None
+) -> dict[str, Validators]:
     """Per URL, the ETag/Last-Modified of its latest document that is still its article's text.
 
     Only those: a 304 then means "still that article", so the URL needs neither download nor extraction.
+    With the key index, only URLs it may hold are looked up (none: no query).
     """
+    urls = held_values(connection, keys, URL, urls)
+    if not urls:
+        return {}
     connection.register("batch_urls", pa.Table.from_pylist([{"url": url} for url in urls], schema=URL_SCHEMA))
     try:
         rows = connection.execute(named_queries()["url_validators"]).fetchall()
@@ -356,9 +367,16 @@ def find_validators(connection: duckdb.DuckDBPyConnection, urls: Sequence[str]) 
     return {url: Validators(doc_id, etag, last_modified) for url, doc_id, etag, last_modified in rows}
 
 
-def find_unchanged_files(connection: duckdb.DuckDBPyConnection, stamps: dict[str, str]) -> dict[str, str]:
+def find_unchanged_files(
+    connection: duckdb.DuckDBPyConnection, stamps: dict[str, str], keys: KeyIndex | None = None
+) -> dict[str, str]:
     """Of files by URI with their current stamp: the doc_id of those whose latest document has that
-    stamp and is still its article's text (they need no reading)."""
+    stamp and is still its article's text (they need no reading). With the key index, only files whose
+    URI it may hold are looked up (none: no query)."""
+    known = set(held_values(connection, keys, URL, list(stamps)))
+    stamps = {url: stamp for url, stamp in stamps.items() if url in known}
+    if not stamps:
+        return {}
     rows = [{"url": url, "file_stamp": stamp} for url, stamp in stamps.items()]
     connection.register("batch_stamps", pa.Table.from_pylist(rows, schema=STAMP_SCHEMA))
     try:
@@ -384,8 +402,15 @@ class SeenDocuments:
     rejects: dict[tuple[str, str], Reject]
 
 
-def find_seen(connection: duckdb.DuckDBPyConnection, documents: Sequence[RawDocument]) -> SeenDocuments:
-    """One look-up per batch: which documents need no extraction, and why."""
+def find_seen(
+    connection: duckdb.DuckDBPyConnection, documents: Sequence[RawDocument], keys: KeyIndex | None = None
+) -> SeenDocuments:
+    """One look-up per batch: which documents need no extraction, and why. With the key index, only
+    documents whose bytes it may hold are looked up (none: no query)."""
+    known = set(held_values(connection, keys, DOCUMENT, [document.doc_id for document in documents]))
+    documents = [document for document in documents if document.doc_id in known]
+    if not documents:
+        return SeenDocuments(loaded=frozenset(), rejects={})
     queries = named_queries()
     connection.register("batch_keys", keys_table(documents))
     try:
@@ -417,6 +442,65 @@ def cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+@dataclass(frozen=True)
+class KeyGate:
+    """The warehouse's record of its key index (table key_gate, warehouse/keys.py): the random id and the
+    generation of the last batch written with it, and the articles and documents rows that batch left
+    (None: no index built yet)."""
+
+    gate_id: str
+    generation: int
+    articles: int | None
+    documents: int | None
+
+
+def key_gate(connection: duckdb.DuckDBPyConnection) -> KeyGate:
+    gate_id, generation, articles, documents = connection.execute(named_queries()["key_gate"]).fetchall()[0]
+    return KeyGate(gate_id, generation, articles, documents)
+
+
+def covers(index: KeyIndex, gate: KeyGate) -> bool:
+    """Whether the index holds every key up to the warehouse's last indexed write: it holds that very write
+    (it may hold a later one: its keys are added before the warehouse commits, which may then fail)."""
+    return gate.articles is not None and index.holds_write(gate.gate_id, gate.generation)
+
+
+def held_values(
+    connection: duckdb.DuckDBPyConnection, keys: KeyIndex | None, family: str, values: Sequence[str]
+) -> list[str]:
+    """The values (of one key family) the warehouse may hold: all of them without a key index that covers
+    the warehouse, else those the index holds. For a look-up outside the write transaction (the gather
+    step): another writer's rows the index lacks only cost a needless read or extraction there, which the
+    write's own checks then catch."""
+    if keys is None or not values or not covers(keys, key_gate(connection)):
+        return list(values)
+    by_key = {key_of(family, value): value for value in values}
+    return [by_key[key] for key in keys.held(by_key.keys())]
+
+
+def writable_gate(connection: duckdb.DuckDBPyConnection, keys: KeyIndex) -> KeyGate:
+    """The key gate of a write transaction, the index rebuilt first if it may lack a stored key: missing,
+    stale, built for another file, or rows added by a writer without it (the stored counts moved)."""
+    gate = key_gate(connection)
+    articles, documents = connection.execute(named_queries()["stored_counts"]).fetchall()[0]
+    if covers(keys, gate) and (gate.articles, gate.documents) == (articles, documents):
+        return gate
+    logger.info("building the warehouse's key index %s (%d articles, %d documents)", keys.path, articles, documents)
+    reader = connection.sql(named_queries()["stored_keys"]).to_arrow_reader()
+    keys.replace((batch.column(0).to_numpy() for batch in reader), gate.gate_id, gate.generation)
+    return KeyGate(gate.gate_id, gate.generation, articles, documents)
+
+
+def batch_keys(
+    articles: pa.Table, documents: pa.Table, rejects: Sequence[Reject]
+) -> tuple[set[int], set[int], set[int]]:
+    """(article, document, URL) keys of a batch's rows, as the key index holds them."""
+    article_keys = {key_of(ARTICLE, article_id) for article_id in articles.column("article_id").to_pylist()}
+    doc_ids = documents.column("doc_id").to_pylist() + [reject.doc_id for reject in rejects if reject.doc_id]
+    url_keys = {key_of(URL, url) for url in documents.column("url").to_pylist()}
+    return article_keys, {key_of(DOCUMENT, doc_id) for doc_id in doc_ids}, url_keys
+
+
 # DuckDB threads for a batch's write. One thread inserts a batch's Arrow rows in half the time two do
 # (10k articles: 32 ms instead of 60, the COMMIT then 10 ms longer; bench/load_rate.py, 2 cores), and
 # during an ingest the extraction workers keep every core busy anyway.
@@ -437,6 +521,7 @@ def write_batch(
     site_rights: Sequence[SiteRights] = (),
     validation: Sequence[ExpectationResult] = (),
     now: datetime | None = None,
+    keys: KeyIndex | None = None,
 ) -> BatchCounts:
     """Merge one batch in a single transaction: all of it lands, or (on any error) none of it.
 
@@ -444,6 +529,11 @@ def write_batch(
     runs recorded against those articles. `unchanged` documents and `not_modified` URLs keep their article
     (and its flags), which is marked seen by this run. `validation` (what each expectation found in the
     batch) adds to the run's `validation_results`.
+
+    With the key index (`keys`), the look-ups of stored articles and documents run only when the index
+    may hold one of the batch's (a batch of new pages reads no stored row), and the batch's keys are added
+    to it before the transaction commits. Without it, the warehouse's key_gate is left as it was, so the
+    next write with the index finds the rows it lacks (the counts moved) and builds it again.
     """
     now = now or datetime.now(UTC)
     queries = named_queries()
@@ -463,7 +553,14 @@ def write_batch(
     connection.execute(f"SET threads = {WRITE_THREADS}")
     try:
         connection.execute("BEGIN TRANSACTION")
-        new, changed, same = connection.execute(queries["classify_articles"]).fetchall()[0]
+        gate = writable_gate(connection, keys) if keys is not None else None
+        stored = relations["batch_articles"], relations["batch_documents"]
+        article_keys, doc_keys, url_keys = batch_keys(*stored, rejects)
+        held = keys.held(article_keys | doc_keys) if keys is not None else None
+        if held is None or held & article_keys:
+            new, changed, same = connection.execute(queries["classify_articles"]).fetchall()[0]
+        else:  # none of the batch's articles is stored
+            new, changed, same = relations["batch_articles"].num_rows, 0, 0
         if changed or same:
             connection.execute(queries["keep_old_versions"])
             connection.execute(queries["stage_replaced_articles"])
@@ -477,8 +574,11 @@ def write_batch(
             connection.execute(queries["forget_flags"])
         if flags:
             connection.execute(queries["insert_flags"])
-        seen_documents = connection.execute(queries["update_seen_documents"]).fetchall()[0][0]
-        if seen_documents < relations["batch_documents"].num_rows:
+        seen_documents = 0
+        if held is None or held & doc_keys:
+            seen_documents = connection.execute(queries["update_seen_documents"]).fetchall()[0][0]
+        new_documents = relations["batch_documents"].num_rows - seen_documents
+        if new_documents:
             connection.execute(queries["insert_new_documents" if seen_documents else "insert_all_documents"])
         connection.execute(queries["insert_rejects"])
         connection.execute(queries["insert_fetches"])
@@ -488,6 +588,15 @@ def write_batch(
             connection.execute(queries["add_validation_results"])
         if unchanged or not_modified:
             connection.execute(queries["touch_unchanged"], {"run_id": run_id})
+        if keys is not None and gate is not None:
+            # The index first: if the commit below fails, it only holds keys the warehouse does not.
+            # A new id each write: the index of a copy of this warehouse written on its own never passes for this one's.
+            write_id = str(uuid.uuid4())
+            keys.add(article_keys | doc_keys | url_keys, write_id, gate.generation + 1)
+            counts = {"articles": (gate.articles or 0) + new, "documents": (gate.documents or 0) + new_documents}
+            connection.execute(
+                queries["set_key_gate"], {"gate_id": write_id, "generation": gate.generation + 1, **counts}
+            )
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
@@ -618,14 +727,16 @@ def remove_stale_partials(archive_dir: Path, now: float | None = None) -> int:
     return removed
 
 
-def archive_documents(documents: Sequence[RawDocument], archive_dir: Path) -> None:
-    """Keep each document's bytes under archive_dir/<2 hex>/<sha256>, written atomically.
+def archive_documents(documents: Sequence[RawDocument], archive_dir: Path) -> list[str]:
+    """Keep each document's bytes under archive_dir/<2 hex>/<sha256>, written atomically; the ids of the
+    documents whose bytes were not there before.
 
     The name is the content hash, never anything from the URL or path, so input cannot
     choose where a file lands; a crash leaves at most a temp file, never a half archive entry.
     """
+    written = []
     for document in documents:
-        target = archive_dir / document.doc_id[:2] / document.doc_id
+        target = archived_path(archive_dir, document.doc_id)
         if target.exists():
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -637,3 +748,11 @@ def archive_documents(documents: Sequence[RawDocument], archive_dir: Path) -> No
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)
             raise
+        written.append(document.doc_id)
+    return written
+
+
+def unarchive_documents(doc_ids: Iterable[str], archive_dir: Path) -> None:
+    """Drop these documents' bytes from the archive (a page whose rights reserve its text, see write_prepared)."""
+    for doc_id in doc_ids:
+        archived_path(archive_dir, doc_id).unlink(missing_ok=True)

@@ -56,6 +56,16 @@ def sha256_hex(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
+def archived_path(archive_dir: Path, doc_id: str) -> Path:
+    """Where the archive keeps a document's bytes (tasks/load.py's archive_documents writes them)."""
+    return archive_dir / doc_id[:2] / doc_id
+
+
+def with_archived_content(document: RawDocument, archive_dir: Path) -> RawDocument:
+    """The document with its bytes read back from the archive; OSError when they are not there."""
+    return replace(document, content=archived_path(archive_dir, document.doc_id).read_bytes())
+
+
 def load_documents(
     item: WorkItem, *, max_file_bytes: int, max_decompressed_bytes: int, now: datetime | None = None
 ) -> Iterator[RawDocument | Reject]:

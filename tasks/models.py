@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -35,7 +35,7 @@ class LineSpan:
 NO_HINTS = DocumentHints()
 
 
-# Slots: a run lists every work item up front, a million for a JSONL dump of a million lines.
+# Slots: each line of a JSONL dump is an item, and three batches of up to 1,000 lines are in flight.
 @dataclass(frozen=True, slots=True)
 class WorkItem:
     """One thing to read: a local file (path) or a URL to fetch, with what discovery already knows about it.
@@ -163,6 +163,17 @@ class RawDocument:
     file_stamp: str | None = None
     # What the response and the site declared about its rights (a fetched page; files carry only markup).
     rights: DeclaredRights = NO_DECLARED_RIGHTS
+    # The length of `content` (the `bytes` of its documents row): set from it, and kept by without_content.
+    size: int = -1
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            object.__setattr__(self, "size", len(self.content))
+
+    def without_content(self) -> RawDocument:
+        """This document with its bytes dropped (`size` still says how many there were): once they are in
+        the archive and extracted, a batch waiting for its load needs nothing else of them."""
+        return replace(self, content=b"")
 
 
 @dataclass(frozen=True)

@@ -25,3 +25,16 @@ def faulty_extractor(document: RawDocument) -> Article | Reject:
     if SLOW in document.content:
         time.sleep(SLOW_SECONDS)
     return Reject(document.input, "extract", "test-ok", "", document.doc_id, document.url)
+
+
+def lazily_loaded() -> dict[str, bool]:
+    """Which of extraction's lazily loaded data this process holds before extracting anything."""
+    import justext.core
+    import py3langid.langid
+    from dateparser.languages.loader import LocaleDataLoader
+
+    return {
+        "language model": py3langid.langid.IDENTIFIER is not None,
+        "jusText stoplists": justext.core.define_stoplist.cache_info().currsize > 0,
+        "dateparser locales": len(LocaleDataLoader._loaded_locales) > 100,
+    }

@@ -6,15 +6,18 @@ with os._exit or keeps them busy past the time bound.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tasks.extract import POOLS, extract_batch, shutdown_pools
+from tasks.extract import POOLS, extract_archived, extract_batch, extract_document, extraction_pool, shutdown_pools
+from tasks.load import archive_documents
 from tasks.models import Article, RawDocument, Reject
 from tests.conftest import make_document
-from tests.faults import CRASH, HANG, SLOW, SLOW_SECONDS, faulty_extractor
+from tests.faults import CRASH, HANG, SLOW, SLOW_SECONDS, faulty_extractor, lazily_loaded
 
 PAGE = b"<html><body><p>Just a short page, for the pool tests.</p></body></html>"
 # Long enough for a fresh worker to start and import its extractor on a loaded 2-core machine.
@@ -123,3 +126,39 @@ def test_real_pages_still_extract_in_the_pool() -> None:
     batch = [make_document(page + b"<!-- %d --></body></html>" % number) for number in range(3)]
     results = extract_batch(batch, workers=2, parallel_min_docs=1, timeout_seconds=30)
     assert all(isinstance(result, Article) for result in results), results
+
+
+def test_workers_start_with_the_models_their_forkserver_loaded() -> None:
+    # Loaded once in the forkserver, they are shared by every worker; loaded at each worker's first
+    # pages, each worker held a copy (~130 MB each, bench/results.md section 4).
+    loaded = extraction_pool(1).submit(lazily_loaded).result(timeout=120)
+    assert loaded == dict.fromkeys(loaded, True)
+
+
+def test_workers_read_the_page_bytes_from_the_archive(tmp_path: Path) -> None:
+    # The ingest process archives a batch's bytes when it reads them and sends its workers documents
+    # without them (flows/run.py, gather_batch): it never holds the bytes of the batches in flight.
+    page = b"<html><head><title>Harbour walls</title></head><body>" + b"<p>The harbour walls held.</p>" * 30
+    batch = [make_document(page + b"<!-- %d --></body></html>" % number) for number in range(3)]
+    archive_documents(batch, tmp_path)
+    results = extract_batch(
+        [document.without_content() for document in batch],
+        workers=2,
+        parallel_min_docs=1,
+        timeout_seconds=30,
+        extractor=functools.partial(extract_archived, tmp_path),
+    )
+    assert results == [extract_document(document) for document in batch]
+
+
+def test_a_page_whose_archived_bytes_are_gone_is_rejected(tmp_path: Path) -> None:
+    [document] = documents(b"")
+    [result] = extract_batch(
+        [document.without_content()],
+        workers=1,
+        parallel_min_docs=1,
+        timeout_seconds=30,
+        extractor=functools.partial(extract_archived, tmp_path),
+    )
+    assert isinstance(result, Reject) and (result.stage, result.rule) == ("extract", "unreadable")
+    assert result.detail.startswith("its bytes are no longer in the archive: ")

@@ -33,6 +33,8 @@ MIGRATIONS = (
     "008_article_flags.sql",
     "009_rights.sql",
     "010_health.sql",
+    # 011 and 012 are reserved for branches in flight; they go before 013 when they land.
+    "013_key_gate.sql",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 LOCK_RETRY_SECONDS = 0.2

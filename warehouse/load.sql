@@ -61,6 +61,26 @@ FROM latest AS l
 JOIN articles AS a ON a.article_id = l.article_id AND a.text_sha256 = l.article_text_sha256
 WHERE l.file_stamp = l.current_stamp;
 
+-- name: key_gate
+SELECT gate_id, generation, articles, documents FROM key_gate;
+
+-- name: stored_counts
+SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM documents);
+
+-- name: stored_keys
+-- Every key the warehouse holds, as warehouse/keys.py's key_of computes it (15 hex digits of the md5 of
+-- "family:value"), ascending: what the key index is built from.
+WITH keyed AS (
+    SELECT 'article:' || article_id AS name FROM articles
+    UNION ALL SELECT 'doc:' || doc_id FROM documents
+    UNION ALL SELECT 'url:' || url FROM documents
+    UNION ALL SELECT 'doc:' || doc_id FROM rejects WHERE doc_id IS NOT NULL
+)
+SELECT DISTINCT CAST('0x' || left(md5(name), 15) AS BIGINT) AS key FROM keyed ORDER BY key;
+
+-- name: set_key_gate
+UPDATE key_gate SET gate_id = $gate_id, generation = $generation, articles = $articles, documents = $documents;
+
 -- name: touch_unchanged
 UPDATE articles SET last_seen_run = $run_id
 WHERE article_id IN (
