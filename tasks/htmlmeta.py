@@ -49,6 +49,7 @@ MAX_HEADLINE_WORDS = 40
 # (more: the same headline cut or extended, where og:title is the site's own short form). On the dev
 # sets: wcxb title exact +0.02, fundus unchanged.
 H1_MIN_WORDS = 3
+MARKDOWN_EMPHASIS = re.compile(r"(?<!\w)[*_]{1,2}(\w(?:[^*_]*[^\s*_])?)[*_]{1,2}(?!\w)")
 H1_MAX_SHARED_WORDS = 0.6
 
 ARTICLE_TYPE_SUFFIXES = ("article", "posting", "report")
@@ -432,10 +433,14 @@ def first_text(tree: lxml.html.HtmlElement, tag: str) -> str | None:
 
 
 def clean_text(value: object) -> str | None:
-    """Entities decoded (JSON-LD and some meta carry them escaped) and whitespace collapsed."""
+    """Entities decoded (JSON-LD and some meta carry them escaped, some twice: "&amp;#8230;") and
+    whitespace collapsed."""
     if not isinstance(value, str):
         return None
-    return " ".join(html.unescape(value).split()) or None
+    text = html.unescape(value)
+    if "&" in text:
+        text = html.unescape(text)
+    return " ".join(text.split()) or None
 
 
 # --- JSON-LD --------------------------------------------------------------------------------------
@@ -811,6 +816,7 @@ def read_title(
     """The headline: JSON-LD's, else og:title, else the <h1>, else <title>, without the site name; then
     checked against the other markups and the visible <h1>s (see agreed_title)."""
     headline = next((clean_text(value) for value in main_values(parts, "headline") if clean_text(value)), None)
+    headline, og_title, html_title = (without_emphasis(text) for text in (headline, og_title, html_title))
     title = headline or og_title or headline_h1(tree, html_title) or html_title
     if not title:
         return None
@@ -818,6 +824,12 @@ def read_title(
     others = [headline, og_title, clean_text(first_meta(parts, "twitter:title")), html_title]
     candidates = [strip_site_name(other, site_keys) for other in others if other] + visible
     return agreed_title(strip_site_name(title, site_keys), candidates, visible, has_headline=headline is not None)
+
+
+def without_emphasis(title: str | None) -> str | None:
+    """Markdown emphasis some sites write into og:title and <title> for the <em> of their <h1>:
+    '*A Treatise* (1792)' -> 'A Treatise (1792)'."""
+    return MARKDOWN_EMPHASIS.sub(r"\1", title) if title else title
 
 
 def agreed_title(title: str, candidates: list[str], visible: list[str], *, has_headline: bool) -> str:

@@ -176,3 +176,8 @@ def test_a_user_name_gives_way_to_a_person_named_elsewhere() -> None:
 def test_a_share_bar_after_the_name_is_not_part_of_it() -> None:
     # "Melissa Norris Facebook Tweet Pin"
     assert article("wcxb_dev-4659").authors == ("Melissa Norris",)
+
+
+def test_a_twice_escaped_entity_in_json_ld_is_decoded() -> None:
+    # The JSON-LD headline reads "And finally&amp;#8230; trouble brewing".
+    assert article("wcxb_dev-0457").title == "And finally… trouble brewing"

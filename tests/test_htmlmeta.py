@@ -283,6 +283,19 @@ def test_title_whitespace_and_entities_are_cleaned() -> None:
     assert metadata.title == "Rock & roll"
 
 
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("*A Treatise on Coffee* (1792)", "A Treatise on Coffee (1792)"),
+        ("**Budget** agreed", "Budget agreed"),
+        ("5 * 3 = 15", "5 * 3 = 15"),
+        ("Why snake_case_names win", "Why snake_case_names win"),
+    ],
+)
+def test_markdown_emphasis_is_dropped_from_the_title(title: str, expected: str) -> None:
+    assert read(meta("og:title", title)).title == expected
+
+
 # --- authors --------------------------------------------------------------------------------------
 
 
