@@ -57,6 +57,7 @@ ARTICLE_SCHEMA = pa.schema(
         ("date_source", pa.string()),
         ("date_precision", pa.string()),
         ("tags", pa.list_(pa.string())),
+        ("genre", pa.string()),
         ("word_count", pa.int32()),
         ("text_sha256", pa.string()),
         ("first_seen_run", pa.string()),
@@ -190,6 +191,7 @@ def articles_table(articles: Sequence[Article], run_id: str, now: datetime) -> p
         "date_source": [date.source if date else None for date in published],
         "date_precision": [date.precision if date else None for date in published],
         "tags": [article.tags for article in unique],
+        "genre": [article.genre for article in unique],
         "word_count": [article.word_count for article in unique],
         "text_sha256": [article.text_sha256 for article in unique],
     }

@@ -165,6 +165,7 @@ class ExtractedFields:
     canonical_url: str | None = None
     published: ArticleDate | None = None
     modified: ArticleDate | None = None
+    genre: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,9 @@ class Article:
     tags: tuple[str, ...]
     published: ArticleDate | None
     modified: ArticleDate | None
+    # What the page says it is (tasks/htmlmeta.read_genre): opinion, analysis, background, review, satire or
+    # news; None when it does not say.
+    genre: str | None = None
 
 
 @dataclass(frozen=True)

@@ -150,3 +150,14 @@ def test_a_byline_label_is_not_part_of_the_name() -> None:
 def test_a_name_after_a_byline_label_of_its_own_is_the_author() -> None:
     # "<p>Written by</p><p>Edzel Tabing</p>" under the headline.
     assert article("wcxb_dev-0058").authors == ("Edzel Tabing",)
+
+
+# --- genre -----------------------------------------------------------------------------------------
+
+
+def test_an_opinion_section_marks_the_genre_also_without_the_url() -> None:
+    # article:section "Opinion", and /opinion/ in the URL; without its URL the section alone says it.
+    assert article("aeb_e4c6a3b48240").genre == "opinion"
+    page = gzip.decompress((RULE_PAGES / "aeb_e4c6a3b48240.html.gz").read_bytes())
+    assert isinstance(without_url := extract_document(make_document(page)), Article)
+    assert without_url.genre == "opinion"

@@ -27,6 +27,7 @@ MIGRATIONS = (
     "006_run_process.sql",
     "007_unkeyed_articles_documents.sql",
     "008_article_flags.sql",
+    "009_article_genre.sql",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 LOCK_RETRY_SECONDS = 0.2

@@ -98,10 +98,10 @@ FROM batch_articles AS s
 JOIN articles AS t USING (article_id)
 WHERE t.text_sha256 <> s.text_sha256
    OR (t.doc_id, t.input, t.url, t.canonical_url, t.source, t.site_name, t.title, t.description, t.authors,
-       t.language, t.published_local, t.modified_local, t.date_source, t.date_precision, t.tags)
+       t.language, t.published_local, t.modified_local, t.date_source, t.date_precision, t.tags, t.genre)
       IS DISTINCT FROM
       (s.doc_id, s.input, s.url, s.canonical_url, s.source, s.site_name, s.title, s.description, s.authors,
-       s.language, s.published_local, s.modified_local, s.date_source, s.date_precision, s.tags);
+       s.language, s.published_local, s.modified_local, s.date_source, s.date_precision, s.tags, s.genre);
 
 -- name: replace_articles
 DELETE FROM articles WHERE article_id IN (SELECT article_id FROM replaced_articles);
