@@ -28,6 +28,7 @@ MIGRATIONS = (
     "007_unkeyed_articles_documents.sql",
     "008_article_flags.sql",
     "009_article_genre.sql",
+    "010_events.sql",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 LOCK_RETRY_SECONDS = 0.2
