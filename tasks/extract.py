@@ -29,7 +29,16 @@ from tasks.dates import parse_iso_date
 from tasks.errors import ExtractError
 from tasks.htmlmeta import read_page_metadata, url_genre
 from tasks.loaders import decode_content
-from tasks.models import Article, ArticleDate, ExtractedFields, RawDocument, Reject
+from tasks.models import (
+    NO_DECLARED_RIGHTS,
+    Article,
+    ArticleDate,
+    DeclaredRights,
+    ExtractedFields,
+    RawDocument,
+    Reject,
+)
+from tasks.rights import NO_MARKUP_RIGHTS, article_rights
 from tasks.textdump import parse_text_dump
 
 if TYPE_CHECKING:
@@ -135,7 +144,10 @@ def extract_fields(document: RawDocument) -> ExtractedFields:
     if decoded is None:
         raise ExtractError("the bytes are not text in any detectable encoding", rule="undecodable")
     text = decoded[0].replace("\x00", "")
-    fields = parse_text_dump(text) if document.kind == "text" else extract_html(text, document.url)
+    if document.kind == "text":
+        fields = replace(parse_text_dump(text), rights=article_rights(document.rights, NO_MARKUP_RIGHTS))
+    else:
+        fields = extract_html(text, document.url, document.rights)
     return composed_unicode(apply_hints(document, fields))
 
 
@@ -158,7 +170,7 @@ def composed_unicode(fields: ExtractedFields) -> ExtractedFields:
     )
 
 
-def extract_html(html: str, url: str | None) -> ExtractedFields:
+def extract_html(html: str, url: str | None, declared: DeclaredRights = NO_DECLARED_RIGHTS) -> ExtractedFields:
     """Main text with trafilatura; every metadata field with our own rules (htmldate as the date fallback)."""
     parser, tree = parse_html(html)
     page_url = url if url and url.startswith("http") else None
@@ -186,6 +198,7 @@ def extract_html(html: str, url: str | None) -> ExtractedFields:
         published=metadata.published or htmldate_date(tree, page_url),
         modified=metadata.modified,
         genre=metadata.genre,
+        rights=article_rights(declared, metadata.rights),
     )
 
 
@@ -439,6 +452,7 @@ def build_article(document: RawDocument, fields: ExtractedFields) -> Article:
         modified=fields.modified,
         # A text dump or a JSONL record has no markup: its URL's section (/opinion/) is all it says.
         genre=fields.genre or url_genre(url),
+        rights=fields.rights,
     )
 
 

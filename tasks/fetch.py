@@ -33,7 +33,18 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from tasks.errors import FetchError, PermanentFetchError, TransientFetchError
 from tasks.loaders import declared_charset, decode_content, sha256_hex
-from tasks.models import FetchBatch, FetchRecord, NotModified, RawDocument, Reject, Validators, WorkItem
+from tasks.models import (
+    DeclaredRights,
+    FetchBatch,
+    FetchRecord,
+    NotModified,
+    RawDocument,
+    Reject,
+    SiteRights,
+    Validators,
+    WorkItem,
+)
+from tasks.rights import TdmRule, ai_disallowed, matching_rule, parse_tdmrep
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -45,6 +56,9 @@ ACCEPT_XML = "application/rss+xml,application/atom+xml,application/xml;q=0.9,tex
 ACCEPT_ENCODING = "gzip, deflate"
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 CHUNK_BYTES = 64 * 1024
+# TDMRep's site-wide rules file, and how much of it site_rights keeps as written.
+TDMREP_PATH = "/.well-known/tdmrep.json"
+MAX_SITE_RULES_CHARS = 64 * 1024
 # RFC 9309: crawlers must parse at least 500 KiB of robots.txt; more is not read.
 MAX_ROBOTS_BYTES = 500 * 1024
 ROBOTS_AGENT = "newsdag"
@@ -219,7 +233,9 @@ def check_url(url: str, networks: Sequence[Network]) -> None:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if not address_allowed(address, networks):
             raise PermanentFetchError(
-                f"{host} resolves to {address}, a non-public address (allow it with --allow-network)",
+                f"{host} resolves to {address}, a non-public address outside the allowed networks "
+                f"({', '.join(str(network) for network in networks) or 'none'}; add one with --allow-network CIDR "
+                "or NEWSDAG_ALLOW_NETWORKS)",
                 "refused-address",
             )
 
@@ -473,6 +489,11 @@ class Fetcher:
         self._lock = threading.Lock()
         self._robots: dict[str, RobotFileParser] = {}
         self._robots_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        # Each host's tdmrep.json rules (None: it has none), fetched once per run like robots.txt, and the
+        # hosts whose site-wide declarations a batch has already reported.
+        self._tdmrep: dict[str, tuple[TdmRule, ...] | None] = {}
+        self._tdmrep_raw: dict[str, str | None] = {}
+        self._sites_reported: set[str] = set()
         self.executor = ThreadPoolExecutor(max_workers=policy.threads, thread_name_prefix="newsdag-fetch")
 
     def __enter__(self) -> Fetcher:
@@ -549,6 +570,53 @@ class Fetcher:
         if not rules.can_fetch(ROBOTS_AGENT, url):
             raise PermanentFetchError("disallowed by robots.txt", "robots-disallowed")
 
+    # TDMRep and AI crawlers (tasks/rights.py)
+
+    def tdm_rules(self, url: str) -> tuple[TdmRule, ...] | None:
+        """The host's /.well-known/tdmrep.json rules, fetched once per run under the same guard as pages;
+        None when it has none (any error or a file that is not a rules array: the protocol is not used)."""
+        key = host_key(url)
+        with self._lock:
+            lock = self._robots_locks[key]
+        with lock:
+            if key not in self._tdmrep:
+                rules, raw = None, None
+                try:
+                    rules_url = key + TDMREP_PATH
+                    response = self.request(rules_url, accept="application/json", check_robots=False, retry=False)
+                except FetchError:
+                    pass
+                else:
+                    if response.status == 200 and (rules := parse_tdmrep(response.content)) is not None:
+                        raw = response.content[:MAX_SITE_RULES_CHARS].decode("utf-8", "replace")
+                self._tdmrep[key], self._tdmrep_raw[key] = rules, raw
+            return self._tdmrep[key]
+
+    def declared_rights(self, url: str, headers: Mapping[str, str]) -> DeclaredRights:
+        """What the response's headers and the site's tdmrep.json and robots.txt declare for this URL."""
+        rule = matching_rule(self.tdm_rules(url) or (), url)
+        return DeclaredRights(
+            tdm_reservation=headers.get("tdm-reservation"),
+            tdm_policy=headers.get("tdm-policy"),
+            x_robots_tag=headers.get("x-robots-tag"),
+            file_reserved=rule.reserved if rule else None,
+            file_policy=rule.policy if rule else None,
+            ai_disallowed=ai_disallowed(self.robots(url), url),
+        )
+
+    def new_site_rights(self, urls: Sequence[str]) -> tuple[SiteRights, ...]:
+        """The site-wide declarations of the hosts of `urls` not reported yet in this run."""
+        reported = []
+        for key in dict.fromkeys(host_key(url) for url in urls):
+            with self._lock:
+                if key in self._sites_reported or key not in self._tdmrep:
+                    continue
+                self._sites_reported.add(key)
+            root_rules = self._robots.get(key)
+            agents = ai_disallowed(root_rules, key + "/") if root_rules is not None else ()
+            reported.append(SiteRights(key, self._tdmrep[key] is not None, self._tdmrep_raw.get(key), agents))
+        return tuple(reported)
+
     # requests
 
     def request(
@@ -559,6 +627,7 @@ class Fetcher:
         validators: Validators | None = None,
         check_robots: bool = True,
         content_types: tuple[str, ...] | None = None,
+        retry: bool = True,
     ) -> Response:
         """GET with the guard, robots, bounded redirects and retries; a Response (200 or 304) or a FetchError.
 
@@ -578,7 +647,9 @@ class Fetcher:
                 if check_robots:
                     self.check_robots(current)
                 try:
-                    status, response_headers, content, used = self.get_with_retries(current, headers, content_types)
+                    status, response_headers, content, used = self.get_with_retries(
+                        current, headers, content_types, retry=retry
+                    )
                 except FetchError as error:
                     attempts += error.attempts
                     raise
@@ -609,9 +680,10 @@ class Fetcher:
             raise
 
     def get_with_retries(
-        self, url: str, headers: dict[str, str], content_types: tuple[str, ...] | None
+        self, url: str, headers: dict[str, str], content_types: tuple[str, ...] | None, *, retry: bool = True
     ) -> tuple[int, dict[str, str], bytes, int]:
-        """One GET, retried with exponential backoff on connection errors, timeouts, 429 and 5xx (never 4xx)."""
+        """One GET, retried with exponential backoff on connection errors, timeouts, 429 and 5xx (never 4xx);
+        without `retry`, the first answer is the last."""
         policy = self.policy
         attempt = 0
         while True:
@@ -620,7 +692,7 @@ class Fetcher:
                 return (*self.get_once(url, headers, content_types), attempt)
             except FetchError as error:
                 error.attempts = attempt
-                if not error.transient or attempt > policy.retries:
+                if not retry or not error.transient or attempt > policy.retries:
                     raise
                 wait = policy.backoff_seconds * 2 ** (attempt - 1)
                 if error.retry_after is not None:
@@ -769,6 +841,7 @@ class Fetcher:
             etag=response.headers.get("etag"),
             last_modified=response.headers.get("last-modified"),
             hints=item.hints,
+            rights=self.declared_rights(response.final_url, response.headers),
         )
 
     def fetch_batch(self, items: Sequence[WorkItem], validators: Mapping[str, Validators]) -> FetchBatch:
@@ -793,7 +866,8 @@ class Fetcher:
                     not_modified.append(result)
                 else:
                     rejects.append(result)
-        return FetchBatch(tuple(documents), tuple(not_modified), tuple(rejects), tuple(records))
+        site_rights = self.new_site_rights([item.location for item in items])
+        return FetchBatch(tuple(documents), tuple(not_modified), tuple(rejects), tuple(records), site_rights)
 
 
 FetchResult = RawDocument | NotModified | Reject

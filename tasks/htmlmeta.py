@@ -22,6 +22,7 @@ import trafilatura.metadata
 
 from tasks.dates import format_offset, is_plausible, parse_iso_date
 from tasks.models import ArticleDate
+from tasks.rights import NO_MARKUP_RIGHTS, MarkupRights, markup_rights
 
 JsonNode = dict[str, Any]
 T = TypeVar("T")
@@ -369,6 +370,8 @@ class PageMetadata:
     genre: str | None = None  # opinion | analysis | background | review | satire | news; None: the page does not say
     # og:title as written: the headline as the site shares it, often the words its body repeats.
     og_title: str | None = None
+    # TDM metadata, robots AI directives, licence and paywall markers (tasks/rights.py).
+    rights: MarkupRights = NO_MARKUP_RIGHTS
 
 
 @dataclass(frozen=True)
@@ -407,6 +410,7 @@ def read_page_metadata(tree: lxml.html.HtmlElement, *, url: str | None = None) -
         tags=guarded(lambda: read_tags(parts), ()),
         genre=guarded(lambda: read_genre(parts), None),
         og_title=og_title,
+        rights=guarded(lambda: markup_rights(tree, parts.meta, parts.json_ld, url), NO_MARKUP_RIGHTS),
     )
 
 

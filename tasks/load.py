@@ -23,11 +23,13 @@ from tasks.models import (
     Article,
     ArticleDate,
     BatchCounts,
+    ExpectationResult,
     FetchRecord,
     Flag,
     NotModified,
     RawDocument,
     Reject,
+    SiteRights,
     Validators,
 )
 from warehouse.db import named_queries
@@ -64,6 +66,23 @@ ARTICLE_SCHEMA = pa.schema(
         ("last_seen_run", pa.string()),
         ("version", pa.int32()),
         ("updated_at", UTC_TIMESTAMP),
+        ("tdm_reserved", pa.bool_()),
+        ("tdm_policy", pa.string()),
+        ("ai_optout", pa.list_(pa.string())),
+        ("license_url", pa.string()),
+        ("accessible_for_free", pa.bool_()),
+        ("rights_source", pa.string()),
+    ]
+)
+
+SITE_RIGHTS_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("host", pa.string()),
+        ("tdmrep_found", pa.bool_()),
+        ("tdmrep_rules", pa.string()),
+        ("ai_disallowed", pa.list_(pa.string())),
+        ("seen_at", UTC_TIMESTAMP),
     ]
 )
 
@@ -155,6 +174,18 @@ def instant(article_date: ArticleDate | None) -> datetime | None:
     return article_date.value.astimezone(UTC)
 
 
+VALIDATION_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("rule", pa.string()),
+        ("severity", pa.string()),
+        ("batches", pa.int32()),
+        ("evaluated", pa.int64()),
+        ("unexpected", pa.int64()),
+    ]
+)
+
+
 def repeated(values: dict[str, Any], rows: int, schema: pa.Schema) -> dict[str, pa.Array]:
     """Columns of one value each, made in Arrow: converting a list of the same datetime row by row
     costs ~0.4 us a row (bench/load_rate.py)."""
@@ -194,6 +225,12 @@ def articles_table(articles: Sequence[Article], run_id: str, now: datetime) -> p
         "genre": [article.genre for article in unique],
         "word_count": [article.word_count for article in unique],
         "text_sha256": [article.text_sha256 for article in unique],
+        "tdm_reserved": [article.rights.tdm_reserved for article in unique],
+        "tdm_policy": [article.rights.tdm_policy for article in unique],
+        "ai_optout": [article.rights.ai_optout for article in unique],
+        "license_url": [article.rights.license_url for article in unique],
+        "accessible_for_free": [article.rights.accessible_for_free for article in unique],
+        "rights_source": [article.rights.rights_source for article in unique],
     }
     constants = {"first_seen_run": run_id, "last_seen_run": run_id, "version": 1, "updated_at": now}
     return pa.Table.from_pydict(columns | repeated(constants, len(unique), ARTICLE_SCHEMA), schema=ARTICLE_SCHEMA)
@@ -255,6 +292,36 @@ def flags_table(flags: Sequence[Flag], run_id: str, now: datetime) -> pa.Table:
     }
     constants = {"run_id": run_id, "flagged_at": now}
     return pa.Table.from_pydict(columns | repeated(constants, len(flags), FLAG_SCHEMA), schema=FLAG_SCHEMA)
+
+
+def validation_table(results: Sequence[ExpectationResult], run_id: str) -> pa.Table:
+    """A batch's expectation counts in the `validation_results` layout (one batch each)."""
+    rows = [
+        {
+            "run_id": run_id,
+            "rule": result.rule,
+            "severity": result.severity,
+            "batches": 1,
+            "evaluated": result.evaluated,
+            "unexpected": result.unexpected,
+        }
+        for result in results
+    ]
+    return pa.Table.from_pylist(rows, schema=VALIDATION_SCHEMA)
+
+
+def site_rights_table(sites: Sequence[SiteRights], run_id: str, now: datetime) -> pa.Table:
+    """Hosts' site-wide declarations as an Arrow table in the `site_rights` column layout."""
+    columns: dict[str, list[Any]] = {
+        "host": [site.host for site in sites],
+        "tdmrep_found": [site.tdmrep_found for site in sites],
+        "tdmrep_rules": [site.tdmrep_rules for site in sites],
+        "ai_disallowed": [site.ai_disallowed for site in sites],
+    }
+    constants = {"run_id": run_id, "seen_at": now}
+    return pa.Table.from_pydict(
+        columns | repeated(constants, len(sites), SITE_RIGHTS_SCHEMA), schema=SITE_RIGHTS_SCHEMA
+    )
 
 
 def fetches_table(records: Sequence[FetchRecord], run_id: str) -> pa.Table:
@@ -369,13 +436,16 @@ def write_batch(
     unchanged: Sequence[RawDocument | NotModified] = (),
     not_modified: Sequence[NotModified] = (),
     fetches: Sequence[FetchRecord] = (),
+    site_rights: Sequence[SiteRights] = (),
+    validation: Sequence[ExpectationResult] = (),
     now: datetime | None = None,
 ) -> BatchCounts:
     """Merge one batch in a single transaction: all of it lands, or (on any error) none of it.
 
     `flags` are the doubtful values of `articles` (validation's warnings): they replace the flags earlier
     runs recorded against those articles. `unchanged` documents and `not_modified` URLs keep their article
-    (and its flags), which is marked seen by this run.
+    (and its flags), which is marked seen by this run. `validation` (what each expectation found in the
+    batch) adds to the run's `validation_results`.
     """
     now = now or datetime.now(UTC)
     queries = named_queries()
@@ -387,6 +457,8 @@ def write_batch(
             "batch_rejects": rejects_table(rejects, run_id, now),
             "batch_keys": keys_table([*unchanged, *not_modified]),
             "batch_fetches": fetches_table(fetches, run_id),
+            "batch_site_rights": site_rights_table(site_rights, run_id, now),
+            "batch_validation": validation_table(validation, run_id),
         }
     for name, table in relations.items():
         connection.register(name, table)
@@ -412,6 +484,10 @@ def write_batch(
             connection.execute(queries["insert_new_documents" if seen_documents else "insert_all_documents"])
         connection.execute(queries["insert_rejects"])
         connection.execute(queries["insert_fetches"])
+        if site_rights:
+            connection.execute(queries["insert_site_rights"])
+        if validation:
+            connection.execute(queries["add_validation_results"])
         if unchanged or not_modified:
             connection.execute(queries["touch_unchanged"], {"run_id": run_id})
         connection.execute("COMMIT")
@@ -449,10 +525,23 @@ def process_started_at(pid: int) -> datetime | None:
         return None
 
 
+# proc(5) states of a process that has ended: a zombie (its parent has not collected its exit status yet,
+# as when a loaded machine's `serve` is slow to reap a killed flow run) and dead.
+DEAD_STATES = frozenset({"Z", "X", "x"})
+
+
+def process_state(pid: int) -> str | None:
+    """The one-letter state of process `pid` (Linux /proc; R, S, D, Z, ...); None if unknown."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
 def process_is_alive(host: str | None, pid: int | None, started_at: datetime | None = None) -> bool:
-    """Whether a run's process still exists: its pid does, and (when known) started when the run's did,
-    so a later process that got the same pid does not keep a dead run alive. A run from another host
-    is assumed alive."""
+    """Whether a run's process still exists: its pid does, is not a zombie (ended, not yet reaped), and (when
+    known) started when the run's did, so a later process that got the same pid does not keep a dead run
+    alive. A run from another host is assumed alive."""
     if host != socket.gethostname() or pid is None:
         return True
     try:
@@ -461,6 +550,8 @@ def process_is_alive(host: str | None, pid: int | None, started_at: datetime | N
         return False
     except PermissionError:
         pass
+    if process_state(pid) in DEAD_STATES:  # killed, not yet reaped by its parent: it runs no more code
+        return False
     current = process_started_at(pid)
     return started_at is None or current is None or abs(current - started_at) <= PROCESS_START_TOLERANCE
 

@@ -91,6 +91,50 @@ class FetchRecord:
 
 
 @dataclass(frozen=True)
+class DeclaredRights:
+    """What the transport declared about a document's rights (tasks/rights.py): its TDMRep and robots
+    response headers, the site's tdmrep.json rule for its URL, and the AI crawlers robots.txt keeps out."""
+
+    tdm_reservation: str | None = None
+    tdm_policy: str | None = None
+    x_robots_tag: str | None = None
+    file_reserved: bool | None = None
+    file_policy: str | None = None
+    ai_disallowed: tuple[str, ...] = ()
+
+
+NO_DECLARED_RIGHTS = DeclaredRights()
+
+
+@dataclass(frozen=True)
+class Rights:
+    """An article's rights as recorded: TDM reservation (None: undeclared) and policy, AI opt-out tokens
+    ('noai', 'robots:GPTBot'), licence URL, free access (None: not said), and where the declaration came
+    from (header, tdmrep.json, meta, robots)."""
+
+    tdm_reserved: bool | None = None
+    tdm_policy: str | None = None
+    ai_optout: tuple[str, ...] = ()
+    license_url: str | None = None
+    accessible_for_free: bool | None = None
+    rights_source: str | None = None
+
+
+NO_RIGHTS = Rights()
+
+
+@dataclass(frozen=True)
+class SiteRights:
+    """What one run saw of a host's site-wide declarations: its tdmrep.json (raw rules, when it has one) and
+    the AI crawlers its robots.txt keeps out of the site root."""
+
+    host: str
+    tdmrep_found: bool
+    tdmrep_rules: str | None
+    ai_disallowed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class RawDocument:
     """Bytes of one document as read or fetched, before extraction.
 
@@ -117,6 +161,8 @@ class RawDocument:
     # A local file's size and modification/change times when it was read (see loaders.file_stamp): the
     # next run skips reading a file whose stamp is unchanged, as a 304 skips a download.
     file_stamp: str | None = None
+    # What the response and the site declared about its rights (a fetched page; files carry only markup).
+    rights: DeclaredRights = NO_DECLARED_RIGHTS
 
 
 @dataclass(frozen=True)
@@ -166,6 +212,7 @@ class ExtractedFields:
     published: ArticleDate | None = None
     modified: ArticleDate | None = None
     genre: str | None = None
+    rights: Rights = NO_RIGHTS
 
 
 @dataclass(frozen=True)
@@ -192,6 +239,7 @@ class Article:
     # What the page says it is (tasks/htmlmeta.read_genre): opinion, analysis, background, review, satire or
     # news; None when it does not say.
     genre: str | None = None
+    rights: Rights = NO_RIGHTS
 
 
 @dataclass(frozen=True)
@@ -224,6 +272,46 @@ class Flag:
 
 
 @dataclass(frozen=True)
+class ExpectationResult:
+    """What one expectation of the validation suite found in a batch: how many values it evaluated and how
+    many of them were unexpected (the `validation_results` table sums these per run)."""
+
+    rule: str
+    severity: str  # critical | warning
+    evaluated: int
+    unexpected: int
+
+
+@dataclass(frozen=True)
+class Validation:
+    """A validated batch: the articles that load (impossible values left out), the rows that are no article,
+    the doubtful values of those that load, and what each expectation found."""
+
+    articles: tuple[Article, ...] = ()
+    rejects: tuple[Reject, ...] = ()
+    flags: tuple[Flag, ...] = ()
+    results: tuple[ExpectationResult, ...] = ()
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A source's run whose figure crossed a drift threshold against the source's own baseline (tasks/health.py).
+
+    `value` is the run's figure, `baseline` the median of the same figure over `baseline_runs` earlier runs,
+    `threshold` the setting crossed; `message` says it in one line (artifact, event, `source_alerts`).
+    """
+
+    source: str
+    run_id: str
+    metric: str
+    value: float | None
+    baseline: float | None
+    threshold: float
+    baseline_runs: int
+    message: str
+
+
+@dataclass(frozen=True)
 class BatchCounts:
     """What one loaded batch did to the warehouse; `flagged` articles loaded with flags, `flags_by_rule`
     how many of them failed each rule."""
@@ -244,6 +332,8 @@ class FetchBatch:
     not_modified: tuple[NotModified, ...] = ()
     rejects: tuple[Reject, ...] = ()
     records: tuple[FetchRecord, ...] = ()
+    # Hosts this batch met for the first time in its run, with their site-wide declarations.
+    site_rights: tuple[SiteRights, ...] = ()
 
 
 URL_SCHEMES = ("http://", "https://")
@@ -277,6 +367,8 @@ class IngestRequest:
     until: date | None = None
     max_articles: int | None = None
     allow_domains: tuple[str, ...] = ()
+    # Reserved TDM rights make a page a reject (tdm-reserved) instead of an article (Settings.respect_tdm).
+    respect_tdm: bool = False
 
     def __post_init__(self) -> None:
         # However the request was built (flags, a sources file, Prefect parameters), credentials in its
@@ -294,3 +386,17 @@ class IngestRequest:
     @property
     def inputs(self) -> tuple[str, ...]:
         return self.paths + self.urls + self.url_files + self.feeds + self.sitemaps
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What one `newsdag export` wrote: `export` is its number in the directory's manifest, None when there
+    was nothing new (then nothing was written); `rows` by table; the `runs` that ended since the last export."""
+
+    directory: str
+    export: int | None
+    rows: Mapping[str, int]
+    files: int
+    bytes: int
+    runs: tuple[str, ...]
+    seconds: float

@@ -7,6 +7,7 @@
     max_articles = 200                       # per run
     allow_domains = ["example.com"]          # optional; default: the registrable domains of feed/sitemap/urls
     tags = ["local"]                         # optional
+    respect_tdm = true                       # optional (default false): TDM-reserved pages become rejects
 
 Every mistake is a ConfigError naming the file, the source (by name, else by position) and the field.
 """
@@ -34,7 +35,7 @@ FailFactory = Callable[[str, str], ConfigError]
 SourceKind = Literal["feed", "sitemap", "urls", "urls_file", "path"]
 SOURCE_KINDS: tuple[SourceKind, ...] = ("feed", "sitemap", "urls", "urls_file", "path")
 KNOWN_FIELDS = frozenset(
-    {"name", *SOURCE_KINDS, "schedule", "interval", "max_articles", "allow_domains", "tags"},
+    {"name", *SOURCE_KINDS, "schedule", "interval", "max_articles", "allow_domains", "tags", "respect_tdm"},
 )
 # Names become Prefect deployment names, warehouse values and file names: keep them plain.
 SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -69,6 +70,7 @@ class Source:
     max_articles: int = DEFAULT_MAX_ARTICLES
     allow_domains: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    respect_tdm: bool = False
 
 
 def load_sources(path: Path) -> tuple[Source, ...]:
@@ -158,6 +160,9 @@ def read_source(table: Mapping[str, Any], index: int, path: Path) -> Source:
     tags = table.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(tag, str) and tag.strip() for tag in tags):
         raise fail("tags", f"must be a list of non-empty strings, got {tags!r}")
+    respect_tdm = table.get("respect_tdm", False)
+    if not isinstance(respect_tdm, bool):
+        raise fail("respect_tdm", f"must be true or false, got {respect_tdm!r}")
 
     return Source(
         name=name,
@@ -172,6 +177,7 @@ def read_source(table: Mapping[str, Any], index: int, path: Path) -> Source:
         max_articles=max_articles,
         allow_domains=allow_domains,
         tags=tuple(tag.strip() for tag in tags),
+        respect_tdm=respect_tdm,
     )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -52,16 +54,22 @@ def test_articles_and_documents_of_a_keyed_warehouse_move_to_unkeyed_tables_whol
         for version, filename in enumerate(MIGRATIONS[:6], start=1):
             con.execute((SQL_DIR / filename).read_text(encoding="utf-8"))
             con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
-        # Today's write_batch also writes the column of a later migration (9: genre), which 6 did not have.
-        con.execute("ALTER TABLE articles ADD COLUMN genre VARCHAR")
-        load.write_batch(con, "run0", documents=[replace(document, file_stamp="old")], articles=[article], rejects=[])
-        con.execute("ALTER TABLE articles DROP COLUMN genre")
-        before = {table: con.execute(f"SELECT * FROM {table}").fetchall() for table in ("articles", "documents")}
-    with connect(db) as con:
-        after = {
-            "articles": con.execute("SELECT * EXCLUDE (genre) FROM articles").fetchall(),  # genre: migration 9
-            "documents": con.execute("SELECT * FROM documents").fetchall(),
+        # The rows as that warehouse held them: the columns later migrations add are not there yet.
+        now = datetime.now(UTC)
+        rows = {
+            "articles": load.articles_table([article], "run0", now),
+            "documents": load.documents_table([replace(document, file_stamp="old")], [article], "run0"),
         }
+        old_columns = {}
+        for table, arrow in rows.items():
+            names = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
+            old_columns[table] = ", ".join(names)
+            con.register("old_rows", arrow.select([name for name in arrow.column_names if name in names]))
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM old_rows")
+            con.unregister("old_rows")
+        before = {table: con.execute(f"SELECT {old_columns[table]} FROM {table}").fetchall() for table in rows}
+    with connect(db) as con:
+        after = {table: con.execute(f"SELECT {old_columns[table]} FROM {table}").fetchall() for table in rows}
         keys = con.execute(
             "SELECT count(*) FROM duckdb_constraints() "
             "WHERE table_name IN ('articles', 'documents') AND constraint_type = 'PRIMARY KEY'"
@@ -291,10 +299,11 @@ def test_a_second_process_waits_for_the_writer_then_gives_up_clearly(tmp_path: P
     db = tmp_path / "news.duckdb"
     with connect(db):
         pass
-    with another_process_writing(db, seconds=3):
+    with another_process_writing(db, seconds=3) as holder:
         started = time.monotonic()
+        # Named by its pid and command line: any DuckDB connection locks the file, not only newsdag's.
         with (
-            pytest.raises(WarehouseBusy, match="another newsdag process"),
+            pytest.raises(WarehouseBusy, match=rf"process {holder.pid} \(\S*python\S* -c import duckdb.*\) holds"),
             connect(db, read_only=True, wait_seconds=0.5),
         ):
             pass
@@ -393,3 +402,26 @@ def test_the_genre_is_stored_and_a_re_extract_that_reads_it_refreshes_the_row(tm
     assert (again.loaded, again.updated, again.unchanged) == (0, 0, 1)  # same text: no new version
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT genre, version FROM articles").fetchall() == [("opinion", 1)]
+
+
+def test_a_killed_run_whose_process_is_not_yet_reaped_counts_as_crashed(tmp_path: Path) -> None:
+    """A zombie (killed, its exit status not yet collected by a busy parent) still answers kill(pid, 0)."""
+    db = tmp_path / "news.duckdb"
+    now = datetime.now(UTC)
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        started = load.process_started_at(victim.pid)
+        with connect(db) as con:
+            load.start_run(con, load.RunRecord("killed", "cli", None, (), now))
+            con.execute("UPDATE runs SET pid = $pid, process_started_at = $at", {"pid": victim.pid, "at": started})
+        os.kill(victim.pid, signal.SIGKILL)  # and not reaped: this test is its parent and has not waited
+        os.waitid(os.P_PID, victim.pid, os.WEXITED | os.WNOWAIT)  # returns once it has died, leaving it a zombie
+        assert load.process_state(victim.pid) == "Z"
+        assert not load.process_is_alive(socket.gethostname(), victim.pid, started)
+        with connect(db) as con:
+            load.start_run(con, load.RunRecord("next", "cli", None, (), now))
+            statuses = dict(con.execute("SELECT run_id, status FROM runs").fetchall())
+    finally:
+        victim.kill()
+        victim.wait()
+    assert statuses == {"killed": "crashed", "next": "running"}

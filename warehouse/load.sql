@@ -98,10 +98,12 @@ FROM batch_articles AS s
 JOIN articles AS t USING (article_id)
 WHERE t.text_sha256 <> s.text_sha256
    OR (t.doc_id, t.input, t.url, t.canonical_url, t.source, t.site_name, t.title, t.description, t.authors,
-       t.language, t.published_local, t.modified_local, t.date_source, t.date_precision, t.tags, t.genre)
+       t.language, t.published_local, t.modified_local, t.date_source, t.date_precision, t.tags, t.genre,
+       t.tdm_reserved, t.tdm_policy, t.ai_optout, t.license_url, t.accessible_for_free, t.rights_source)
       IS DISTINCT FROM
       (s.doc_id, s.input, s.url, s.canonical_url, s.source, s.site_name, s.title, s.description, s.authors,
-       s.language, s.published_local, s.modified_local, s.date_source, s.date_precision, s.tags, s.genre);
+       s.language, s.published_local, s.modified_local, s.date_source, s.date_precision, s.tags, s.genre,
+       s.tdm_reserved, s.tdm_policy, s.ai_optout, s.license_url, s.accessible_for_free, s.rights_source);
 
 -- name: replace_articles
 DELETE FROM articles WHERE article_id IN (SELECT article_id FROM replaced_articles);
@@ -163,6 +165,17 @@ INSERT INTO documents BY NAME SELECT * FROM batch_documents;
 
 -- name: insert_rejects
 INSERT INTO rejects BY NAME SELECT * FROM batch_rejects;
+
+-- name: insert_site_rights
+INSERT INTO site_rights BY NAME SELECT * FROM batch_site_rights;
+
+-- name: add_validation_results
+-- A batch's expectation counts add to its run's row (validation_results: one row per run and expectation).
+INSERT INTO validation_results BY NAME SELECT * FROM batch_validation
+ON CONFLICT (run_id, rule) DO UPDATE SET
+    batches = validation_results.batches + excluded.batches,
+    evaluated = validation_results.evaluated + excluded.evaluated,
+    unexpected = validation_results.unexpected + excluded.unexpected;
 
 -- name: insert_fetches
 INSERT INTO fetches BY NAME SELECT * FROM batch_fetches;
@@ -227,7 +240,7 @@ WHERE s.article_id NOT IN (SELECT article_id FROM batch_signatures);
 SELECT article_id, event_id FROM event_articles WHERE article_id IN (SELECT article_id FROM batch_signatures);
 
 -- name: current_stories
--- Also articles clustered before events existed (migration 10): they keep their story.
+-- Also articles clustered before events existed (migration 12): they keep their story.
 SELECT article_id, story_id FROM story_articles WHERE article_id IN (SELECT article_id FROM batch_signatures);
 
 -- name: neighbour_events

@@ -1,6 +1,12 @@
--- newsdag warehouse migration 10: events inside stories (issue 27). An event is what happened, reported within
+-- newsdag warehouse migration 12: events inside stories (issue 27). An event is what happened, reported within
 -- about a day; a story chains events about one subject over days or weeks. Articles join events, events join
--- stories; ids never move (tasks/stories.py).
+-- stories; ids never move (tasks/stories.py). Self-contained and idempotent: it may be renumbered when branches
+-- merge (011 is the WARC branch's).
+
+-- What a page says it is: opinion, analysis, background, review, satire or news, from its JSON-LD type, its
+-- section or its URL (tasks/htmlmeta.read_genre); NULL when it does not say. Articles loaded before keep NULL
+-- until a run extracts them again. Usable to filter events.
+ALTER TABLE articles ADD COLUMN IF NOT EXISTS genre VARCHAR;
 
 CREATE TABLE IF NOT EXISTS events (
     event_id          VARCHAR PRIMARY KEY,   -- named after the article that founded it
