@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import re
 import unicodedata
 from collections import defaultdict
@@ -508,6 +509,7 @@ class Grouping:
         self.chunk, self.known = chunk, known
         self.position = {item.article_id: index for index, item in enumerate(chunk)}
         self.groups: dict[int, Group] = {}
+        self.keys = itertools.count()  # not len(self.groups): merges delete groups, and a key must not come back
         self.group_of: dict[str, int] = {}  # chunk article -> its group
         self.stored: dict[str, int] = {}  # stored event -> its group
         self.joined_at: dict[str, tuple[str, float]] = {}  # chunk article -> (method, score) it joined with
@@ -518,7 +520,7 @@ class Grouping:
                 self.group_of[item.article_id] = group.key
 
     def new_group(self, first: date, last: date, size: int, story: str | None, event: str | None) -> Group:
-        group = Group(len(self.groups), first, last, size, story, event)
+        group = Group(next(self.keys), first, last, size, story, event)
         self.groups[group.key] = group
         return group
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import unicodedata
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,30 @@ def test_a_later_related_article_joins_the_existing_story(
     )
     ingest(capsys, db, later)
     assert query(db, "SELECT story_id, article_count, outlet_count FROM stories") == [(story_id, 3, 3)]
+
+
+def test_a_near_duplicate_that_joins_a_stored_event_stays_in_it_when_another_stored_event_is_read() -> None:
+    # Grouping once keyed its groups by their count: after the near-duplicate's own group merged into the stored
+    # event's, the next stored event took that event's key and the article was left in no event (a KeyError).
+    day = date(2026, 3, 2)
+    text = "The harbour authority closed the northern pier after a storm damaged the loading cranes on Monday."
+    new = stories.fingerprint(
+        stories.ClusterInput("new", "https://a.example/new", None, "s", "Pier closed", None, text, "sha-new", day)
+    )
+    known = stories.Known(
+        current_event={},
+        current_story={},
+        exact_original={},
+        lsh_neighbours={"new": [("copy", new.signature, "another text", "event-1", "story-1")]},
+        candidates={"new": [stories.Candidate("other", day, 0.05, "event-2", "story-2")]},
+        events={
+            "event-1": stories.EventState("story-1", day, day, 1),
+            "event-2": stories.EventState("story-2", day, day, 1),
+        },
+    )
+    decisions, pairs = stories.decide([new], known)
+    assert [(d.event_id, d.story_id, d.method) for d in decisions] == [("event-1", "story-1", "near-duplicate")]
+    assert pairs == [("copy", "new", 1.0)]
 
 
 def test_signatures_are_deterministic_and_story_terms_are_cut_words_and_numbers() -> None:
