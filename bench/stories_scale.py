@@ -27,7 +27,7 @@ SEED = 7
 
 
 def pseudo_word(rng: random.Random) -> str:
-    """A pronounceable word: story terms are consonant skeletons, so numbered tokens would all collide."""
+    """A pronounceable word: story terms are words cut to six letters, so numbered tokens would all collide."""
     return "".join(rng.choice("bdfgklmnprstvz") + rng.choice("aeiou") for _ in range(rng.randint(2, 4)))
 
 
