@@ -1,4 +1,4 @@
-"""Pair precision/recall of copies (exact + near duplicates) and stories on a labelled set.
+"""Pair precision/recall of copies (exact + near duplicates), events and stories on a labelled set.
 
 Run: .venv/bin/python bench/stories_eval.py [DEV_DIR] [VARIANT_PAGES] [--same-day]
 --same-day writes every dev page as a text dump dated 2022-01-07 (the seeds' day), so the time window
@@ -6,7 +6,7 @@ separates nothing and precision rests on similarity alone.
 The set: the two seeds (one story); the fundus dev pages (each its own story, many days and sites); for
 the first VARIANT_PAGES dev pages with a date, three text-dump variants: a syndicated copy under another
 URL, a second syndicated copy (exact duplicate of the first), and an edited copy (new headline, last
-sentence dropped, a sentence added). A page and its variants are one story and mutually copies.
+sentence dropped, a sentence added). A page and its variants are one event (and story) and mutually copies.
 Everything is ingested with the production run into a temporary DuckDB file.
 """
 
@@ -102,8 +102,8 @@ def main(dev: Path, variant_pages: int, same_day: str | None) -> None:
         run_ingest(IngestRequest.from_inputs([str(directory)]), Settings.from_env(db_path=db))
         with connect(db, read_only=True) as con:
             rows = con.execute(
-                "SELECT a.input, a.article_id, coalesce(a.duplicate_of, a.article_id), sa.story_id "
-                "FROM articles a JOIN story_articles sa USING (article_id)"
+                "SELECT a.input, a.article_id, coalesce(a.duplicate_of, a.article_id), sa.story_id, ea.event_id "
+                "FROM articles a JOIN story_articles sa USING (article_id) JOIN event_articles ea USING (article_id)"
             ).fetchall()
             near = con.execute("SELECT article_id, other_id FROM near_duplicates").fetchall()
     by_input = {row[0]: row for row in rows if row[0] in labels}
@@ -115,12 +115,15 @@ def main(dev: Path, variant_pages: int, same_day: str | None) -> None:
     copy_pred |= {frozenset((ids[a], ids[b])) for a, b in near if a in ids and b in ids}
     story_truth = pairs(truth_groups)
     story_pred = pairs({k: row[3] for k, row in by_input.items()})
+    event_pred = pairs({k: row[4] for k, row in by_input.items()})
     result = {
         "articles": len(by_input),
         "inputs": len(labels),
         "copies": dict(zip(("precision", "recall", "predicted", "true"), score(copy_pred, copy_truth), strict=True)),
+        "events": dict(zip(("precision", "recall", "predicted", "true"), score(event_pred, story_truth), strict=True)),
         "stories": dict(zip(("precision", "recall", "predicted", "true"), score(story_pred, story_truth), strict=True)),
         "seeds_one_story": len({row[3] for k, row in by_input.items() if labels[k] == "seeds"}) == 1,
+        "seeds_one_event": len({row[4] for k, row in by_input.items() if labels[k] == "seeds"}) == 1,
     }
     print(json.dumps(result, indent=2))
 

@@ -25,6 +25,8 @@ from tasks.models import strip_userinfo
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_RUNS_SHOWN = 10
 DEFAULT_STORIES_SHOWN = 20
+DEFAULT_EVENTS_SHOWN = 50
+GENRES = ("news", "opinion", "analysis", "background", "review", "satire")
 # Table cells longer than this are cut (use --format csv/json for whole values).
 MAX_CELL_CHARS = 80
 RUN_ERROR_CHARS = 40
@@ -154,10 +156,20 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--limit", type=int, default=DEFAULT_RUNS_SHOWN, help="how many runs to show")
     runs.add_argument("--all", action="store_true", help="every column of latest_runs (wide), not the usual few")
 
-    stories = commands.add_parser("stories", help="the latest stories with their outlets")
+    stories = commands.add_parser("stories", help="the latest stories, each with its events")
     add_db_option(stories)
     stories.add_argument("--since", type=date.fromisoformat, metavar="DATE", help="stories active on or after DATE")
     stories.add_argument("--limit", type=int, default=DEFAULT_STORIES_SHOWN, help="how many stories to show")
+
+    events = commands.add_parser("events", help="the latest events with their outlets")
+    add_db_option(events)
+    events.add_argument("--since", type=date.fromisoformat, metavar="DATE", help="events active on or after DATE")
+    events.add_argument("--limit", type=int, default=DEFAULT_EVENTS_SHOWN, help="how many events to show")
+    events.add_argument(
+        "--genre",
+        choices=GENRES,
+        help="only events with an article of this genre (news: reported as news, or the page does not say)",
+    )
 
     export = commands.add_parser(
         "export", help="write the warehouse's tables as Parquet (or JSONL, CSV) files; again: only what is new"
@@ -254,6 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sql": command_sql,
         "runs": command_runs,
         "stories": command_stories,
+        "events": command_events,
         "report": command_report,
         "eval": command_eval,
         "export": command_export,
@@ -511,10 +524,45 @@ def command_runs(args: argparse.Namespace) -> int:
 def command_stories(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
+    _, stories = run_query(
+        args.db,
+        "SELECT story_id, first_day, last_day, event_count, article_count, outlets, title FROM latest_stories "
+        "WHERE $since IS NULL OR last_day >= $since LIMIT $limit",
+        {"since": args.since, "limit": args.limit},
+    )
+    _, events = run_query(
+        args.db,
+        "SELECT story_id, event_id, first_day, last_day, article_count, outlets, title FROM story_timeline "
+        "WHERE story_id IN (SELECT unnest($ids))",
+        {"ids": [story[0] for story in stories]},
+    )
+    by_story: dict[str, list[tuple[Any, ...]]] = {}
+    for event in events:
+        by_story.setdefault(event[0], []).append(event)
+    # A story's row, then its events in the order they happened, indented under it.
+    rows = []
+    for story_id, first_day, last_day, event_count, articles, outlets, title in stories:
+        rows.append([story_id, "", first_day, last_day, event_count, articles, outlets, title])
+        for _, event_id, event_first, event_last, event_articles, event_outlets, event_title in by_story.get(
+            story_id, []
+        ):
+            rows.append(["", event_id, event_first, event_last, "", event_articles, event_outlets, event_title])
+    columns = ["story_id", "event_id", "first_day", "last_day", "events", "articles", "outlets", "title"]
+    print(format_table(columns, [[display_value(value) for value in row] for row in rows]))
+    stories_said = f"{len(stories)} stor{'ies' if len(stories) != 1 else 'y'}"
+    print(f"({stories_said}, {len(events)} event{'s' if len(events) != 1 else ''})")
+    return EXIT_OK
+
+
+def command_events(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
     columns, rows = run_query(
         args.db,
-        "SELECT * FROM latest_stories WHERE $since IS NULL OR last_day >= $since LIMIT $limit",
-        {"since": args.since, "limit": args.limit},
+        "SELECT event_id, story_id, first_day, last_day, article_count, outlet_count, news_articles, genres, outlets, "
+        "title FROM latest_events WHERE ($since IS NULL OR last_day >= $since) AND ($genre IS NULL "
+        "OR ($genre = 'news' AND news_articles > 0) OR list_contains(genres, $genre)) LIMIT $limit",
+        {"since": args.since, "genre": args.genre, "limit": args.limit},
     )
     write_rows(columns, rows, "table")
     return EXIT_OK

@@ -30,7 +30,7 @@ from trafilatura.utils import repair_faulty_html
 
 from tasks.dates import parse_iso_date
 from tasks.errors import ExtractError
-from tasks.htmlmeta import read_page_metadata
+from tasks.htmlmeta import read_page_metadata, url_genre
 from tasks.loaders import decode_content, with_archived_content
 from tasks.models import (
     NO_DECLARED_RIGHTS,
@@ -211,6 +211,7 @@ def extract_html(html: str, url: str | None, declared: DeclaredRights = NO_DECLA
         canonical_url=metadata.canonical_url,
         published=metadata.published or htmldate_date(tree, page_url),
         modified=metadata.modified,
+        genre=metadata.genre,
         rights=article_rights(declared, metadata.rights),
     )
 
@@ -463,6 +464,8 @@ def build_article(document: RawDocument, fields: ExtractedFields) -> Article:
         tags=fields.tags,
         published=fields.published,
         modified=fields.modified,
+        # A text dump or a JSONL record has no markup: its URL's section (/opinion/) is all it says.
+        genre=fields.genre or url_genre(url),
         rights=fields.rights,
     )
 

@@ -1,4 +1,4 @@
-"""Page metadata (title, site, authors, dates, canonical URL, language, tags) read from a parsed HTML tree."""
+"""Page metadata (title, site, authors, dates, canonical URL, language, tags, genre) read from a parsed HTML tree."""
 
 from __future__ import annotations
 
@@ -119,6 +119,60 @@ TAG_SEPARATORS = re.compile(r"[,;]")
 MAX_TAG_CHARS = 80
 # SEO keyword lists run to hundreds of entries; the first ones are the article's own.
 MAX_TAGS = 30
+
+# Genre, where the page says it. schema.org's NewsArticle subtypes name it outright; Review and
+# SatiricalArticle are CreativeWork types news sites use for the same. A plain NewsArticle or Reportage is news.
+GENRE_TYPES = {
+    "opinionnewsarticle": "opinion",
+    "analysisnewsarticle": "analysis",
+    "backgroundnewsarticle": "background",
+    "reviewnewsarticle": "review",
+    "review": "review",
+    "criticreview": "review",
+    "satiricalarticle": "satire",
+}
+NEWS_TYPES = {"newsarticle", "reportagenewsarticle"}
+# Section names (article:section, parsely-section, JSON-LD articleSection) and URL path segments (/opinion/)
+# that name a genre. A section is searched word by word ("Opinion - Columnists", "Meinung & Debatte"); in a
+# URL only a whole segment counts, so /opinion-polls/ is no opinion page.
+GENRE_SECTION_WORDS = {
+    "opinion": "opinion",
+    "opinions": "opinion",
+    "op-ed": "opinion",
+    "op-eds": "opinion",
+    "oped": "opinion",
+    "commentary": "opinion",
+    "commentisfree": "opinion",
+    "editorial": "opinion",
+    "editorials": "opinion",
+    "columnists": "opinion",
+    "meinung": "opinion",
+    "meinungen": "opinion",
+    "kommentar": "opinion",
+    "kommentare": "opinion",
+    "leitartikel": "opinion",
+    "gastbeitrag": "opinion",
+    "opinión": "opinion",
+    "opiniao": "opinion",
+    "opinião": "opinion",
+    "opinioni": "opinion",
+    "opinie": "opinion",
+    "tribune": "opinion",
+    "tribuna": "opinion",
+    "analysis": "analysis",
+    "analyse": "analysis",
+    "analysen": "analysis",
+    "análisis": "analysis",
+    "analisi": "analysis",
+    "review": "review",
+    "reviews": "review",
+    "rezension": "review",
+    "rezensionen": "review",
+    "kritik": "review",
+    "kritiken": "review",
+}
+SECTION_META = ("article:section", "parsely-section", "section")
+SECTION_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 
 URL_DATE_SLASHED = re.compile(r"/((?:19|20)\d{2})/(\d{1,2})/(\d{1,2})(?:/|$)")
 URL_DATE_DASHED = re.compile(r"/((?:19|20)\d{2})-(\d{2})-(\d{2})(?=/|-|$)")
@@ -331,6 +385,7 @@ class PageMetadata:
     description: str | None
     language: str | None
     tags: tuple[str, ...] = ()
+    genre: str | None = None  # opinion | analysis | background | review | satire | news; None: the page does not say
     # og:title as written: the headline as the site shares it, often the words its body repeats.
     og_title: str | None = None
     # TDM metadata, robots AI directives, licence and paywall markers (tasks/rights.py).
@@ -371,6 +426,7 @@ def read_page_metadata(tree: lxml.html.HtmlElement, *, url: str | None = None) -
         description=guarded(lambda: read_description(parts), None),
         language=guarded(lambda: read_language(tree, parts), None),
         tags=guarded(lambda: read_tags(parts), ()),
+        genre=guarded(lambda: read_genre(parts), None),
         og_title=og_title,
         rights=guarded(lambda: markup_rights(tree, parts.meta, parts.json_ld, url), NO_MARKUP_RIGHTS),
     )
@@ -1265,6 +1321,40 @@ def read_tags(parts: PageParts) -> tuple[str, ...]:
             if len(tags) == MAX_TAGS:
                 break
     return tuple(tags.values())
+
+
+def read_genre(parts: PageParts) -> str | None:
+    """The genre the page states: a JSON-LD type that names one, else a section name, else a URL path segment,
+    else news for a plain NewsArticle; None when the page says nothing (most pages without JSON-LD)."""
+    types = set().union(*(node_types(node) for node in parts.main_nodes[:1]))
+    for kind in sorted(types):
+        if kind in GENRE_TYPES:
+            return GENRE_TYPES[kind]
+    sections: list[Any] = [value for key in SECTION_META for value in meta_values(parts, key)]
+    sections += list(main_values(parts, "articleSection"))[:1]
+    items = (item for value in sections for item in (value if isinstance(value, list) else [value]))
+    for item in items:
+        if isinstance(item, str) and (genre := section_genre(item)):
+            return genre
+    return url_genre(parts.url) or ("news" if types & NEWS_TYPES else None)
+
+
+def section_genre(section: str) -> str | None:
+    for word in SECTION_WORD.findall(html.unescape(section).casefold()):
+        if word in GENRE_SECTION_WORDS:
+            return GENRE_SECTION_WORDS[word]
+    return None
+
+
+def url_genre(url: str | None) -> str | None:
+    """The genre a path segment of the URL names (https://example.com/opinion/2021/...)."""
+    path = url_path(url)
+    if not path:
+        return None
+    for segment in path.casefold().split("/"):
+        if segment in GENRE_SECTION_WORDS:
+            return GENRE_SECTION_WORDS[segment]
+    return None
 
 
 def read_language(tree: lxml.html.HtmlElement, parts: PageParts) -> str | None:

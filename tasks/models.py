@@ -222,6 +222,7 @@ class ExtractedFields:
     canonical_url: str | None = None
     published: ArticleDate | None = None
     modified: ArticleDate | None = None
+    genre: str | None = None
     rights: Rights = NO_RIGHTS
 
 
@@ -246,6 +247,9 @@ class Article:
     tags: tuple[str, ...]
     published: ArticleDate | None
     modified: ArticleDate | None
+    # What the page says it is (tasks/htmlmeta.read_genre): opinion, analysis, background, review, satire or
+    # news; None when it does not say.
+    genre: str | None = None
     rights: Rights = NO_RIGHTS
 
 

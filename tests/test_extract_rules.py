@@ -181,3 +181,14 @@ def test_a_share_bar_after_the_name_is_not_part_of_it() -> None:
 def test_a_twice_escaped_entity_in_json_ld_is_decoded() -> None:
     # The JSON-LD headline reads "And finally&amp;#8230; trouble brewing".
     assert article("wcxb_dev-0457").title == "And finally… trouble brewing"
+
+
+# --- genre -----------------------------------------------------------------------------------------
+
+
+def test_an_opinion_section_marks_the_genre_also_without_the_url() -> None:
+    # article:section "Opinion", and /opinion/ in the URL; without its URL the section alone says it.
+    assert article("aeb_e4c6a3b48240").genre == "opinion"
+    page = gzip.decompress((RULE_PAGES / "aeb_e4c6a3b48240.html.gz").read_bytes())
+    assert isinstance(without_url := extract_document(make_document(page)), Article)
+    assert without_url.genre == "opinion"

@@ -411,3 +411,51 @@ def test_tags_are_bounded() -> None:
     tags = read(meta("keywords", keywords, "name")).tags
     assert 0 < len(tags) <= 30
     assert all(len(tag) <= 80 for tag in tags)
+
+
+# --- genre ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "genre"),
+    [
+        ("OpinionNewsArticle", "opinion"),
+        ("AnalysisNewsArticle", "analysis"),
+        ("BackgroundNewsArticle", "background"),
+        ("ReviewNewsArticle", "review"),
+        ("https://schema.org/SatiricalArticle", "satire"),
+        ("NewsArticle", "news"),
+        ("ReportageNewsArticle", "news"),
+        ("BlogPosting", None),
+    ],
+)
+def test_genre_from_the_json_ld_type(kind: str, genre: str | None) -> None:
+    assert read(json_ld({"@type": kind, "headline": "Storm"})).genre == genre
+
+
+@pytest.mark.parametrize(
+    ("section", "genre"),
+    [
+        ("Opinion - Columnists", "opinion"),
+        ("Meinung &amp; Debatte", "opinion"),
+        ("Kommentare", "opinion"),
+        ("Op-Ed", "opinion"),
+        ("News Analysis", "analysis"),
+        ("Film Reviews", "review"),
+        ("Politics", "news"),
+    ],
+)
+def test_a_section_name_says_the_genre_of_a_plain_news_article(section: str, genre: str) -> None:
+    ld = json_ld({"@type": "NewsArticle", "headline": "Storm"})
+    assert read(ld + meta("article:section", section)).genre == genre
+    assert read(json_ld({"@type": "NewsArticle", "headline": "Storm", "articleSection": [section]})).genre == genre
+
+
+def test_the_url_names_the_section_when_the_markup_does_not() -> None:
+    assert read(url="https://example.com/2021/07/01/opinion/trump-case.html").genre == "opinion"
+    assert read(url="https://example.com/commentisfree/2019/nov/18/hong-kong").genre == "opinion"
+    assert read(url="https://example.com/news/opinion-polls-tighten").genre is None  # a whole segment only
+    assert read(url="https://example.com/news/story").genre is None
+    # The type is more specific than the URL's section.
+    ld = json_ld({"@type": "AnalysisNewsArticle", "headline": "Storm"})
+    assert read(ld, url="https://example.com/opinion/storm").genre == "analysis"

@@ -70,7 +70,7 @@ def test_migration_creates_tables_views_and_version(tmp_path: Path) -> None:
     assert {"article_flags", "flags_by_source"} <= tables
     assert version == SCHEMA_VERSION
     with connect(db) as con:  # a second open does not re-apply anything
-        assert con.execute("SELECT count(*) FROM schema_version").fetchall()[0][0] == SCHEMA_VERSION
+        assert con.execute("SELECT count(*) FROM schema_version").fetchall()[0][0] == len(MIGRATIONS)
 
 
 def test_articles_and_documents_of_a_keyed_warehouse_move_to_unkeyed_tables_whole(tmp_path: Path) -> None:
@@ -432,6 +432,15 @@ def test_a_failing_batch_leaves_the_flags_as_they_were(tmp_path: Path) -> None:
     assert [row[:2] for row in stored_flags(db)] == [(article.article_id, "run1")]
 
 
+def test_the_genre_is_stored_and_a_re_extract_that_reads_it_refreshes_the_row(tmp_path: Path) -> None:
+    db = tmp_path / "news.duckdb"
+    assert write(db, "run1", [make_article()]).loaded == 1  # an article loaded before genres were read
+    again = write(db, "run2", [make_article(genre="opinion")])
+    assert (again.loaded, again.updated, again.unchanged) == (0, 0, 1)  # same text: no new version
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT genre, version FROM articles").fetchall() == [("opinion", 1)]
+
+
 def test_a_killed_run_whose_process_is_not_yet_reaped_counts_as_crashed(tmp_path: Path) -> None:
     """A zombie (killed, its exit status not yet collected by a busy parent) still answers kill(pid, 0)."""
     db = tmp_path / "news.duckdb"
@@ -453,3 +462,15 @@ def test_a_killed_run_whose_process_is_not_yet_reaped_counts_as_crashed(tmp_path
         victim.kill()
         victim.wait()
     assert statuses == {"killed": "crashed", "next": "running"}
+
+
+def test_a_migration_numbered_below_the_latest_applied_one_still_applies(tmp_path: Path) -> None:
+    # Branches reserve migration numbers; one that lands after a higher-numbered one must still run.
+    db = tmp_path / "news.duckdb"
+    with connect(db) as con:
+        con.execute("DROP TABLE event_articles")
+        con.execute("DELETE FROM schema_version WHERE version = 12")
+    with connect(db) as con:
+        versions = [row[0] for row in con.execute("SELECT version FROM schema_version ORDER BY version").fetchall()]
+        assert con.execute("SELECT count(*) FROM event_articles").fetchall()[0][0] == 0
+    assert versions == sorted(int(name.split("_")[0]) if name != "schema.sql" else 1 for name in MIGRATIONS)

@@ -33,10 +33,18 @@ MIGRATIONS = (
     "008_article_flags.sql",
     "009_rights.sql",
     "010_health.sql",
-    # 011 and 012 are reserved for branches in flight; they go before 013 when they land.
+    "012_events.sql",
     "013_key_gate.sql",
 )
-SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migration_version(filename: str) -> int:
+    """A migration's version is the number its file name starts with (schema.sql is 1), not its place in
+    MIGRATIONS: branches reserve numbers, and one that lands later still gets its own."""
+    return 1 if filename == "schema.sql" else int(filename.split("_", 1)[0])
+
+
+SCHEMA_VERSION = max(map(migration_version, MIGRATIONS))
 LOCK_RETRY_SECONDS = 0.2
 # One open connection per process at a time: a run reads the file on one thread (what is unchanged)
 # while it writes on another, and DuckDB's per-process database instance is not safe to open on one
@@ -143,21 +151,22 @@ def connect(
             connection.close()
 
 
-def schema_version(connection: duckdb.DuckDBPyConnection) -> int:
+def applied_versions(connection: duckdb.DuckDBPyConnection) -> set[int]:
     connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMPTZ)")
-    rows = connection.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()
-    return int(rows[0][0])
+    return {int(row[0]) for row in connection.execute("SELECT version FROM schema_version").fetchall()}
 
 
 def migrate(connection: duckdb.DuckDBPyConnection) -> None:
-    """Apply the migrations this file has not seen, then recreate the views, in one transaction."""
-    if schema_version(connection) >= SCHEMA_VERSION:
+    """Apply the migrations this file has not seen (by version, so one numbered below the latest still
+    applies), then recreate the views, in one transaction."""
+    if {migration_version(filename) for filename in MIGRATIONS} <= applied_versions(connection):
         return
     connection.execute("BEGIN TRANSACTION")
     try:
-        current = schema_version(connection)
-        for version, filename in enumerate(MIGRATIONS, start=1):
-            if version > current:
+        applied = applied_versions(connection)
+        for filename in MIGRATIONS:
+            version = migration_version(filename)
+            if version not in applied:
                 connection.execute((SQL_DIR / filename).read_text(encoding="utf-8"))
                 connection.execute(
                     "INSERT INTO schema_version VALUES ($version, $applied_at)",

@@ -47,10 +47,85 @@ GROUP BY text_sha256
 HAVING count(*) > 1
 ORDER BY copies DESC;
 
+-- Staging: one row per article in an event, with what the analysis views need of it (its outlet, the day it
+-- counts on, its genre, whether it is an exact copy) and its story.
+CREATE OR REPLACE VIEW stg_event_articles AS
+WITH event_articles AS (SELECT article_id, event_id, method, similarity FROM event_articles),
+     events AS (SELECT event_id, story_id FROM events),
+     articles AS (SELECT article_id, url, title, genre, published_at, duplicate_of FROM articles),
+     signatures AS (SELECT article_id, outlet, day FROM article_signatures)
+SELECT ea.event_id, e.story_id, ea.article_id, s.outlet, s.day, a.published_at, a.genre, a.url, a.title,
+       a.duplicate_of IS NOT NULL AS is_copy, ea.method, ea.similarity
+FROM event_articles AS ea
+JOIN events AS e USING (event_id)
+JOIN articles AS a USING (article_id)
+JOIN signatures AS s USING (article_id);
+
+-- Events per day they started: how many, how many articles (copies not counted), how many were reported by
+-- more than one outlet, and how many opinion or analysis pieces they hold.
+CREATE OR REPLACE VIEW events_by_day AS
+WITH events AS (SELECT event_id, first_day, article_count, outlet_count FROM events),
+     commentary AS (
+         SELECT event_id, count(*) AS articles FROM stg_event_articles
+         WHERE genre IN ('opinion', 'analysis') AND NOT is_copy GROUP BY event_id
+     )
+SELECT e.first_day AS day, count(*) AS events, sum(e.article_count) AS articles,
+       count(*) FILTER (WHERE e.outlet_count > 1) AS cross_outlet_events,
+       coalesce(sum(c.articles), 0) AS opinion_and_analysis
+FROM events AS e
+LEFT JOIN commentary AS c USING (event_id)
+GROUP BY e.first_day
+ORDER BY day DESC;
+
+-- Which outlets covered which event: each event's outlets with their articles (copies shown, not counted),
+-- genres and URLs.
+CREATE OR REPLACE VIEW event_outlets AS
+SELECT event_id, story_id, outlet, count(*) FILTER (WHERE NOT is_copy) AS articles,
+       count(*) FILTER (WHERE is_copy) AS copies, min(published_at) AS first_published, min(day) AS first_day,
+       list(DISTINCT genre ORDER BY genre) FILTER (WHERE genre IS NOT NULL) AS genres, list(url ORDER BY url) AS urls
+FROM stg_event_articles
+GROUP BY ALL
+ORDER BY event_id, first_day, outlet;
+
+-- Events with their outlets in one cell, latest first (`newsdag events`); `news_articles` leaves out what the
+-- pages call opinion, analysis, review or satire, so `WHERE news_articles > 1` keeps events reported as news.
+CREATE OR REPLACE VIEW latest_events AS
+WITH events AS (SELECT * FROM events),
+     outlets AS (
+         SELECT event_id, string_agg(outlet, ', ' ORDER BY first_day, outlet) AS outlets,
+                list(DISTINCT g ORDER BY g) FILTER (WHERE g IS NOT NULL) AS genres
+         FROM event_outlets, unnest(coalesce(genres, [NULL])) AS u(g)
+         GROUP BY event_id
+     ),
+     news AS (
+         SELECT event_id, count(*) AS news_articles FROM stg_event_articles
+         WHERE NOT is_copy AND coalesce(genre, 'news') IN ('news', 'background') GROUP BY event_id
+     )
+SELECT e.event_id, e.story_id, e.first_day, e.last_day, e.article_count, e.outlet_count,
+       coalesce(n.news_articles, 0) AS news_articles, o.genres, o.outlets, e.title
+FROM events AS e
+JOIN outlets AS o USING (event_id)
+LEFT JOIN news AS n USING (event_id)
+ORDER BY e.last_day DESC, e.article_count DESC, e.event_id;
+
+-- Events reported by more than one outlet, latest first.
+CREATE OR REPLACE VIEW cross_outlet_events AS
+SELECT * FROM latest_events WHERE outlet_count > 1;
+
+-- A story's timeline: its events in the order they happened, each with its articles and outlets.
+CREATE OR REPLACE VIEW story_timeline AS
+WITH events AS (SELECT * FROM events),
+     outlets AS (SELECT event_id, outlets FROM latest_events)
+SELECT e.story_id, e.event_id, e.first_day, e.last_day, e.article_count, e.outlet_count, e.story_method,
+       e.story_similarity, o.outlets, e.title
+FROM events AS e
+JOIN outlets AS o USING (event_id)
+ORDER BY e.story_id, e.first_day, e.first_published NULLS LAST, e.event_id;
+
 -- Stories per day they started: how many, how many articles (duplicates not counted), how many cross-outlet.
 CREATE OR REPLACE VIEW stories_by_day AS
-WITH stories AS (SELECT story_id, first_day, article_count, outlet_count FROM stories)
-SELECT first_day AS day, count(*) AS stories, sum(article_count) AS articles,
+WITH stories AS (SELECT story_id, first_day, article_count, outlet_count, event_count FROM stories)
+SELECT first_day AS day, count(*) AS stories, sum(article_count) AS articles, sum(event_count) AS events,
        count(*) FILTER (WHERE outlet_count > 1) AS multi_outlet_stories
 FROM stories
 GROUP BY first_day
@@ -70,12 +145,12 @@ JOIN signatures AS s USING (article_id)
 GROUP BY ALL
 ORDER BY sa.story_id, first_day, s.outlet;
 
--- Stories, latest first, with their outlets in one cell (`newsdag stories`).
+-- Stories, latest first, with their outlets in one cell (`newsdag stories`, which lists each one's events).
 CREATE OR REPLACE VIEW latest_stories AS
 WITH stories AS (SELECT * FROM stories),
      outlets AS (SELECT story_id, string_agg(outlet, ', ' ORDER BY first_day, outlet) AS outlets
                  FROM story_outlets GROUP BY story_id)
-SELECT s.story_id, s.first_day, s.last_day, s.article_count, s.outlet_count,
+SELECT s.story_id, s.first_day, s.last_day, s.event_count, s.article_count, s.outlet_count,
        o.outlets, s.title
 FROM stories AS s
 JOIN outlets AS o USING (story_id)
