@@ -24,21 +24,25 @@ class ProgressLines:
     def line(self, progress: Progress) -> str | None:
         """The line for this report; None for a run's first one (nothing to measure yet)."""
         now = self.clock()
+        total = progress.total
         if progress.run_id not in self.first:
-            if progress.done < progress.total:
+            if total is None or progress.done < total:
                 self.first[progress.run_id] = (now, progress.done)
             return None
         started, done_then = self.first[progress.run_id]
-        if progress.done >= progress.total:
+        if total is not None and progress.done >= total:
             del self.first[progress.run_id]  # the run's last report
         elapsed = now - started
         rate = (progress.done - done_then) / elapsed if elapsed > 0 else 0.0
-        remaining = max(0, progress.total - progress.done)
-        eta = format_seconds(remaining / rate) if rate > 0 else "unknown"
-        share = f" ({100 * progress.done // progress.total}%)" if progress.total else ""
+        if total is None:  # the inputs are still being counted
+            done = f"{progress.done}/? inputs"
+            eta = "unknown"
+        else:
+            done = f"{progress.done}/{total} inputs" + (f" ({100 * progress.done // total}%)" if total else "")
+            eta = format_seconds(max(0, total - progress.done) / rate) if rate > 0 else "unknown"
         counts = progress.counts
         return (
-            f"{progress.done}/{progress.total} inputs{share}, {rate:.1f}/s, ETA {eta}; loaded {counts['loaded']}, "
+            f"{done}, {rate:.1f}/s, ETA {eta}; loaded {counts['loaded']}, "
             f"updated {counts['updated']}, unchanged {counts['unchanged']}, rejected {counts['rejected']}"
         )
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import contextvars
 import ctypes
+import itertools
 import logging
 import os
 import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, replace
@@ -66,10 +67,11 @@ COUNT_NAMES = (
 
 @dataclass(frozen=True)
 class Progress:
-    """What a run has done so far; sent to listeners after discovery and after each batch."""
+    """What a run has done so far; sent to listeners after discovery and after each batch. `total` is
+    None while the inputs are still being counted (see Listing)."""
 
     run_id: str
-    total: int
+    total: int | None
     done: int
     counts: dict[str, int]
 
@@ -327,7 +329,7 @@ def write_prepared(
     )
 
 
-def batched(items: Sequence[WorkItem], settings: Settings) -> Iterator[list[WorkItem]]:
+def batched(items: Iterable[WorkItem], settings: Settings) -> Iterator[list[WorkItem]]:
     """Batches of `batch_size` pages (files, URLs) and of `line_batch_size` JSONL lines holding at most
     `line_batch_bytes`. Pages and lines fill batches of their own, each in the order given, so pages and
     small dumps side by side in a directory still make full batches.
@@ -356,6 +358,63 @@ def batched(items: Sequence[WorkItem], settings: Settings) -> Iterator[list[Work
             yield lines
             lines, line_bytes = [], 0
     yield from (batch for batch in (pages, lines) if batch)
+
+
+class Listing:
+    """A run's work items as a stream: the local inputs as discovery walks them, then the web's links.
+
+    It knows how many it has handed out (`listed`) and, for progress, the `total`: counted by a pass of
+    its own over the same inputs on a thread (a dump of ten million lines takes it ~2 s, bench/big_inputs.py)
+    while the first batches are already loading; exact once the stream has ended.
+    """
+
+    def __init__(self, paths: Iterator[WorkItem], count: Callable[[threading.Event], int | None] | None) -> None:
+        self.paths = paths
+        self.links: list[WorkItem] = []
+        self.listed = 0
+        self.ended = False
+        self.counted: int | None = None if count is not None else 0
+        self.stop = threading.Event()
+        if count is not None:
+            threading.Thread(target=self.count_with, args=(count,), name="newsdag-count", daemon=True).start()
+
+    @classmethod
+    def of_paths(cls, request: IngestRequest, settings: Settings) -> Listing:
+        """The request's local inputs; InputError now, before the run is recorded, if one names nothing."""
+        if not request.paths:
+            return cls(iter(()), None)
+        paths = discover.discover_paths(request.paths, source=request.source, skip=settings.warehouse_files)
+
+        def count(stop: threading.Event) -> int | None:
+            return discover.count_work_items(request.paths, skip=settings.warehouse_files, stop=stop)
+
+        return cls(paths, count)
+
+    def count_with(self, count: Callable[[threading.Event], int | None]) -> None:
+        self.counted = count(self.stop)
+
+    def add_links(self, links: Sequence[WorkItem]) -> None:
+        """Page URLs from the web's discovery, listed after the local inputs."""
+        self.links.extend(links)
+
+    @property
+    def total(self) -> int | None:
+        if self.ended:
+            return self.listed
+        if self.counted is None:
+            return None
+        # The inputs may have changed since they were counted: never fewer than were listed.
+        return max(self.counted + len(self.links), self.listed)
+
+    def __iter__(self) -> Iterator[WorkItem]:
+        for item in itertools.chain(self.paths, self.links):
+            self.listed += 1
+            yield item
+        self.ended = True
+
+    def close(self) -> None:
+        """Stop the count if it still runs (a run that ends early)."""
+        self.stop.set()
 
 
 def new_run_id(now: datetime) -> str:
@@ -404,7 +463,7 @@ def run_ingest(
         flow_run_id=flow_run_id,
     )
     # Local inputs are checked before the run is recorded: a typo fails the command, not a run.
-    items = list(discover.discover_paths(request.paths, source=request.source, skip=settings.warehouse_files))
+    items = Listing.of_paths(request, settings)
     with open_warehouse(settings) as connection:
         load.start_run(connection, run)
     load.remove_stale_partials(settings.archive_path)  # what a killed run left half-written
@@ -416,25 +475,26 @@ def run_ingest(
         discover_rejects: list[Reject] = []
         if request.urls or request.url_files or request.feeds or request.sitemaps:
             links, discover_rejects = tasks.discover(run.run_id, request, settings, clock)
-            items.extend(links)
+            items.add_links(links)
             if discover_rejects:
                 written = tasks.load(run.run_id, PreparedBatch.of_rejects(discover_rejects), settings, clock)
                 counts["rejected"] += written.rejected
-        counts["discovered"] = len(items)
-        report(Progress(run.run_id, len(items), 0, dict(counts)))
+        report(Progress(run.run_id, items.total, 0, dict(counts)))
         run_batches(run, items, settings, counts, flags_by_rule, tasks, clock)
+        counts["discovered"] = items.listed
         if not (counts["loaded"] or counts["updated"]):
             # No batch clustered, but articles may wait from before: a cluster step that failed, or a
             # migration that dropped their signatures. Cheap when none is pending.
             tasks.cluster(run.run_id, settings, clock)
-        if items and counts["failed"] == len(items):
+        if items.listed and counts["failed"] == items.listed:
             status, error = "failed", "every URL failed to fetch; see the view fetch_failures_by_host"
-        elif not items and discover_rejects:
+        elif not items.listed and discover_rejects:
             status, error = "failed", "no page found: every feed or sitemap failed; see the rejects table"
     except BaseException as failure:
         status, error = "failed", f"{type(failure).__name__}: {failure}"
         raise
     finally:
+        items.close()
         extract.shutdown_pools()
         scaleout.close_clients()
         fetch.close_fetcher(run.run_id)
@@ -537,7 +597,7 @@ BATCHES_AHEAD = 2
 
 def run_batches(
     run: load.RunRecord,
-    items: Sequence[WorkItem],
+    items: Listing,
     settings: Settings,
     counts: Counter[str],
     flags_by_rule: Counter[str],
@@ -545,8 +605,15 @@ def run_batches(
     clock: StepClock,
 ) -> None:
     """Every batch through three threads at once: one reads or fetches batch k+2 and finds what is
-    unchanged, one extracts batch k+1, and this one validates, loads and clusters batch k."""
+    unchanged, one extracts batch k+1, and this one validates, loads and clusters batch k.
+
+    Batches are cut from the listing as they are needed (on this thread), so the first is read while
+    discovery has listed little more than it.
+    """
     batches = batched(items, settings)
+    first = list(itertools.islice(batches, BATCHES_AHEAD))
+    first_items = sum(len(batch) for batch in first)
+    batches = itertools.chain(first, batches)
     gathering = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsdag-gather")
     extracting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsdag-extract")
 
@@ -564,14 +631,14 @@ def run_batches(
         return extracting.submit(contextvars.copy_context().run, extract_when_gathered, gathered)
 
     pooled = extract.extracts_in_pool(
-        len(items),
+        first_items,
         workers=settings.workers,
         parallel_min_docs=settings.parallel_min_docs,
         timeout_seconds=settings.extract_timeout_seconds,
     )
     # In a run of many inputs, the workers start (and import trafilatura) on an idle core while the
     # first batch is read; a small run need not wait for workers it may not use (all unchanged).
-    if pooled and not settings.dask_address and len(items) >= settings.parallel_min_docs:
+    if pooled and not settings.dask_address and first_items >= settings.parallel_min_docs:
         extracting.submit(extract.start_pool, max(1, settings.workers))
     done = 0
     try:
@@ -584,7 +651,8 @@ def run_batches(
             add_counts(counts, prepared, written)
             flags_by_rule.update(written.flags_by_rule)
             done += prepared.size
-            report(Progress(run.run_id, len(items), done, dict(counts)))
+            counts["discovered"] = items.listed
+            report(Progress(run.run_id, items.total, done, dict(counts)))
     finally:
         for pool in (gathering, extracting):
             pool.shutdown(wait=False, cancel_futures=True)

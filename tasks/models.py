@@ -35,7 +35,7 @@ class LineSpan:
 NO_HINTS = DocumentHints()
 
 
-# Slots: a run lists every work item up front, a million for a JSONL dump of a million lines.
+# Slots: each line of a JSONL dump is an item, and three batches of up to 1,000 lines are in flight.
 @dataclass(frozen=True, slots=True)
 class WorkItem:
     """One thing to read: a local file (path) or a URL to fetch, with what discovery already knows about it.

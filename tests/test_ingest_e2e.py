@@ -572,10 +572,14 @@ def test_a_jsonl_dump_larger_than_the_file_limit_streams_through_batches(
     monkeypatch.setenv("NEWSDAG_MAX_FILE_BYTES", str(dump.stat().st_size // 4))  # each line fits, the file not
     monkeypatch.setenv("NEWSDAG_LINE_BATCH_SIZE", "8")
     db = tmp_path / "news.duckdb"
-    done: list[int] = []
-    monkeypatch.setattr(run, "PROGRESS_LISTENERS", [lambda progress: done.append(progress.done)])
+    reports: list[run.Progress] = []
+    monkeypatch.setattr(run, "PROGRESS_LISTENERS", [reports.append])
     summary = ingest_json(capsys, str(dump), "--db", str(db))
-    assert done == [0, 8, 16, 24, 31]  # discovered, then batch by batch
+    assert [report.done for report in reports] == [0, 8, 16, 24, 31]  # discovered, then batch by batch
+    # Listed as the batches need them: the first batch loaded with three batches' lines listed (the one
+    # read next, the one extracted); the total, counted on the side, is exact from the stream's end.
+    assert [report.counts["discovered"] for report in reports] == [0, 24, 31, 31, 31]
+    assert [report.total for report in reports[2:]] == [31, 31, 31]
     assert (summary["discovered"], summary["loaded"], summary["rejected"]) == (31, 30, 1)
     assert query(db, "SELECT input, rule FROM rejects") == [(f"{dump}:31", "bad-json")]
     assert query(db, "SELECT count(DISTINCT url), min(title), max(title) FROM articles") == [

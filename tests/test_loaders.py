@@ -14,8 +14,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tasks.discover import discover_paths
+from tasks.discover import count_work_items, discover_paths
 from tasks.errors import InputError
 from tasks.loaders import declared_charset, decode_content, load_documents
 from tasks.models import RawDocument, Reject, WorkItem
@@ -49,6 +51,84 @@ def test_glob_and_duplicates(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(PAGE)
     items = list(discover_paths([str(tmp_path / "*.html"), str(tmp_path / "a.html")]))
     assert [Path(item.location).name for item in items] == ["a.html", "b.html"]
+
+
+def test_a_file_reached_twice_is_listed_once_where_first_reached(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    for name in ("a.html", "sub/b.html", "sub/.hidden.html"):
+        (tmp_path / name).write_bytes(PAGE)
+    (tmp_path / "link-to-b.html").symlink_to(tmp_path / "sub" / "b.html")  # walked before sub/b.html
+    (tmp_path / "sub" / "z-link.html").symlink_to(tmp_path / "a.html")  # walked after a.html
+    inputs = [tmp_path, tmp_path / "sub", tmp_path / "sub" / ".hidden.html", tmp_path / "a.html", tmp_path / "sub"]
+    found = [Path(item.location).relative_to(tmp_path).as_posix() for item in discover_paths(map(str, inputs))]
+    # A hidden file is not walked, but named it is read; the rest was listed by the first directory.
+    assert found == ["a.html", "link-to-b.html", "sub/.hidden.html"]
+    assert count_work_items(list(map(str, inputs))) == 3
+
+
+def test_listing_is_a_stream_that_holds_a_jsonl_file_open_only_while_it_lists_its_lines(tmp_path: Path) -> None:
+    dump = tmp_path / "dump.jsonl"
+    dump.write_text("".join(json.dumps({"text": f"line {n}"}) + "\n" for n in range(5)))
+    items = discover_paths([str(dump)])
+    first = next(items)
+    dump.unlink()  # listed from the open file: the lines still come, each to be read (or rejected) later
+    assert [item.line.number for item in [first, *items] if item.line] == [1, 2, 3, 4, 5]
+
+
+LINK_NAMES = ("l1.html", "d/l2.html", "d/e/l3.html", "dl", "d/e/dl2")
+LINK_TARGETS = ("a.html", "d/c.html", "d/.x.html", "d/e/f.html", ".h/g.html", "skip/s.html", "d", "missing.html")
+ROOTS = (".", "d", "d/e", ".h", "a.html", "d/c.html", "l1.html", "dl", "d/.x.html", "skip/s.html", "d/e/dl2")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    files=st.sets(st.sampled_from(("a.html", "b.html", "d/c.html", "d/.x.html", "d/e/f.html", ".h/g.html"))),
+    links=st.dictionaries(st.sampled_from(LINK_NAMES), st.sampled_from(LINK_TARGETS)),
+    roots=st.lists(st.sampled_from(ROOTS), min_size=1, max_size=4),
+)
+def test_each_file_is_listed_once_where_a_walk_of_every_input_first_reaches_it(
+    files: set[str], links: dict[str, str], roots: list[str]
+) -> None:
+    """Against the plain way: walk every input, resolve every file, keep a set of them all."""
+    with tempfile.TemporaryDirectory() as directory:
+        base = Path(directory).resolve()
+        for name in ("d/e", ".h", "skip"):
+            (base / name).mkdir(parents=True)
+        for name in (*files, "skip/s.html"):
+            (base / name).write_bytes(PAGE)
+        for name, target in links.items():
+            (base / name).symlink_to(base / target)
+        inputs = [str(base / root) for root in roots if os.path.lexists(base / root)]
+        if not inputs:
+            return
+        skip = [base / "skip"]
+        expected = plainly_listed(inputs, skip)
+        assert [item.location for item in discover_paths(inputs, skip=skip)] == expected
+        assert count_work_items(inputs, skip=skip) == len(expected)
+
+
+def plainly_listed(inputs: list[str], skip: list[Path]) -> list[str]:
+    seen = {str(path.resolve()) for path in skip}
+    skipped = set(seen)
+    listed = []
+    for raw in inputs:
+        path = Path(raw)
+        walked = [path]
+        if path.is_dir():
+            walked = []
+            for parent, subdirectories, names in os.walk(path):
+                subdirectories[:] = sorted(
+                    name
+                    for name in subdirectories
+                    if not name.startswith(".") and str((Path(parent) / name).resolve()) not in skipped
+                )
+                walked.extend(Path(parent) / name for name in sorted(names) if not name.startswith("."))
+        for file in walked:
+            key = str(file.resolve()) if file.exists() else str(file.parent.resolve() / file.name)
+            if key not in seen:
+                seen.add(key)
+                listed.append(str(file))
+    return listed
 
 
 def test_missing_path_and_empty_glob_are_input_errors(tmp_path: Path) -> None:

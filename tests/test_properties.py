@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tasks import discover
-from tasks.discover import discover_paths, jsonl_lines
+from tasks.discover import count_jsonl_lines, discover_paths, jsonl_lines
 from tasks.extract import extract_document
 from tasks.loaders import file_stamp, load_documents
 from tasks.models import Article, LineSpan, RawDocument, Reject
@@ -89,7 +89,7 @@ def test_extracting_any_document_never_raises(content: bytes, kind: str) -> None
 
 @SETTINGS
 @given(
-    lines=st.lists(st.sampled_from(["", " ", "\r", '{"text": "a b"}', "{x", "é" * 5, "\t{}\r"]), max_size=12),
+    lines=st.lists(st.sampled_from(["", " ", "\r", '{"text": "a b"}', "{x", "é" * 5, "\t{}\r", "\x0c"]), max_size=12),
     final_newline=st.booleans(),
     scan_bytes=st.integers(min_value=1, max_value=16),
 )
@@ -107,8 +107,10 @@ def test_jsonl_lines_are_found_whatever_the_scan_block_size(
             offset += len(line) + 1
         saved, discover.JSONL_SCAN_BYTES = discover.JSONL_SCAN_BYTES, scan_bytes
         try:
-            spans = jsonl_lines(path)
+            spans = list(jsonl_lines(path) or [])
+            counted = count_jsonl_lines(path)  # the progress total's count, by whole blocks
         finally:
             discover.JSONL_SCAN_BYTES = saved
         assert spans == expected
+        assert counted == len(expected)
         assert all(content[span.offset : span.offset + span.length].strip() for span in spans)
