@@ -60,13 +60,40 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="a file of page URLs, one per line (repeatable)",
     )
+    ingest.add_argument(
+        "--warc-list",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a file of WARC files, one path or http(s) URL per line, e.g. a CC-NEWS warc.paths(.gz) (repeatable)",
+    )
+    ingest.add_argument(
+        "--domain",
+        action="append",
+        default=[],
+        metavar="DOMAIN",
+        help="only pages on this domain or its subdomains: WARC records and feed/sitemap links (repeatable)",
+    )
+    ingest.add_argument(
+        "--language",
+        action="append",
+        default=[],
+        metavar="CODE",
+        help="keep only articles in this ISO 639-1 language, e.g. de; others are rejected (repeatable)",
+    )
     ingest.add_argument("--source", metavar="NAME", help="a source declared in the sources file")
     add_sources_option(ingest)
     ingest.add_argument(
-        "--since", type=date.fromisoformat, metavar="DATE", help="only feed/sitemap links dated on or after DATE"
+        "--since",
+        type=date.fromisoformat,
+        metavar="DATE",
+        help="only feed/sitemap links dated, and WARC records fetched (WARC-Date), on or after DATE",
     )
     ingest.add_argument(
-        "--until", type=date.fromisoformat, metavar="DATE", help="only feed/sitemap links dated on or before DATE"
+        "--until",
+        type=date.fromisoformat,
+        metavar="DATE",
+        help="only feed/sitemap links dated, and WARC records fetched (WARC-Date), on or before DATE",
     )
     ingest.add_argument(
         "--max-articles",
@@ -194,11 +221,13 @@ def error_line(message: str) -> None:
 
 
 def command_ingest(args: argparse.Namespace) -> int:
-    given = args.inputs or args.feed or args.sitemap or args.urls_file
+    given = args.inputs or args.feed or args.sitemap or args.urls_file or args.warc_list
     if args.source and given:
         raise UsageError("--source takes its pages from the sources file; give no paths, URLs, feeds or sitemaps")
     if not (args.source or given):
-        raise UsageError("nothing to ingest: give paths or URLs, --feed, --sitemap, --urls-file or --source")
+        raise UsageError(
+            "nothing to ingest: give paths or URLs, --feed, --sitemap, --urls-file, --warc-list or --source"
+        )
     if args.max_articles is not None and args.max_articles < 1:
         raise UsageError(f"--max-articles must be at least 1, got {args.max_articles}")
     allow_networks = (*Settings.from_env().allow_networks, *args.allow_network) if args.allow_network else None
@@ -225,6 +254,9 @@ def command_ingest(args: argparse.Namespace) -> int:
         "until": args.until,
         "max_articles": args.max_articles,
         "respect_tdm": args.respect_tdm,
+        "warc_lists": args.warc_list,
+        "domains": [domain.strip().lower().rstrip(".") for domain in args.domain],
+        "languages": [language.strip().lower() for language in args.language],
     }
     request = run.build_request(inputs, settings=settings, **what)  # a bad source fails here, before a run
     started = time.monotonic()

@@ -97,14 +97,17 @@ def ingest_flow(
     until: date | None = None,
     max_articles: int | None = None,
     respect_tdm: bool = False,
+    warc_lists: list[str] | None = None,
+    domains: list[str] | None = None,
+    languages: list[str] | None = None,
     sources: str | None = None,
     db: str | None = None,
     workers: int | None = None,
     dask_address: str | None = None,
     trigger: str | None = None,
 ) -> dict[str, Any]:
-    """Ingest files, directories, globs, URLs, feeds and sitemaps, or a source of the sources file, into the
-    warehouse; returns the run id, status and counts. A run in which nothing could be fetched fails."""
+    """Ingest files, directories, globs, URLs, feeds, sitemaps and WARC files, or a source of the sources file,
+    into the warehouse; returns the run id, status and counts. A run in which nothing could be fetched fails."""
     settings = Settings.from_env(
         db_path=Path(db) if db else None,
         workers=workers,
@@ -121,6 +124,9 @@ def ingest_flow(
         until=until,
         max_articles=max_articles,
         respect_tdm=respect_tdm,
+        warc_lists=warc_lists or [],
+        domains=domains or [],
+        languages=languages or [],
         settings=settings,
     )
     context = FlowRunContext.get()

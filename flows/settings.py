@@ -55,6 +55,8 @@ Setting (env var, default): meaning
   text-and-data-mining rights are reserved (TDMRep: header, tdmrep.json or meta) becomes a reject with rule
   tdm-reserved and its text is not stored. Off, reservations are recorded only (articles.tdm_reserved):
   research exceptions differ by jurisdiction, and the decision is the user's.
+- languages (NEWSDAG_LANGUAGES, empty; `--language`): keep only articles detected in these ISO 639-1 languages;
+  the others become rejects with rule other-language (a language is known only after extraction)
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ ENV_NAMES: Mapping[str, str] = MappingProxyType(
         "dask_address": "NEWSDAG_DASK_ADDRESS",
         "dask_chunk_docs": "NEWSDAG_DASK_CHUNK_DOCS",
         "respect_tdm": "NEWSDAG_RESPECT_TDM",
+        "languages": "NEWSDAG_LANGUAGES",
     }
 )
 
@@ -167,6 +170,7 @@ class Settings:
     dask_address: str | None = None
     dask_chunk_docs: int = 16
     respect_tdm: bool = False
+    languages: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:

@@ -100,6 +100,17 @@ class WarcProgress:
 
 
 @dataclass(frozen=True)
+class WarcResume:
+    """Where the warehouse says reading a WARC file resumes (see WarcStep), the version of the file that holds
+    for (`stamp`), and whether the file was read to its end."""
+
+    offset: int
+    skip: int
+    stamp: str | None
+    finished: bool
+
+
+@dataclass(frozen=True)
 class WarcRules:
     """Which records of an archive become documents, judged on their WARC and HTTP headers before any
     body is decoded: HTML responses with status 200 (`content_types`), on `domains` (and subdomains; empty:

@@ -200,9 +200,7 @@ def test_cheap_filters_skip_records_on_their_headers_and_count_them(tmp_path: Pa
         ],
         with_requests=True,
     )
-    rules = WarcRules(
-        domains=("example.com",), since=date(2026, 5, 1), until=date(2026, 5, 3), max_record_bytes=50_000
-    )
+    rules = WarcRules(domains=("example.com",), since=date(2026, 5, 1), until=date(2026, 5, 3), max_record_bytes=50_000)
     steps = steps_of(path, rules)
     assert [item.payload.url for item in steps if item.payload] == ["https://www.example.com/kept"]
     assert [(item.reject.rule, item.reject.url) for item in steps if item.reject] == [

@@ -28,6 +28,7 @@ MIGRATIONS = (
     "007_unkeyed_articles_documents.sql",
     "008_article_flags.sql",
     "009_rights.sql",
+    "011_warc.sql",  # 010 is another branch's: when it lands it goes before this one (both are idempotent)
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 LOCK_RETRY_SECONDS = 0.2
