@@ -164,6 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
     stories.add_argument("--since", type=date.fromisoformat, metavar="DATE", help="stories active on or after DATE")
     stories.add_argument("--limit", type=int, default=DEFAULT_STORIES_SHOWN, help="how many stories to show")
 
+    export = commands.add_parser("export", help="write the raw pages of runs as WARC files (--warc DIR)")
+    export.add_argument(
+        "--warc",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="write one WARC file per run to DIR (created if missing)",
+    )
+    export.add_argument(
+        "--run", action="append", default=[], metavar="RUN", help="a run_id to export (repeatable; default: every run)"
+    )
+    add_db_option(export)
+
     evaluate = commands.add_parser("eval", help="extract a dataset of saved pages for scoring (no database)")
     evaluate.add_argument("dataset", metavar="DATASET_DIR", help="a directory with truth.jsonl and pages/")
     evaluate.add_argument("--out", required=True, metavar="PREDICTIONS.jsonl", help="where to write predictions")
@@ -197,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sql": command_sql,
         "runs": command_runs,
         "stories": command_stories,
+        "export": command_export,
         "eval": command_eval,
     }
     try:
@@ -502,6 +516,26 @@ def display_value(value: Any) -> str:
         return value.isoformat()
     text = " ".join(str(value).split())
     return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 3] + "..."
+
+
+def command_export(args: argparse.Namespace) -> int:
+    from tasks.warc_export import export_warc
+    from warehouse.db import connect
+
+    settings = Settings.from_env(db_path=args.db)
+    from flows.run import fetch_policy
+
+    with connect(Path(settings.db_path), read_only=True, wait_seconds=settings.lock_timeout_seconds) as connection:
+        written = export_warc(
+            connection,
+            args.warc,
+            runs=args.run,
+            archive_dir=settings.archive_path,
+            fetch_policy=fetch_policy(settings),
+        )
+    gone = f"; {written.missing} pages whose bytes are gone" if written.missing else ""
+    print(f"wrote {written.records} records to {len(written.files)} WARC files in {args.warc}{gone}")
+    return EXIT_OK
 
 
 def command_eval(args: argparse.Namespace) -> int:
