@@ -359,8 +359,9 @@ def read_warc(source: ArchiveSource, rules: WarcRules, offset: int, skip: int, s
             position, stamp = Position(0, 0), changed.stamp
             continue
         except FetchError as error:
+            # Not ended: the next run resumes here, in the version it knew (`stamp`), by a Range request.
             reject = Reject(source.name, "fetch", error.rule, str(error)[:MAX_DETAIL_CHARS], url=source.name)
-            yield step(source, position, skipped, reject=reject)
+            yield step(source, position, skipped, stamp=stamp, reject=reject)
             return
         stamp = source.stamp()
         to_skip = position.done

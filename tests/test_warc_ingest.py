@@ -169,9 +169,10 @@ class RangeServer:
     """Serves one WARC file with Range support from a loopback HTTPServer; records the Range of each request.
     With `stall_at`, a response stops sending at that byte until `release` is set (a named point to kill at)."""
 
-    def __init__(self, server: HTTPServer, data: bytes, stall_at: int | None = None) -> None:
+    def __init__(self, server: HTTPServer, data: bytes, stall_at: int | None = None, cut_at: int | None = None) -> None:
         self.data = data
         self.stall_at = stall_at
+        self.cut_at = cut_at  # the first response ends there, short of its Content-Length (a dropped connection)
         self.release = threading.Event()
         self.ranges: list[str | None] = []
         name = "news.warc.gz" if data[:2] == b"\x1f\x8b" else "news.warc"
@@ -188,6 +189,9 @@ class RangeServer:
             headers["Content-Range"] = f"bytes {start}-{len(self.data) - 1}/{len(self.data)}"
 
         def chunks() -> Iterator[bytes]:
+            if self.cut_at is not None and len(self.ranges) == 1:
+                yield body[: self.cut_at]
+                return
             if self.stall_at is None or self.stall_at <= start:
                 yield body
                 return
@@ -223,6 +227,22 @@ def test_a_remote_warc_streams_under_the_guard_with_the_cap_per_record(
         ("too-large", "https://example.com/news/2")
     ]
     assert query(db, "SELECT DISTINCT warc_file FROM documents") == [(server.url,)]
+
+
+def test_a_dropped_connection_resumes_in_the_run_with_a_range_request(
+    httpserver: HTTPServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = tmp_path / "news.warc.gz"
+    offsets = write_warc(archive, news_records(8))
+    server = RangeServer(httpserver, archive.read_bytes(), cut_at=offsets[5] + 50)
+    listing = tmp_path / "warc.paths"
+    listing.write_text(server.url + "\n", encoding="utf-8")
+    monkeypatch.setenv("NEWSDAG_ALLOW_NETWORKS", "127.0.0.0/8")
+    monkeypatch.setenv("NEWSDAG_BACKOFF", "0")
+    summary = ingest_json(capsys, "--warc-list", str(listing), "--db", str(tmp_path / "news.duckdb"))
+    assert (summary["loaded"], summary["rejected"]) == (8, 0)
+    # Cut off inside record 6: read again from the last record read (record 5, passed over), not from the start.
+    assert server.ranges == [None, f"bytes={offsets[4]}-"]
 
 
 @pytest.mark.slow
