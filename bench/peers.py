@@ -15,7 +15,6 @@ use at bench/.peers-venv (`pip install news-please newspaper4k trafilatura`), or
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -24,9 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quality import score_predictions
+
 REPO = Path(__file__).resolve().parent.parent
 EVAL_DIR = REPO.parent / "shared" / "eval"
-SCORER = EVAL_DIR / "score.py"
 PEERS_VENV = REPO / "bench" / ".peers-venv"
 PEER_PACKAGES = ("news-please", "newspaper4k", "trafilatura")
 NEWSDAG = Path(sys.executable).parent / "newsdag"
@@ -103,16 +104,6 @@ def timed(command: list[str], **kwargs: object) -> float:
     return time.perf_counter() - started
 
 
-def score(dataset: Path, predictions: Path) -> dict:
-    result = subprocess.run(
-        [sys.executable, str(SCORER), str(dataset), str(predictions), "--json"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(result.stdout)
-
-
 def ingest_seconds(datasets: list[Path], workers: int, scratch: Path) -> tuple[float, int]:
     """`newsdag ingest` of every page of the sets into a fresh warehouse: (wall seconds, pages)."""
     pages = scratch / "ingest-pages"
@@ -149,7 +140,7 @@ def main() -> int:
                 else:
                     command = [python, "-c", PEER_WORKER, extractor, str(dataset), str(out), str(args.workers)]
                 seconds[extractor] = seconds.get(extractor, 0.0) + timed(command)
-                scores[(extractor, dataset.name)] = score(dataset, out)
+                scores[(extractor, dataset.name)] = score_predictions(dataset, out)
         print("newsdag ingest …", file=sys.stderr, flush=True)
         ingest_wall, ingest_pages = ingest_seconds(datasets, args.workers, scratch)
 

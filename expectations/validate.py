@@ -40,7 +40,7 @@ from expectations.suite import (
 )
 from tasks.errors import ValidationFailed
 from tasks.load import cyclic_gc_paused
-from tasks.models import Article, ArticleDate, Flag, Reject
+from tasks.models import Article, ArticleDate, ExpectationResult, Flag, Reject, Validation
 
 if TYPE_CHECKING:
     from great_expectations.core.batch_definition import BatchDefinition
@@ -99,14 +99,21 @@ class Validator:
 def validate_articles(
     articles: Sequence[Article], *, min_words: int, earliest: date, latest: datetime
 ) -> tuple[list[Article], list[Reject], list[Flag]]:
-    """(articles that load, rejects, flags): the articles in input order, each with its impossible values
-    left out; one validate-stage Reject per row that failed a critical expectation (not an article); one
-    Flag per warning an article that loads failed.
+    """(articles that load, rejects, flags): `validation_of` without the expectations' counts."""
+    validation = validation_of(articles, min_words=min_words, earliest=earliest, latest=latest)
+    return list(validation.articles), list(validation.rejects), list(validation.flags)
+
+
+def validation_of(articles: Sequence[Article], *, min_words: int, earliest: date, latest: datetime) -> Validation:
+    """The batch validated: the articles in input order, each with its impossible values left out; one
+    validate-stage Reject per row that failed a critical expectation (not an article); one Flag per warning
+    an article that loads failed; and per expectation, how many values it evaluated and found unexpected
+    (plain counts: Great Expectations' result objects stay in this module).
 
     Raises ValidationFailed only when the suite cannot run (bad suite file, GX error, frame schema).
     """
     if not articles:
-        return [], [], []
+        return Validation()
     frame = articles_frame(articles)
     parameters = {
         "min_words": min_words,
@@ -114,7 +121,7 @@ def validate_articles(
         "latest_epoch": instant_epoch(latest),
     }
     context = {"min_words": min_words, "earliest": earliest.isoformat(), "latest": latest.isoformat()}
-    failures = frame_failures(frame, articles, parameters, context)
+    failures, results = frame_failures(frame, articles, parameters, context)
     passed: list[Article] = []
     rejects: list[Reject] = []
     flags: list[Flag] = []
@@ -128,7 +135,7 @@ def validate_articles(
             kept, article_flags = flagged(article, row_failures)
             passed.append(kept)
             flags.extend(article_flags)
-    return passed, rejects, flags
+    return Validation(tuple(passed), tuple(rejects), tuple(flags), results)
 
 
 def flagged(article: Article, warnings: Sequence[Failure]) -> tuple[Article, list[Flag]]:
@@ -241,8 +248,9 @@ def frame_failures(
     articles: Sequence[Article],
     parameters: Mapping[str, Any],
     context: Mapping[str, Any],
-) -> dict[int, list[Failure]]:
-    """Each failing row's failures in suite order; `context` adds display values for the detail templates."""
+) -> tuple[dict[int, list[Failure]], tuple[ExpectationResult, ...]]:
+    """Each failing row's failures in suite order, and what each expectation found; `context` adds display
+    values for the detail templates."""
     try:
         with GX_LOCK:
             validator = cached_validator()
@@ -257,9 +265,11 @@ def frame_failures(
         raise ValidationFailed(f"Great Expectations could not run: {error}", subject=SUITE_NAME) from error
 
     failed: list[tuple[str, str, str, Mapping[str, Any], list[int]]] = []  # (type, rule, severity, meta, rows)
+    counted: list[ExpectationResult] = []
     # Suite order, so a missing column is reported by the table check, not by a column check's error.
     for rule, outcome in in_suite_order(result.results):
         check_ran(outcome)
+        counted.append(expectation_result(rule, outcome))
         if outcome.success:
             continue
         config = outcome.expectation_config
@@ -286,7 +296,19 @@ def frame_failures(
             failures.setdefault(row, []).append(failure_of(rule, severity, meta, detail))
     for row_failures in failures.values():
         row_failures.sort(key=lambda failure: rule_order()[failure.rule])
-    return failures
+    return failures, tuple(counted)
+
+
+def expectation_result(rule: str, outcome: ExpectationValidationResult) -> ExpectationResult:
+    """How many values the expectation evaluated and found unexpected. GX skips missing values for most
+    expectations (a NULL published date is not judged by the date-range check), so they are not counted as
+    evaluated; a table-level expectation evaluates the batch once."""
+    found = outcome.result or {}
+    severity = severity_of(outcome.expectation_config)
+    if "element_count" not in found:
+        return ExpectationResult(rule, severity, 1, 0 if outcome.success else 1)
+    evaluated = int(found["element_count"]) - int(found.get("missing_count") or 0)
+    return ExpectationResult(rule, severity, evaluated, int(found.get("unexpected_count") or 0))
 
 
 def severity_of(config: Any) -> str:

@@ -11,13 +11,15 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from flows.progress import ProgressLines
-from flows.settings import PREFECT_PRIVACY_DEFAULTS, Settings
+from flows.settings import PREFECT_LOGGING_DEFAULTS, PREFECT_PRIVACY_DEFAULTS, Settings
 from tasks.errors import ConfigError, InputError, NewsdagError, RunFailed
+from tasks.export import DEFAULT_PARTITION_BY, EXPORT_FORMATS, EXPORT_TABLES
 from tasks.models import strip_userinfo
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -25,11 +27,16 @@ DEFAULT_RUNS_SHOWN = 10
 DEFAULT_STORIES_SHOWN = 20
 # Table cells longer than this are cut (use --format csv/json for whole values).
 MAX_CELL_CHARS = 80
-# Shown in `newsdag runs`, in this order.
+RUN_ERROR_CHARS = 40
+# Shown in `newsdag runs` (and `trigger --wait`), in this order: what a person scans for, in ~120 columns (every
+# column had made ~200). The run id holds the start time (UTC); short names for the counts, said under the table.
 RUN_COLUMNS = (
-    "run_id, trigger, status, started_at, seconds, discovered, not_modified, extracted, loaded, updated, unchanged, "
-    "rejected, flagged, failed, error"
+    "run_id, source, trigger, status, seconds AS secs, discovered AS found, loaded AS new, updated AS changed, "
+    "unchanged AS same, rejected, flagged, "
+    f"CASE WHEN length(error) > {RUN_ERROR_CHARS} THEN left(error, {RUN_ERROR_CHARS - 1}) || '…' "
+    "ELSE error END AS error"
 )
+RUN_LEGEND = "found = discovered, new = loaded, changed = updated, same = unchanged; every column: newsdag runs --all"
 
 
 class UsageError(NewsdagError):
@@ -101,14 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="take at most N page URLs (URLs and URL lists first, then the newest feed and sitemap links)",
     )
-    ingest.add_argument(
-        "--allow-network",
-        action="append",
-        default=[],
-        metavar="CIDR",
-        help="let fetching reach this non-public network, e.g. 127.0.0.0/8 (repeatable; adds to "
-        "$NEWSDAG_ALLOW_NETWORKS)",
-    )
+    add_allow_network_option(ingest)
     add_db_option(ingest)
     ingest.add_argument("--workers", type=int, help="extraction processes (default: CPU cores)")
     ingest.add_argument(
@@ -138,6 +138,27 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run each source of the sources file on its schedule until Ctrl-C")
     add_sources_option(serve)
     add_db_option(serve)
+    serve.add_argument(
+        "--export",
+        type=Path,
+        metavar="DIR",
+        help="after each completed run, export what it added to DIR (as `newsdag export --to DIR`)",
+    )
+    add_allow_network_option(serve)
+    serve.add_argument(
+        "--notify-url",
+        metavar="URL",
+        help="register a Prefect automation that POSTs each drift alert as JSON {subject, body} to this webhook",
+    )
+
+    demo = commands.add_parser(
+        "demo", help="serve the bundled samples as a news site on 127.0.0.1 and serve its source (works offline)"
+    )
+    add_db_option(demo)
+    demo.add_argument("--port", type=int, default=8765, help="the site's port on 127.0.0.1 (default: 8765)")
+    demo.add_argument(
+        "--site-only", action="store_true", help="only the site and its sources file, no Prefect (Ctrl-C to stop)"
+    )
 
     trigger = commands.add_parser("trigger", help="start a run of a served source now (like Quick run in the UI)")
     trigger.add_argument("source", metavar="SOURCE", help="a source name, as served by `newsdag serve`")
@@ -158,24 +179,69 @@ def build_parser() -> argparse.ArgumentParser:
     runs = commands.add_parser("runs", help="the latest runs with their counts and status")
     add_db_option(runs)
     runs.add_argument("--limit", type=int, default=DEFAULT_RUNS_SHOWN, help="how many runs to show")
+    runs.add_argument("--all", action="store_true", help="every column of latest_runs (wide), not the usual few")
 
     stories = commands.add_parser("stories", help="the latest stories with their outlets")
     add_db_option(stories)
     stories.add_argument("--since", type=date.fromisoformat, metavar="DATE", help="stories active on or after DATE")
     stories.add_argument("--limit", type=int, default=DEFAULT_STORIES_SHOWN, help="how many stories to show")
 
-    export = commands.add_parser("export", help="write the raw pages of runs as WARC files (--warc DIR)")
-    export.add_argument(
+    export = commands.add_parser(
+        "export",
+        help="write the warehouse's tables as Parquet (or JSONL, CSV) files, only what is new; "
+        "or runs' raw pages as WARC files (--warc DIR)",
+    )
+    target = export.add_mutually_exclusive_group(required=True)
+    target.add_argument("--to", metavar="DIR", help="the export directory (created if missing)")
+    target.add_argument(
         "--warc",
         type=Path,
-        required=True,
         metavar="DIR",
-        help="write one WARC file per run to DIR (created if missing)",
+        help="write the raw pages of runs as WARC files instead, one per run, to DIR (created if missing)",
     )
     export.add_argument(
-        "--run", action="append", default=[], metavar="RUN", help="a run_id to export (repeatable; default: every run)"
+        "--run",
+        action="append",
+        default=[],
+        metavar="RUN",
+        help="with --warc: a run_id to export (repeatable; default: every run)",
+    )
+    export.add_argument(
+        "--format", choices=tuple(EXPORT_FORMATS), default="parquet", help="file format (default: parquet, zstd)"
+    )
+    export.add_argument(
+        "--tables",
+        type=comma_list,
+        default=tuple(EXPORT_TABLES),
+        metavar="LIST",
+        help=f"comma-separated tables (default: {','.join(EXPORT_TABLES)})",
+    )
+    export.add_argument(
+        "--partition-by",
+        type=comma_list,
+        default=DEFAULT_PARTITION_BY,
+        metavar="LIST",
+        help=f"Hive partition columns, '' for none (default: {','.join(DEFAULT_PARTITION_BY)}; "
+        "tables without a column are not split by it)",
+    )
+    export.add_argument(
+        "--since-run", metavar="RUN", help="only rows written or seen by run RUN (a run_id) and later runs"
     )
     add_db_option(export)
+    export.add_argument("--json", action="store_true", help="print one JSON object: the export's number and counts")
+    report = commands.add_parser(
+        "report", help="write one self-contained HTML page: articles, rejects, source health, alerts, stories"
+    )
+    add_db_option(report)
+    report.add_argument(
+        "--since", type=date.fromisoformat, metavar="DATE", help="the first day shown (default: 13 days ago)"
+    )
+    report.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="where to write it (default: $NEWSDAG_REPORT or report.html beside the database)",
+    )
 
     evaluate = commands.add_parser("eval", help="extract a dataset of saved pages for scoring (no database)")
     evaluate.add_argument("dataset", metavar="DATASET_DIR", help="a directory with truth.jsonl and pages/")
@@ -193,6 +259,26 @@ def add_sources_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def comma_list(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def add_allow_network_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-network",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="let fetching reach this non-public network, e.g. 127.0.0.0/8 (repeatable; adds to "
+        "$NEWSDAG_ALLOW_NETWORKS)",
+    )
+
+
+def allowed_networks(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """--allow-network added to NEWSDAG_ALLOW_NETWORKS; None (the environment's alone) without the flag."""
+    return (*Settings.from_env().allow_networks, *args.allow_network) if args.allow_network else None
+
+
 def add_db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", type=Path, help="the DuckDB file (default: $NEWSDAG_DB or warehouse/news.duckdb)")
 
@@ -200,18 +286,20 @@ def add_db_option(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name, value in PREFECT_PRIVACY_DEFAULTS.items():  # before any command imports Prefect
+    for name, value in {**PREFECT_PRIVACY_DEFAULTS, **PREFECT_LOGGING_DEFAULTS}.items():  # before Prefect's import
         os.environ.setdefault(name, value)
     handlers = {
         "ingest": command_ingest,
         "server": command_server,
         "serve": command_serve,
+        "demo": command_demo,
         "trigger": command_trigger,
         "sql": command_sql,
         "runs": command_runs,
         "stories": command_stories,
-        "export": command_export,
+        "report": command_report,
         "eval": command_eval,
+        "export": command_export,
     }
     try:
         return handlers[args.command](args)
@@ -244,7 +332,7 @@ def command_ingest(args: argparse.Namespace) -> int:
         )
     if args.max_articles is not None and args.max_articles < 1:
         raise UsageError(f"--max-articles must be at least 1, got {args.max_articles}")
-    allow_networks = (*Settings.from_env().allow_networks, *args.allow_network) if args.allow_network else None
+    allow_networks = allowed_networks(args)
     settings = Settings.from_env(
         db_path=args.db,
         workers=args.workers,
@@ -289,6 +377,7 @@ def command_ingest(args: argparse.Namespace) -> int:
                     db=str(settings.db_path),
                     workers=settings.workers,
                     dask_address=settings.dask_address,
+                    allow_networks=list(allow_networks) if allow_networks else None,
                     trigger="cli",
                     **what,
                 )
@@ -309,24 +398,58 @@ def command_ingest(args: argparse.Namespace) -> int:
 def command_server(args: argparse.Namespace) -> int:
     from flows.serve import run_server
 
-    return EXIT_OK if run_server(args.host, args.port) in (0, -2, 130) else EXIT_FAILED
+    # 0, or ended by the Ctrl-C (SIGINT) or SIGTERM it was sent: a stop, not a failure
+    return EXIT_OK if run_server(args.host, args.port) in (0, -2, 130, -15, 143) else EXIT_FAILED
 
 
 def command_serve(args: argparse.Namespace) -> int:
     from flows.serve import serve_sources
 
-    serve_sources(Settings.from_env(db_path=args.db, sources_file=args.sources))
+    settings = Settings.from_env(db_path=args.db, sources_file=args.sources, allow_networks=allowed_networks(args))
+    serve_sources(settings, export_to=args.export, notify_url=args.notify_url)
+    return EXIT_OK
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    import threading
+
+    from flows.demo import DEMO_SOURCE, DemoSite
+    from flows.serve import serve_sources
+
+    settings = Settings.from_env(db_path=args.db)
+    site = DemoSite(args.port).start()
+    try:
+        sources = site.write_sources(Path(settings.db_path).parent / "demo-sources.toml")
+        print(f"demo news site: {site.base}/  (feed {site.feed_url}; sources file {sources})", flush=True)
+        if args.site_only:
+            print(f"try: newsdag ingest --source {DEMO_SOURCE} --sources {sources} --allow-network 127.0.0.1/32")
+            threading.Event().wait()  # until Ctrl-C
+        print(
+            f"serving the source {DEMO_SOURCE}; in another terminal: newsdag trigger {DEMO_SOURCE} --wait", flush=True
+        )
+        # The site is on loopback, which fetching refuses unless allowed: allowed for this source's runs only.
+        allowed = (*settings.allow_networks, "127.0.0.1/32")
+        serve_sources(Settings.from_env(db_path=args.db, sources_file=sources, allow_networks=allowed))
+    finally:
+        site.stop()
     return EXIT_OK
 
 
 def command_trigger(args: argparse.Namespace) -> int:
-    from flows.serve import parse_parameters, trigger_source
+    from flows.serve import flow_run_url, follow_flow_run, parse_parameters, trigger_source
 
     parameters = parse_parameters(args.param)
-    flow_run = trigger_source(args.source, parameters, wait=args.wait)
+    flow_run = trigger_source(args.source, parameters)
+    print(f"started flow run {flow_run.name} ({flow_run.id}) of ingest/{args.source}", flush=True)
+    print(f"  {flow_run_url(flow_run.id)}", flush=True)
     if not args.wait:
-        print(f"started flow run {flow_run.name} ({flow_run.id}) of ingest/{args.source}")
         return EXIT_OK
+    started = time.monotonic()
+
+    def say_state(run: Any) -> None:  # each change as it happens: a queued run is visibly queued, not stuck
+        print(f"  {time.monotonic() - started:5.1f} s  {run.state.name}  {run.name}", flush=True)
+
+    flow_run = follow_flow_run(flow_run, say_state)
     state = flow_run.state
     print(f"flow run {flow_run.name} ({flow_run.id}): {state.name if state else 'unknown'}")
     # The run wrote where its deployment's `db` parameter says, wherever this command runs from.
@@ -398,6 +521,8 @@ def print_summary(summary: dict[str, Any], settings: Settings, seconds: float) -
     if summary["rejected"]:
         for stage, rule, count, example in run_summary_rows(settings, "run_rejects", summary["run_id"]):
             print(f"  rejected {count} x {stage}/{rule}, e.g. {example}")
+    for alert in summary.get("alerts") or []:
+        print(f"  drift alert: {alert['message']}")
     if summary["flagged"]:
         # Flagged articles loaded: a doubtful value was left out or noted, the article kept (article_flags).
         for rule, count, example in run_summary_rows(settings, "run_flags", summary["run_id"]):
@@ -423,8 +548,11 @@ def command_sql(args: argparse.Namespace) -> int:
 def command_runs(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
-    columns, rows = run_query(args.db, f"SELECT {RUN_COLUMNS} FROM latest_runs LIMIT $limit", {"limit": args.limit})
+    shown = "*" if args.all else RUN_COLUMNS
+    columns, rows = run_query(args.db, f"SELECT {shown} FROM latest_runs LIMIT $limit", {"limit": args.limit})
     write_rows(columns, rows, "table")
+    if not args.all:
+        print(RUN_LEGEND)
     return EXIT_OK
 
 
@@ -440,6 +568,16 @@ def command_stories(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_report(args: argparse.Namespace) -> int:
+    from flows.report import write_report_page
+
+    if args.since is not None and args.since > date.today():
+        raise UsageError(f"--since {args.since} is in the future")
+    path = write_report_page(Settings.from_env(db_path=args.db), since=args.since, out=args.out)
+    print(f"wrote {path} (open {path.resolve().as_uri()})")
+    return EXIT_OK
+
+
 def run_query(
     db: Path | None, query: str, parameters: dict[str, Any] | None = None
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -451,10 +589,9 @@ def run_query(
 
     settings = Settings.from_env(db_path=db)
 
-    def say_waiting() -> None:
+    def say_waiting(holder: str) -> None:
         print(
-            f"newsdag: waiting up to {settings.lock_timeout_seconds:g} s: another newsdag process is writing "
-            f"{settings.db_path}",
+            f"newsdag: waiting up to {settings.lock_timeout_seconds:g} s for {settings.db_path}: {holder} holds it",
             file=sys.stderr,
             flush=True,
         )
@@ -519,12 +656,50 @@ def display_value(value: Any) -> str:
 
 
 def command_export(args: argparse.Namespace) -> int:
+    if args.warc is not None:
+        return command_export_warc(args)
+    if args.run:
+        raise UsageError("--run chooses the runs of a WARC export: give it with --warc DIR")
+    # tasks.export directly, not through flows.run, whose imports (trafilatura, Great Expectations' rules)
+    # would triple the time of an export that finds nothing new.
+    from tasks.export import ExportOptions, export_warehouse
+
+    if args.to.startswith("ducklake:"):
+        raise UsageError(
+            "DuckLake needs DuckDB's ducklake extension, which no package provides for this DuckDB "
+            "(see docs/export.md, 'DuckLake'); export Parquet to a directory instead"
+        )
+    settings = Settings.from_env(db_path=args.db)
+    options = ExportOptions(
+        tables=args.tables, format=args.format, partition_by=args.partition_by, since_run=args.since_run
+    )
+    summary = export_warehouse(
+        Path(settings.db_path),
+        Path(args.to),
+        options,
+        chunk_rows=settings.export_chunk_rows,
+        lock_timeout_seconds=settings.lock_timeout_seconds,
+    )
+    if args.json:
+        print(json.dumps(asdict(summary)))
+    elif summary.export is None:
+        print(f"nothing new to export to {summary.directory} ({summary.seconds:.1f} s)")
+    else:
+        rows = ", ".join(f"{count} {table}" for table, count in summary.rows.items())
+        print(
+            f"export {summary.export} to {summary.directory} in {summary.seconds:.1f} s: {rows} "
+            f"({summary.files} files, {summary.bytes / 1e6:.1f} MB; "
+            f"runs ended since the last export: {len(summary.runs)})"
+        )
+    return EXIT_OK
+
+
+def command_export_warc(args: argparse.Namespace) -> int:
+    from flows.run import fetch_policy  # a saved page's file: URI is re-read under the fetch rules
     from tasks.warc_export import export_warc
     from warehouse.db import connect
 
     settings = Settings.from_env(db_path=args.db)
-    from flows.run import fetch_policy
-
     with connect(Path(settings.db_path), read_only=True, wait_seconds=settings.lock_timeout_seconds) as connection:
         written = export_warc(
             connection,

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from datetime import date
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect import flow, get_client, get_run_logger, tags, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.settings import temporary_settings
@@ -19,6 +22,7 @@ from prefect.utilities.annotations import quote
 
 from flows import run
 from flows.progress import ProgressLines
+from flows.report import run_artifact
 from flows.settings import Settings
 from tasks.errors import RunFailed, is_transient
 
@@ -105,14 +109,20 @@ def ingest_flow(
     workers: int | None = None,
     dask_address: str | None = None,
     trigger: str | None = None,
+    export_to: str | None = None,
+    allow_networks: list[str] | None = None,
 ) -> dict[str, Any]:
     """Ingest files, directories, globs, URLs, feeds, sitemaps and WARC files, or a source of the sources file,
-    into the warehouse; returns the run id, status and counts. A run in which nothing could be fetched fails."""
+    into the warehouse; returns the run id, status and counts. A run in which nothing could be fetched fails.
+    With `export_to`, a completed run then exports what is new to that directory (`export` in the result).
+    `allow_networks`: the non-public networks fetching may reach (`--allow-network`), in place of
+    NEWSDAG_ALLOW_NETWORKS when given."""
     settings = Settings.from_env(
         db_path=Path(db) if db else None,
         workers=workers,
         sources_file=Path(sources) if sources else None,
         dask_address=dask_address,
+        allow_networks=tuple(allow_networks) if allow_networks else None,
     )
     request = run.build_request(
         inputs or [],
@@ -133,6 +143,9 @@ def ingest_flow(
     flow_run = context.flow_run if context else None
     if trigger is None:  # a deployment's run: started by its schedule, or by hand (UI, `newsdag trigger`)
         trigger = "schedule" if flow_run is not None and flow_run.auto_scheduled else "manual"
+    run_id = run.new_run_id(datetime.now(UTC))
+    if flow_run is not None:
+        name_flow_run(flow_run.id, f"{request.source}-{run_id}")
     outer_clock, body_clock = run.StepClock(), run.StepClock()
     progress_log = FlowProgressLog(flow_run.id if flow_run else None)
     run.PROGRESS_LISTENERS.append(progress_log)
@@ -143,14 +156,43 @@ def ingest_flow(
             trigger=trigger,
             flow_run_id=str(flow_run.id) if flow_run else None,
             tasks=prefect_tasks(outer_clock, body_clock, settings),
+            run_id=run_id,
         )
     finally:
         run.PROGRESS_LISTENERS.remove(progress_log)
     summary["orchestration"] = body_clock.overhead_of(outer_clock)
-    report_summary(summary)
+    report_summary(summary, request.source, settings)
     if summary["status"] != "completed":
         raise RunFailed(summary)
+    if export_to:
+        exported = export_task(settings)(settings, Path(export_to))
+        summary["export"] = asdict(exported)
+        get_run_logger().info(
+            "run %s exported to %s: export %s, rows %s", summary["run_id"], export_to, exported.export, exported.rows
+        )
     return summary
+
+
+def export_task(settings: Settings) -> Callable[..., Any]:
+    """The export after a run, as a Prefect task: retried like the run's I/O tasks when the warehouse or the
+    export directory stayed busy (another run's load, another run's export)."""
+    options: dict[str, Any] = {}
+    if settings.task_retries:
+        options = {
+            "retries": settings.task_retries,
+            "retry_delay_seconds": [settings.task_retry_delay * 2**n for n in range(settings.task_retries)],
+            "retry_condition_fn": failed_transiently,
+        }
+    return task(name="export", cache_policy=NO_CACHE, **options)(run.export_warehouse)
+
+
+def name_flow_run(flow_run_id: UUID, name: str) -> None:
+    """Name the flow run `<source>-<run_id>`, as the runs table knows it (Prefect's own names are random)."""
+    try:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(flow_run_id, name=name)
+    except Exception as error:  # a name is a convenience: a server that refuses it must not cost the run
+        get_run_logger().warning("flow run not renamed to %s: %s", name, error)
 
 
 def run_from_command_line(**parameters: Any) -> dict[str, Any]:
@@ -164,7 +206,9 @@ def run_from_command_line(**parameters: Any) -> dict[str, Any]:
     crashed at the next newsdag run); heartbeats set in the environment or the Prefect profile, for runs
     from cron or systemd watched by that automation, are sent as configured.
     """
-    with temporary_settings(set_defaults={"flows.heartbeat_frequency": None}):
+    # Tagged like a deployment's runs, so the UI's filter by `source:<name>` finds command-line runs too.
+    source = parameters.get("source") or "cli"
+    with temporary_settings(set_defaults={"flows.heartbeat_frequency": None}), tags("newsdag", f"source:{source}"):
         return ingest_flow(**parameters)
 
 
@@ -188,14 +232,66 @@ class FlowProgressLog:
             get_run_logger().info("run %s: %s", progress.run_id, line)
 
 
-def report_summary(summary: dict[str, Any]) -> None:
-    """The counts in the flow run's log and as a table artifact on its page in the Prefect UI."""
+DRIFT_EVENT = "newsdag.source.drift"
+
+
+def artifact_key(source: str) -> str:
+    """`newsdag-run-<source>`: Prefect keys hold lowercase letters, digits and dashes only."""
+    return "newsdag-run-" + re.sub(r"[^a-z0-9-]+", "-", source.lower())
+
+
+def report_summary(summary: dict[str, Any], source: str, settings: Settings) -> None:
+    """The counts in the flow run's log; the run's markdown artifact (key `newsdag-run-<source>`: its latest
+    version is the source's latest run); and an event per drift alert, for automations to notify on."""
+    logger = get_run_logger()
     counts = {name: summary[name] for name in run.COUNT_NAMES}
-    get_run_logger().info("run %s %s: %s", summary["run_id"], summary["status"], counts)
+    logger.info("run %s %s: %s", summary["run_id"], summary["status"], counts)
     if summary.get("flags_by_rule"):
-        get_run_logger().info("run %s flagged articles by rule: %s", summary["run_id"], summary["flags_by_rule"])
-    create_table_artifact(
-        table=[{"count": name, "value": value} for name, value in counts.items()],
-        key="ingest-summary",
-        description=f"newsdag run {summary['run_id']}: {summary['status']}",
+        logger.info("run %s flagged articles by rule: %s", summary["run_id"], summary["flags_by_rule"])
+    for alert in summary.get("alerts") or []:
+        logger.warning("run %s: source %s drifted: %s", summary["run_id"], source, alert["message"])
+        emit_drift_event(source, alert)
+    create_markdown_artifact(
+        markdown=run_artifact(settings, summary, source),
+        key=artifact_key(source),
+        description=f"newsdag run {summary['run_id']} of {source}: {summary['status']}",
     )
+
+
+def emit_drift_event(source: str, alert: Mapping[str, Any]) -> None:
+    """`newsdag.source.drift` about the resource `newsdag.source.<name>`, with the alert's figures as payload
+    (the flow run is related to it by Prefect's run context)."""
+    from prefect.events import emit_event
+
+    emit_event(
+        event=DRIFT_EVENT,
+        resource={"prefect.resource.id": f"newsdag.source.{source}", "prefect.resource.name": source},
+        payload={name: alert[name] for name in ("run_id", "metric", "value", "baseline", "threshold", "message")}
+        | {"baseline_runs": alert["baseline_runs"]},
+    )
+
+
+class OneLineFailures(logging.Filter):
+    """A failure logged with its traceback by Prefect's flow or task engine becomes one line at ERROR (the
+    reason: what failed, on what), and the traceback goes to DEBUG. The reason is what a person reads in the UI
+    and in `newsdag ingest`; the traceback is for a developer, who sets PREFECT_LOGGING_LEVEL=DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR or not record.exc_info or record.exc_info[1] is None:
+            return True
+        error = record.exc_info[1]
+        message = record.getMessage()
+        if message.startswith("Encountered exception during execution"):  # the flow engine's words
+            message = f"flow run failed: {type(error).__name__}: {error}"
+        traceback = logging.makeLogRecord(
+            {**record.__dict__, "levelno": logging.DEBUG, "levelname": "DEBUG", "msg": "traceback:", "args": ()}
+        )
+        record.msg, record.args = " ".join(message.split()), ()
+        record.exc_info, record.exc_text = None, None
+        logging.getLogger(record.name).handle(traceback)
+        return True
+
+
+ONE_LINE_FAILURES = OneLineFailures()
+for logger_name in ("prefect.flow_runs", "prefect.task_runs"):
+    logging.getLogger(logger_name).addFilter(ONE_LINE_FAILURES)

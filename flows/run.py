@@ -18,7 +18,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,17 +27,34 @@ import duckdb
 
 from expectations.suite import critical_rules
 from flows.settings import Settings
-from tasks import crawl, discover, extract, fetch, load, loaders, rights, scaleout, sources, stories, warc
-from tasks.errors import ConfigError, InputError
+from tasks import (
+    crawl,
+    discover,
+    export,
+    extract,
+    fetch,
+    health,
+    load,
+    loaders,
+    rights,
+    scaleout,
+    sources,
+    stories,
+    warc,
+)
+from tasks.errors import ConfigError, InputError, WarehouseError
 from tasks.models import (
+    Alert,
     Article,
     BatchCounts,
+    ExportSummary,
     FetchBatch,
     Flag,
     IngestRequest,
     NotModified,
     RawDocument,
     Reject,
+    Validation,
     WarcProgress,
     WarcResume,
     WarcRules,
@@ -309,14 +326,15 @@ def warm_up_validation() -> None:
     warm_up()
 
 
-def validate_batch(articles: Sequence[Article], settings: Settings) -> tuple[list[Article], list[Reject], list[Flag]]:
-    """(articles that load, rejects, flags): a row that is not an article is rejected; an article with a
-    doubtful value loads, flagged, with an impossible value left out (expectations/validate.py)."""
+def validate_batch(articles: Sequence[Article], settings: Settings) -> Validation:
+    """The articles that load, rejects, flags and each expectation's counts: a row that is not an article is
+    rejected; an article with a doubtful value loads, flagged, with an impossible value left out
+    (expectations/validate.py)."""
     if not articles:
-        return [], [], []
-    from expectations.validate import validate_articles  # Great Expectations costs ~2 s to import
+        return Validation()
+    from expectations.validate import validation_of  # Great Expectations costs ~2 s to import
 
-    return validate_articles(
+    return validation_of(
         articles,
         min_words=settings.min_words,
         earliest=settings.earliest_date,
@@ -332,10 +350,11 @@ def write_prepared(
     articles: Sequence[Article],
     rejects: Sequence[Reject],
     flags: Sequence[Flag] = (),
+    validation: Validation | None = None,
 ) -> BatchCounts:
-    """Archive the batch's bytes, then write its documents, `articles` (with their `flags`) and `rejects`
-    in one transaction. The bytes of a page rejected for its reserved TDM rights are not archived: with
-    --respect-tdm its text is stored nowhere."""
+    """Archive the batch's bytes, then write its documents, `articles` (with their `flags`), `rejects` and
+    what each expectation found (`validation`) in one transaction. The bytes of a page rejected for its
+    reserved TDM rights are not archived: with --respect-tdm its text is stored nowhere."""
     reserved = {reject.doc_id for reject in rejects if reject.rule == rights.TDM_RESERVED_RULE}
     load.archive_documents(
         [document for document in batch.documents if document.doc_id not in reserved], settings.archive_path
@@ -352,6 +371,7 @@ def write_prepared(
         fetches=batch.fetched.records,
         site_rights=batch.fetched.site_rights,
         warc=batch.warc,
+        validation=validation.results if validation else (),
     )
 
 
@@ -559,8 +579,10 @@ def run_ingest(
     trigger: str = "cli",
     flow_run_id: str | None = None,
     tasks: IngestTasks | None = None,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
-    """The body of the ingest flow: every input ends as an article, an unchanged article, or a reject."""
+    """The body of the ingest flow: every input ends as an article, an unchanged article, or a reject.
+    `run_id`: one chosen by the caller (a flow run named after it), else a new one."""
     tasks = tasks or PLAIN_TASKS
     if request.respect_tdm and not settings.respect_tdm:  # --respect-tdm, or a source that asks for it
         settings = replace(settings, respect_tdm=True)
@@ -569,7 +591,7 @@ def run_ingest(
     share_malloc_arenas()
     started_at = datetime.now(UTC)
     run = load.RunRecord(
-        run_id=new_run_id(started_at),
+        run_id=run_id or new_run_id(started_at),
         trigger=trigger,
         source=request.source,
         inputs=request.inputs,
@@ -616,6 +638,7 @@ def run_ingest(
         fetch.close_fetcher(run.run_id)
         finish_quietly(settings, run.run_id, status, dict(counts), error)
     logger.info("run %s %s: %s", run.run_id, status, dict(counts))
+    alerts = judge_drift(settings, run.run_id)
     return {
         "run_id": run.run_id,
         "status": status,
@@ -623,7 +646,19 @@ def run_ingest(
         **counts,
         "flags_by_rule": dict(flags_by_rule.most_common()),
         "seconds_by_step": clock.summary(),
+        "alerts": [asdict(alert) for alert in alerts],
     }
+
+
+def judge_drift(settings: Settings, run_id: str) -> list[Alert]:
+    """The run's figures against its source's baseline (tasks/health.py): the alerts raised, also recorded in
+    `source_alerts`. A database that stays locked costs the check, never the run: the next run judges again."""
+    try:
+        with open_warehouse(settings) as connection:
+            return health.record_drift(connection, run_id, settings.drift_policy, datetime.now(UTC))
+    except (WarehouseError, duckdb.Error) as error:
+        logger.warning("run %s: drift not judged: %s", run_id, error)
+        return []
 
 
 def share_malloc_arenas() -> None:
@@ -859,14 +894,14 @@ def load_batch(run_id: str, batch: PreparedBatch, settings: Settings, clock: Ste
     One task. It is retried only on a transient error, which only opening the file raises (WarehouseBusy,
     before anything is written); the retry validates again, which is deterministic and writes nothing.
     """
-    passed, validate_rejects, flags = ([], [], [])
-    if batch.articles:
-        passed, validate_rejects, flags = clock("validate", validate_batch, batch.articles, settings)
+    validation = clock("validate", validate_batch, batch.articles, settings) if batch.articles else Validation()
     with ExitStack() as database:
         with clock.timing("load"):
             connection = database.enter_context(open_warehouse(settings))
-            rejects = batch.rejects + validate_rejects
-            written = write_prepared(connection, run_id, settings, batch, passed, rejects, flags)
+            rejects = batch.rejects + list(validation.rejects)
+            written = write_prepared(
+                connection, run_id, settings, batch, validation.articles, rejects, validation.flags, validation
+            )
         if written.loaded or written.updated:
             clock("cluster", stories.cluster_pending, connection, run_id)
     return written
@@ -908,3 +943,16 @@ def finish_quietly(settings: Settings, run_id: str, status: str, counts: dict[st
             load.finish_run(connection, run_id, status=status, counts=counts, error=error)
     except Exception:  # the original failure, if any, is what the user must see
         logger.exception("could not record the end of run %s", run_id)
+
+
+def export_warehouse(settings: Settings, directory: Path, options: export.ExportOptions | None = None) -> ExportSummary:
+    """The export after each completed run of `newsdag serve --export DIR` (flows/ingest.py's `export` task):
+    what the warehouse holds and `directory` lacks, on read-only connections of export_chunk_rows rows each.
+    (`newsdag export` calls tasks.export itself, without this module's imports.)"""
+    return export.export_warehouse(
+        Path(settings.db_path),
+        directory,
+        options or export.ExportOptions(),
+        chunk_rows=settings.export_chunk_rows,
+        lock_timeout_seconds=settings.lock_timeout_seconds,
+    )

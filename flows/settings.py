@@ -57,6 +57,29 @@ Setting (env var, default): meaning
   research exceptions differ by jurisdiction, and the decision is the user's.
 - languages (NEWSDAG_LANGUAGES, empty; `--language`): keep only articles detected in these ISO 639-1 languages;
   the others become rejects with rule other-language (a language is known only after extraction)
+- export_chunk_rows (NEWSDAG_EXPORT_CHUNK_ROWS, 100000): `newsdag export` reads the warehouse on read-only
+  connections of at most this many rows each, pausing between them: a run waiting to write (DuckDB has one
+  writer, and a reader keeps it out) gets the file within a chunk's time (~1-3 s at this size on 2 cores)
+- report_file (NEWSDAG_REPORT, <db dir>/report.html): the page `newsdag report` writes by default, which a
+  Prefect flow run rewrites after its run and links from its artifact
+- report_url (NEWSDAG_REPORT_URL, none): where the report page is published (a web server serving report_file);
+  when set, a run's artifact links there instead of showing the file's address
+- drift_window_days (NEWSDAG_DRIFT_WINDOW_DAYS, 14): after each run of a declared source, its figures are compared
+  with the median of its completed runs that started in this many days before it (tasks/health.py): two weeks
+  hold both a weekday and a weekend rhythm, and forget a site's old layout soon enough
+- drift_min_history (NEWSDAG_DRIFT_MIN_HISTORY, 3): a figure is judged only with at least this many earlier values;
+  fewer are no baseline (one earlier run may itself have been the odd one)
+- drift_reject_rate (NEWSDAG_DRIFT_REJECT_RATE, 0.25): alert when the share of inputs rejected rises by this much
+  (absolute: 0.05 to 0.30)
+- drift_blocked_rate (NEWSDAG_DRIFT_BLOCKED_RATE, 0.20): alert when the share of requests answered with a captcha,
+  consent wall or other block page rises by this much
+- drift_empty_text_rate (NEWSDAG_DRIFT_EMPTY_TEXT_RATE, 0.20): alert when the share of pages whose extraction found
+  no main text (or too few words) rises by this much: the usual sign of a redesigned article template
+- drift_missing_date (NEWSDAG_DRIFT_MISSING_DATE, 0.30) and drift_missing_author (NEWSDAG_DRIFT_MISSING_AUTHOR,
+  0.30): alert when the share of extracted articles without a date, or without an author, rises by this much
+  (higher than the rates above: a run of a few articles moves a share in big steps)
+- drift_median_words_drop (NEWSDAG_DRIFT_MEDIAN_WORDS_DROP, 0.5): alert when the median word count of the run's
+  extracted articles falls by this fraction of the baseline's (half the words: bodies cut short)
 """
 
 from __future__ import annotations
@@ -68,9 +91,12 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tasks.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tasks.health import DriftPolicy
 
 NEWSDAG_VERSION = "0.1"
 
@@ -81,6 +107,9 @@ DEFAULT_CONTACT_URL = "https://github.com/newsdag/newsdag"
 # usage analytics from a server newsdag starts, and none from Prefect's client, which in an
 # interactive terminal sends first-run events to a third party unless DO_NOT_TRACK is set.
 PREFECT_PRIVACY_DEFAULTS = MappingProxyType({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"})
+# What a flow run logs besides Prefect's own loggers: a writer waiting for the database file (warehouse/db.py)
+# says so in the run's log in the UI, not only on the terminal of the process that runs it.
+PREFECT_LOGGING_DEFAULTS = MappingProxyType({"PREFECT_LOGGING_EXTRA_LOGGERS": "newsdag.warehouse"})
 
 
 def default_workers() -> int:
@@ -126,6 +155,17 @@ ENV_NAMES: Mapping[str, str] = MappingProxyType(
         "dask_chunk_docs": "NEWSDAG_DASK_CHUNK_DOCS",
         "respect_tdm": "NEWSDAG_RESPECT_TDM",
         "languages": "NEWSDAG_LANGUAGES",
+        "export_chunk_rows": "NEWSDAG_EXPORT_CHUNK_ROWS",
+        "report_file": "NEWSDAG_REPORT",
+        "report_url": "NEWSDAG_REPORT_URL",
+        "drift_window_days": "NEWSDAG_DRIFT_WINDOW_DAYS",
+        "drift_min_history": "NEWSDAG_DRIFT_MIN_HISTORY",
+        "drift_reject_rate": "NEWSDAG_DRIFT_REJECT_RATE",
+        "drift_blocked_rate": "NEWSDAG_DRIFT_BLOCKED_RATE",
+        "drift_empty_text_rate": "NEWSDAG_DRIFT_EMPTY_TEXT_RATE",
+        "drift_missing_date": "NEWSDAG_DRIFT_MISSING_DATE",
+        "drift_missing_author": "NEWSDAG_DRIFT_MISSING_AUTHOR",
+        "drift_median_words_drop": "NEWSDAG_DRIFT_MEDIAN_WORDS_DROP",
     }
 )
 
@@ -171,6 +211,17 @@ class Settings:
     dask_chunk_docs: int = 16
     respect_tdm: bool = False
     languages: tuple[str, ...] = ()
+    export_chunk_rows: int = 100_000
+    report_file: Path | None = None  # None: report.html beside the database
+    report_url: str | None = None
+    drift_window_days: int = 14
+    drift_min_history: int = 3
+    drift_reject_rate: float = 0.25
+    drift_blocked_rate: float = 0.20
+    drift_empty_text_rate: float = 0.20
+    drift_missing_date: float = 0.30
+    drift_missing_author: float = 0.30
+    drift_median_words_drop: float = 0.5
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -198,6 +249,9 @@ class Settings:
             "max_fetch_bytes",
             "sitemap_max_count",
             "dask_chunk_docs",
+            "export_chunk_rows",
+            "drift_window_days",
+            "drift_min_history",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"must be at least 1, got {getattr(self, name)}", subject=name)
@@ -218,6 +272,16 @@ class Settings:
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"must not be negative, got {getattr(self, name)}", subject=name)
+        for name in (
+            "drift_reject_rate",
+            "drift_blocked_rate",
+            "drift_empty_text_rate",
+            "drift_missing_date",
+            "drift_missing_author",
+            "drift_median_words_drop",
+        ):
+            if not 0 < getattr(self, name) <= 1:
+                raise ConfigError(f"must be above 0 and at most 1, got {getattr(self, name)}", subject=name)
         for name in ("connect_timeout", "read_timeout", "fetch_deadline"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"must be positive, got {getattr(self, name)}", subject=name)
@@ -231,6 +295,25 @@ class Settings:
     def effective_user_agent(self) -> str:
         """Names newsdag and a contact so a site owner can tell who is crawling and reach them."""
         return self.user_agent or f"newsdag/{NEWSDAG_VERSION} (+{self.contact_url})"
+
+    @property
+    def drift_policy(self) -> DriftPolicy:
+        from tasks.health import DriftPolicy  # imports DuckDB: only for the runs that judge drift
+
+        return DriftPolicy(
+            window_days=self.drift_window_days,
+            min_history=self.drift_min_history,
+            reject_rate_rise=self.drift_reject_rate,
+            blocked_rate_rise=self.drift_blocked_rate,
+            empty_text_rate_rise=self.drift_empty_text_rate,
+            missing_date_rise=self.drift_missing_date,
+            missing_author_rise=self.drift_missing_author,
+            median_words_drop=self.drift_median_words_drop,
+        )
+
+    @property
+    def report_path(self) -> Path:
+        return self.report_file or Path(self.db_path).parent / "report.html"
 
     @property
     def archive_path(self) -> Path:

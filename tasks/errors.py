@@ -11,9 +11,11 @@
     ├── ValidationFailed         the validation suite itself could not run
     ├── WarehouseError           the database cannot be opened or written
     │   └── WarehouseBusy        another process holds the database's write lock
+    ├── ExportError              an export directory cannot be written, or holds another kind of export
+    │   └── ExportBusy           another export is writing the same directory
     └── RunFailed                a run ended failed (e.g. every fetch failed); carries its summary
 
-`transient` is True for the errors worth trying again later (TransientFetchError, WarehouseBusy):
+`transient` is True for the errors worth trying again later (TransientFetchError, WarehouseBusy, ExportBusy):
 the flow retries a whole I/O task on those (`is_transient`), never on the others.
 
 Per-document problems (an undecodable file, an empty page) are not raised to the
@@ -112,6 +114,16 @@ class WarehouseError(NewsdagError):
 
 class WarehouseBusy(WarehouseError):
     """Another process holds the database; try again when its load finishes."""
+
+    transient = True
+
+
+class ExportError(NewsdagError):
+    """An export could not be written; `subject` is the export directory or the file it failed on."""
+
+
+class ExportBusy(ExportError):
+    """Another export holds the export directory's lock; try again when it finishes."""
 
     transient = True
 

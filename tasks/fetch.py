@@ -245,7 +245,9 @@ def check_url(url: str, networks: Sequence[Network]) -> None:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if not address_allowed(address, networks):
             raise PermanentFetchError(
-                f"{host} resolves to {address}, a non-public address (allow it with --allow-network)",
+                f"{host} resolves to {address}, a non-public address outside the allowed networks "
+                f"({', '.join(str(network) for network in networks) or 'none'}; add one with --allow-network CIDR "
+                "or NEWSDAG_ALLOW_NETWORKS)",
                 "refused-address",
             )
 

@@ -23,6 +23,7 @@ from tasks.models import (
     Article,
     ArticleDate,
     BatchCounts,
+    ExpectationResult,
     FetchRecord,
     Flag,
     NotModified,
@@ -204,6 +205,18 @@ def instant(article_date: ArticleDate | None) -> datetime | None:
     return article_date.value.astimezone(UTC)
 
 
+VALIDATION_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("rule", pa.string()),
+        ("severity", pa.string()),
+        ("batches", pa.int32()),
+        ("evaluated", pa.int64()),
+        ("unexpected", pa.int64()),
+    ]
+)
+
+
 def repeated(values: dict[str, Any], rows: int, schema: pa.Schema) -> dict[str, pa.Array]:
     """Columns of one value each, made in Arrow: converting a list of the same datetime row by row
     costs ~0.4 us a row (bench/load_rate.py)."""
@@ -312,6 +325,22 @@ def flags_table(flags: Sequence[Flag], run_id: str, now: datetime) -> pa.Table:
     }
     constants = {"run_id": run_id, "flagged_at": now}
     return pa.Table.from_pydict(columns | repeated(constants, len(flags), FLAG_SCHEMA), schema=FLAG_SCHEMA)
+
+
+def validation_table(results: Sequence[ExpectationResult], run_id: str) -> pa.Table:
+    """A batch's expectation counts in the `validation_results` layout (one batch each)."""
+    rows = [
+        {
+            "run_id": run_id,
+            "rule": result.rule,
+            "severity": result.severity,
+            "batches": 1,
+            "evaluated": result.evaluated,
+            "unexpected": result.unexpected,
+        }
+        for result in results
+    ]
+    return pa.Table.from_pylist(rows, schema=VALIDATION_SCHEMA)
 
 
 def site_rights_table(sites: Sequence[SiteRights], run_id: str, now: datetime) -> pa.Table:
@@ -478,13 +507,15 @@ def write_batch(
     fetches: Sequence[FetchRecord] = (),
     site_rights: Sequence[SiteRights] = (),
     warc: Sequence[WarcProgress] = (),
+    validation: Sequence[ExpectationResult] = (),
     now: datetime | None = None,
 ) -> BatchCounts:
     """Merge one batch in a single transaction: all of it lands, or (on any error) none of it.
 
     `flags` are the doubtful values of `articles` (validation's warnings): they replace the flags earlier
     runs recorded against those articles. `unchanged` documents and `not_modified` URLs keep their article
-    (and its flags), which is marked seen by this run. `warc` is where reading each WARC file of the batch
+    (and its flags), which is marked seen by this run. `validation` (what each expectation found in the
+    batch) adds to the run's `validation_results`. `warc` is where reading each WARC file of the batch
     resumes after it: committed with the batch, so a killed run neither reads a record twice nor loses one.
     """
     now = now or datetime.now(UTC)
@@ -500,6 +531,7 @@ def write_batch(
             "batch_site_rights": site_rights_table(site_rights, run_id, now),
             "batch_warc_files": warc_files_table(warc, run_id, now),
             "batch_warc_skips": warc_skips_table(warc, run_id, now),
+            "batch_validation": validation_table(validation, run_id),
         }
     for name, table in relations.items():
         connection.register(name, table)
@@ -530,6 +562,8 @@ def write_batch(
         if warc:
             connection.execute(queries["save_warc_progress"])
             connection.execute(queries["insert_warc_skips"])
+        if validation:
+            connection.execute(queries["add_validation_results"])
         if unchanged or not_modified:
             connection.execute(queries["touch_unchanged"], {"run_id": run_id})
         connection.execute("COMMIT")
@@ -567,10 +601,23 @@ def process_started_at(pid: int) -> datetime | None:
         return None
 
 
+# proc(5) states of a process that has ended: a zombie (its parent has not collected its exit status yet,
+# as when a loaded machine's `serve` is slow to reap a killed flow run) and dead.
+DEAD_STATES = frozenset({"Z", "X", "x"})
+
+
+def process_state(pid: int) -> str | None:
+    """The one-letter state of process `pid` (Linux /proc; R, S, D, Z, ...); None if unknown."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
 def process_is_alive(host: str | None, pid: int | None, started_at: datetime | None = None) -> bool:
-    """Whether a run's process still exists: its pid does, and (when known) started when the run's did,
-    so a later process that got the same pid does not keep a dead run alive. A run from another host
-    is assumed alive."""
+    """Whether a run's process still exists: its pid does, is not a zombie (ended, not yet reaped), and (when
+    known) started when the run's did, so a later process that got the same pid does not keep a dead run
+    alive. A run from another host is assumed alive."""
     if host != socket.gethostname() or pid is None:
         return True
     try:
@@ -579,6 +626,8 @@ def process_is_alive(host: str | None, pid: int | None, started_at: datetime | N
         return False
     except PermissionError:
         pass
+    if process_state(pid) in DEAD_STATES:  # killed, not yet reaped by its parent: it runs no more code
+        return False
     current = process_started_at(pid)
     return started_at is None or current is None or abs(current - started_at) <= PROCESS_START_TOLERANCE
 

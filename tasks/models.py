@@ -362,6 +362,46 @@ class Flag:
 
 
 @dataclass(frozen=True)
+class ExpectationResult:
+    """What one expectation of the validation suite found in a batch: how many values it evaluated and how
+    many of them were unexpected (the `validation_results` table sums these per run)."""
+
+    rule: str
+    severity: str  # critical | warning
+    evaluated: int
+    unexpected: int
+
+
+@dataclass(frozen=True)
+class Validation:
+    """A validated batch: the articles that load (impossible values left out), the rows that are no article,
+    the doubtful values of those that load, and what each expectation found."""
+
+    articles: tuple[Article, ...] = ()
+    rejects: tuple[Reject, ...] = ()
+    flags: tuple[Flag, ...] = ()
+    results: tuple[ExpectationResult, ...] = ()
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A source's run whose figure crossed a drift threshold against the source's own baseline (tasks/health.py).
+
+    `value` is the run's figure, `baseline` the median of the same figure over `baseline_runs` earlier runs,
+    `threshold` the setting crossed; `message` says it in one line (artifact, event, `source_alerts`).
+    """
+
+    source: str
+    run_id: str
+    metric: str
+    value: float | None
+    baseline: float | None
+    threshold: float
+    baseline_runs: int
+    message: str
+
+
+@dataclass(frozen=True)
 class BatchCounts:
     """What one loaded batch did to the warehouse; `flagged` articles loaded with flags, `flags_by_rule`
     how many of them failed each rule."""
@@ -441,3 +481,17 @@ class IngestRequest:
     @property
     def inputs(self) -> tuple[str, ...]:
         return self.paths + self.urls + self.url_files + self.feeds + self.sitemaps + self.warc_lists
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What one `newsdag export` wrote: `export` is its number in the directory's manifest, None when there
+    was nothing new (then nothing was written); `rows` by table; the `runs` that ended since the last export."""
+
+    directory: str
+    export: int | None
+    rows: Mapping[str, int]
+    files: int
+    bytes: int
+    runs: tuple[str, ...]
+    seconds: float

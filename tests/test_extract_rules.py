@@ -86,6 +86,12 @@ def test_a_kicker_two_markups_carry_is_kept() -> None:
     assert title == "Nach Gaetz-Rückzug: Trump-Anwältin soll Justizministerin werden"
 
 
+def test_a_short_pipe_label_no_markup_confirms_is_dropped() -> None:
+    # og:title, twitter:title and <title>: 'Homestead gardening ... in Rajshahi | District'; no <h1> says otherwise.
+    title = article("wcxb_dev-0395").title
+    assert title == "Homestead gardening makes rural communities more self-reliant in Rajshahi"
+
+
 # --- dates -----------------------------------------------------------------------------------------
 
 

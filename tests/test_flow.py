@@ -6,6 +6,7 @@ One prefect_test_harness server for the module: starting one costs ~10 s.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +48,11 @@ def loopback_fetching(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def flow_run_logs(flow_run_id: str) -> list[str]:
     """The messages the flow run logged, as the Prefect server has them (what the UI shows)."""
+    return [message for _level, message in flow_run_log_records(flow_run_id)]
+
+
+def flow_run_log_records(flow_run_id: str) -> list[tuple[int, str]]:
+    """(level, message) of what the flow run and its task runs logged, as the Prefect server has them."""
     from prefect import get_client
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
     from prefect.logging.handlers import APILogWorker
@@ -54,7 +60,17 @@ def flow_run_logs(flow_run_id: str) -> list[str]:
     APILogWorker.drain_all(timeout=10)
     with get_client(sync_client=True) as client:
         logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
-    return [log.message for log in logs]
+    return [(log.level, log.message) for log in logs]
+
+
+def run_artifacts(flow_run_id: Any) -> list[Any]:
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
 
 
 def read_flow_run(flow_run_id: Any) -> Any:
@@ -121,6 +137,12 @@ def test_a_run_whose_every_fetch_fails_ends_failed_in_prefect_and_in_runs(
         ).fetchall()
     assert (status, failed, flow_run_id) == ("failed", 3, str(flow_run.id))
     assert error.startswith("every URL failed to fetch")
+    # The reason in one line at ERROR; the traceback only at DEBUG (kept here: the harness logs at DEBUG).
+    records = flow_run_log_records(str(flow_run.id))
+    errors = [message for level, message in records if level >= logging.ERROR]
+    assert errors and all("\n" not in message for message in errors), errors
+    assert any("every URL failed to fetch" in message for message in errors), errors
+    assert not any("Traceback" in message for level, message in records if level > logging.DEBUG)
 
 
 def test_a_cli_flow_run_logs_progress_per_batch_and_gives_prefect_no_credentials(
@@ -190,3 +212,57 @@ def test_a_cli_flow_run_sends_heartbeats_only_when_they_are_configured(
         time.sleep(0.5)
     # A heartbeat is sent as the run starts, so a run of a second sends one if heartbeats are on.
     assert ("prefect.flow-run.heartbeat" in events) == (configured_frequency is not None), events
+
+
+def test_a_cli_flow_run_is_named_after_its_run_tagged_with_its_source_and_leaves_a_markdown_artifact(
+    harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for number in range(2):
+        (pages / f"story-{number}.html").write_text(article_page(number), encoding="utf-8")
+    (pages / "empty.html").write_text("<html><body><nav>Home</nav></body></html>", encoding="utf-8")
+    db = tmp_path / "news.duckdb"
+    assert main(["ingest", str(pages), "--db", str(db), "--workers", "1", "--json", "--prefect", "always"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    with connect(db, read_only=True) as connection:
+        [(flow_run_id,)] = connection.execute("SELECT flow_run_id FROM runs").fetchall()
+    flow_run = read_flow_run(flow_run_id)
+    assert flow_run.name == f"cli-{summary['run_id']}"
+    assert {"newsdag", "source:cli"} <= set(flow_run.tags)
+    [artifact] = [artifact for artifact in run_artifacts(flow_run_id) if artifact.type == "markdown"]
+    assert artifact.key == "newsdag-run-cli"
+    markdown = artifact.data
+    assert f"newsdag run `{summary['run_id']}` of `cli`: completed" in markdown
+    assert "| validate | expect_column_values_to_be_between:word_count | 1 |" in markdown  # the reject...
+    assert "empty.html" in markdown  # ... with its example
+    assert "### Slowest hosts" in markdown and "### Time by step" in markdown and "| extract |" in markdown
+    assert f"`{(tmp_path / 'report.html').as_uri()}` (written after this run" in markdown
+    assert (tmp_path / "report.html").exists()  # the page the link points at, written after the run
+
+
+def test_allow_network_reaches_a_cli_flow_run(
+    harness: None,
+    httpserver: HTTPServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The flag alone (no NEWSDAG_ALLOW_NETWORKS) lets a flow run fetch from loopback; without it, the refusal
+    says which networks are allowed."""
+    monkeypatch.delenv("NEWSDAG_ALLOW_NETWORKS", raising=False)
+    monkeypatch.setenv("NEWSDAG_PER_HOST_DELAY", "0")
+    monkeypatch.setenv("NEWSDAG_FETCH_RETRIES", "0")
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
+    httpserver.expect_request("/news/1").respond_with_data(article_page(1), content_type="text/html")
+    url = httpserver.url_for("/news/1")
+    common = ["--workers", "1", "--json", "--prefect", "always"]
+    assert main(["ingest", url, "--db", str(tmp_path / "refused.duckdb"), *common]) == 1
+    assert json.loads(capsys.readouterr().out)["failed"] == 1
+    with connect(tmp_path / "refused.duckdb", read_only=True) as connection:
+        [(rule, detail)] = connection.execute("SELECT rule, detail FROM rejects").fetchall()
+    assert rule == "refused-address" and "allowed networks (none; add one with --allow-network CIDR" in detail
+
+    db = tmp_path / "allowed.duckdb"
+    assert main(["ingest", url, "--db", str(db), "--allow-network", "127.0.0.0/8", *common]) == 0
+    assert json.loads(capsys.readouterr().out)["loaded"] == 1

@@ -484,7 +484,7 @@ def test_the_installed_command_prints_a_summary_and_no_traceback(seeds_copy: Pat
     )
     assert done.returncode == 0, done.stderr
     assert "2 discovered, 2 extracted, 2 loaded, 0 updated, 0 unchanged, 0 rejected" in done.stdout
-    with another_process_writing(db, seconds=5):
+    with another_process_writing(db, seconds=5) as holder:
         busy = subprocess.run(
             [str(newsdag), "runs", "--db", str(db)],
             capture_output=True,
@@ -493,9 +493,27 @@ def test_the_installed_command_prints_a_summary_and_no_traceback(seeds_copy: Pat
             env={**os.environ, "NEWSDAG_LOCK_TIMEOUT": "1"},
         )
     assert busy.returncode == 1
-    assert "another newsdag process is writing" in busy.stderr and "Traceback" not in busy.stderr
+    assert f"process {holder.pid} (" in busy.stderr and "Traceback" not in busy.stderr
+    assert "newsdag process" not in busy.stderr  # the holder is a plain DuckDB connection, as a notebook's is
     # It said it was waiting, then that it gave up: two lines.
-    assert busy.stderr.startswith("newsdag: waiting up to 1 s:") and busy.stderr.count("\n") == 2
+    assert busy.stderr.startswith(f"newsdag: waiting up to 1 s for {db}: process {holder.pid} (")
+    assert busy.stderr.count("\n") == 2
+
+    # A writer says so at once too, in its log, and then fails in one line.
+    with another_process_writing(db, seconds=30) as holder:
+        writer = subprocess.Popen(
+            [str(newsdag), "ingest", str(seeds_copy), "--db", str(db), "--prefect", "never"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "NEWSDAG_LOCK_TIMEOUT": "20"},
+        )
+        assert writer.stderr is not None
+        first = writer.stderr.readline()  # read while the lock is still held: said at once, not after 20 s
+        assert first.startswith(f"waiting up to 20 s for {db}: process {holder.pid} (")
+        assert "python" in first and "newsdag process" not in first
+    _out, rest = writer.communicate(timeout=120)
+    assert writer.returncode == 0, rest  # the holder went away; the run went on
 
 
 def test_readme_documents_every_command_and_option() -> None:
@@ -630,3 +648,18 @@ def test_an_ingest_process_shares_malloc_arenas_between_its_threads(
     )
     arenas = sum(line.startswith("Arena ") for line in done.stderr.splitlines())
     assert fewest <= arenas <= most, done.stderr
+
+
+def test_runs_shows_the_source_in_about_120_columns(
+    seeds_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "news.duckdb"
+    ingest_json(capsys, str(seeds_copy), "--db", str(db))
+    assert main(["runs", "--db", str(db)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split(" | ")[:4] == ["run_id                ", "source", "trigger", "status   "]
+    assert " | cli    | cli     | completed |" in lines[2]
+    assert max(len(line) for line in lines) <= 120, lines
+    assert lines[-1].startswith("found = discovered")
+    assert main(["runs", "--db", str(db), "--all"]) == 0
+    assert "not_modified" in capsys.readouterr().out  # every column on demand

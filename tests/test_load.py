@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -297,10 +299,11 @@ def test_a_second_process_waits_for_the_writer_then_gives_up_clearly(tmp_path: P
     db = tmp_path / "news.duckdb"
     with connect(db):
         pass
-    with another_process_writing(db, seconds=3):
+    with another_process_writing(db, seconds=3) as holder:
         started = time.monotonic()
+        # Named by its pid and command line: any DuckDB connection locks the file, not only newsdag's.
         with (
-            pytest.raises(WarehouseBusy, match="another newsdag process"),
+            pytest.raises(WarehouseBusy, match=rf"process {holder.pid} \(\S*python\S* -c import duckdb.*\) holds"),
             connect(db, read_only=True, wait_seconds=0.5),
         ):
             pass
@@ -390,3 +393,26 @@ def test_a_failing_batch_leaves_the_flags_as_they_were(tmp_path: Path) -> None:
     with pytest.raises(duckdb.ConstraintException), connect(db) as con:
         load.write_batch(con, "run2", documents=[], articles=[article], rejects=[bad_reject], flags=[])
     assert [row[:2] for row in stored_flags(db)] == [(article.article_id, "run1")]
+
+
+def test_a_killed_run_whose_process_is_not_yet_reaped_counts_as_crashed(tmp_path: Path) -> None:
+    """A zombie (killed, its exit status not yet collected by a busy parent) still answers kill(pid, 0)."""
+    db = tmp_path / "news.duckdb"
+    now = datetime.now(UTC)
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        started = load.process_started_at(victim.pid)
+        with connect(db) as con:
+            load.start_run(con, load.RunRecord("killed", "cli", None, (), now))
+            con.execute("UPDATE runs SET pid = $pid, process_started_at = $at", {"pid": victim.pid, "at": started})
+        os.kill(victim.pid, signal.SIGKILL)  # and not reaped: this test is its parent and has not waited
+        os.waitid(os.P_PID, victim.pid, os.WEXITED | os.WNOWAIT)  # returns once it has died, leaving it a zombie
+        assert load.process_state(victim.pid) == "Z"
+        assert not load.process_is_alive(socket.gethostname(), victim.pid, started)
+        with connect(db) as con:
+            load.start_run(con, load.RunRecord("next", "cli", None, (), now))
+            statuses = dict(con.execute("SELECT run_id, status FROM runs").fetchall())
+    finally:
+        victim.kill()
+        victim.wait()
+    assert statuses == {"killed": "crashed", "next": "running"}

@@ -131,10 +131,12 @@ def serve_environment(prefect_api: dict[str, str]) -> dict[str, str]:
     }
 
 
-def start_serving(sources: Path, db: Path, environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_serving(
+    sources: Path, db: Path, environment: dict[str, str], log: Path, *options: str
+) -> subprocess.Popen[bytes]:
     """`newsdag serve` in a process group of its own (so a test can kill it with all its children)."""
     return subprocess.Popen(
-        [*NEWSDAG, "serve", "--sources", str(sources), "--db", str(db)],
+        [*NEWSDAG, "serve", "--sources", str(sources), "--db", str(db), *options],
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=log.open("a"),
@@ -171,9 +173,10 @@ def test_served_sources_run_on_schedule_and_by_trigger(
     )
     db = tmp_path / "news.duckdb"
     environment = serve_environment(prefect_api)
-    serving = start_serving(sources, db, environment, tmp_path / "serve.log")
+    export = tmp_path / "export"
+    serving = start_serving(sources, db, environment, tmp_path / "serve.log", "--export", str(export))
     try:
-        # 1. The interval schedule fires and its run loads the feed's articles.
+        # 1. The interval schedule fires and its run loads the feed's articles, then exports them.
         wait_for(
             lambda: any(row[0] == "schedule" and row[1] == "completed" for row in runs(db)),
             RUN_WAIT_SECONDS,
@@ -182,6 +185,10 @@ def test_served_sources_run_on_schedule_and_by_trigger(
         scheduled = next(row for row in runs(db) if row[0] == "schedule")
         assert scheduled[2] == 3 and scheduled[4]
         assert article_count(db) == 3
+        manifest = export / "_newsdag" / "manifest.json"
+        wait_for(manifest.exists, RUN_WAIT_SECONDS, "the export after the scheduled run")
+        first_export = json.loads(manifest.read_text())["exports"][0]
+        assert first_export["tables"]["articles"]["rows"] == 3 and len(first_export["runs"]) >= 1
         with urllib.request.urlopen(f"{prefect_api['PREFECT_API_URL']}/deployments/name/ingest/gazette") as answer:
             deployment = json.load(answer)
         assert deployment["tags"] == ["newsdag", "source:gazette", "local"]
@@ -318,8 +325,12 @@ def test_deployments_carry_the_sources_tags_and_its_parameters(tmp_path: Path) -
         "max_articles": 7,
         "since": None,
         "until": None,
+        "export_to": None,
     }
     assert plain.parameters["max_articles"] == 200  # the default cap, shown rather than implied
+    # serve --export DIR: every source's runs export there, to an absolute path (runs start elsewhere).
+    exporting, _ = source_deployments(load_sources(sources), settings, Path("relative/export"))
+    assert exporting.parameters["export_to"] == str(Path("relative/export").resolve())
 
 
 def test_trigger_needs_a_server_and_valid_parameters(
@@ -346,3 +357,55 @@ def test_trigger_of_an_unknown_source_is_a_clear_error(prefect_api: dict[str, st
     )
     assert result.returncode == 2
     assert "no deployment ingest/no-such-source" in result.stderr and "Traceback" not in result.stderr
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid` (Linux /proc children lists)."""
+    found: set[int] = set()
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = [int(child) for child in (task / "children").read_text().split()]
+            except OSError:  # the task ended meanwhile
+                continue
+            found.update(children)
+            pending.extend(children)
+    return found
+
+
+@pytest.mark.slow
+def test_sigterm_to_newsdag_server_stops_its_prefect_server_too(tmp_path: Path) -> None:
+    port = free_port()
+    environment = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "false",
+    }
+    with (tmp_path / "server.log").open("w") as log:
+        server = subprocess.Popen(
+            [*NEWSDAG, "server", "--port", str(port)], env=environment, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(healthy, SERVER_START_SECONDS, "the Prefect server")
+        children = descendants(server.pid)
+        assert children, "newsdag server runs the Prefect server as a child process"
+        server.send_signal(signal.SIGTERM)  # what systemd and `kill` send
+        assert server.wait(timeout=60) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    wait_for(lambda: not any(Path(f"/proc/{child}").exists() for child in children), 30, "the server's children")
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0, "the port is still served"

@@ -81,10 +81,32 @@ def test_every_kind_of_source_loads(tmp_path: Path) -> None:
     assert (archive.schedule_cron, archive.interval_seconds) == (None, None)
 
 
-def test_the_shipped_seeds_file_loads() -> None:
+def test_the_shipped_seeds_file_loads_and_polls_no_live_site(tmp_path: Path) -> None:
+    """`newsdag serve` with the default file works offline: its one source reads the samples from disk. The live
+    feeds it shows as examples load too, once uncommented."""
+    shipped = (REPO_ROOT / "seeds" / "sources.toml").read_text(encoding="utf-8")
     sources = load_sources(REPO_ROOT / "seeds" / "sources.toml")
-    assert [source.name for source in sources] == ["bbc-world", "guardian-world", "local-seeds"]
-    assert sources[2].path == REPO_ROOT / "seeds" / "articles"
+    assert [(source.name, source.kind) for source in sources] == [("local-seeds", "path")]
+    assert sources[0].path == REPO_ROOT / "seeds" / "articles"
+    uncommented = tmp_path / "sources.toml"
+    uncommented.write_text(
+        shipped.replace("\n# [[source]]", "\n[[source]]")
+        .replace("\n# name", "\nname")
+        .replace("\n# feed", "\nfeed")
+        .replace("\n# schedule", "\nschedule")
+        .replace("\n# max_articles", "\nmax_articles")
+        .replace("\n# allow_domains", "\nallow_domains")
+        .replace("\n# tags", "\ntags")
+        .replace("\n# interval", "\ninterval")
+        .replace("\n# sitemap", "\nsitemap"),
+        encoding="utf-8",
+    )
+    assert [source.name for source in load_sources(uncommented)] == [
+        "bbc-world",
+        "guardian-world",
+        "example-sitemap",
+        "local-seeds",
+    ]
 
 
 @pytest.mark.parametrize(

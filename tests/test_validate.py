@@ -333,7 +333,7 @@ def test_published_at_must_be_iso() -> None:
     frame = articles_frame(articles)
     frame.loc[1, "published_at"] = "31 May 2024"
     parameters = {"min_words": MIN_WORDS, "earliest_epoch": 0.0, "latest_epoch": LATEST.timestamp()}
-    failures = frame_failures(frame, articles, parameters, {})
+    failures, _results = frame_failures(frame, articles, parameters, {})
     assert list(failures) == [1]
     assert [failure.rule for failure in failures[1]] == ["expect_column_values_to_match_regex:published_at"]
     assert failures[1][0].detail == "published_at '31 May 2024' is not an ISO 8601 date"
@@ -385,3 +385,24 @@ def test_validated_batches_leave_nothing_behind() -> None:
     validate_batches(5, 20)
     gc.collect()
     assert len(gc.get_objects()) - before < 1_000
+
+
+def test_each_expectation_reports_what_it_evaluated_and_found_unexpected() -> None:
+    """The counts behind validation_results: a value GX skips as missing is not evaluated."""
+    batch = [
+        article(1),
+        article(2, title=None),
+        article(3, word_count=3, text="too short here"),
+        article(4, published=None),
+    ]
+    validation = validate.validation_of(batch, min_words=MIN_WORDS, earliest=EARLIEST, latest=LATEST)
+    found = {result.rule: (result.severity, result.evaluated, result.unexpected) for result in validation.results}
+    assert len(found) == len(suite.rule_order())
+    assert found["expect_table_columns_to_match_set"] == ("critical", 1, 0)
+    assert found["expect_column_values_to_be_between:word_count"] == ("critical", 4, 1)
+    assert found["expect_column_values_to_not_be_null:title"] == ("warning", 4, 1)
+    assert found["expect_column_values_to_be_between:published_epoch"] == ("warning", 3, 0)  # one has no date
+    assert [reject.rule for reject in validation.rejects] == ["expect_column_values_to_be_between:word_count"]
+    assert len(validation.articles) == 3 and [flag.rule for flag in validation.flags] == [
+        "expect_column_values_to_not_be_null:title"
+    ]

@@ -1,5 +1,5 @@
 -- newsdag warehouse migration 11: web archives in (issue 23, tasks/warc.py). Idempotent, like every migration
--- from 8 on, so that the order in which branches' migrations land does not matter (010 is another branch's).
+-- from 8 on.
 
 -- Where a document read from a WARC or ARC file lies there: the archive keeps no copy of its bytes, a
 -- re-read takes the record at its offset (the offset of its compressed member; the record id finds it there).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 import threading
 import time
@@ -15,6 +17,8 @@ import duckdb
 
 from tasks.errors import WarehouseBusy, WarehouseError
 
+# A logger of its own, which a Prefect flow run also sends to the UI (PREFECT_LOGGING_EXTRA_LOGGERS, set by the CLI).
+logger = logging.getLogger("newsdag.warehouse")
 SQL_DIR = Path(__file__).parent
 # Each migration is a SQL file; its position in this list is the schema version it brings.
 # Add new migrations at the end; never edit one that has landed.
@@ -28,7 +32,8 @@ MIGRATIONS = (
     "007_unkeyed_articles_documents.sql",
     "008_article_flags.sql",
     "009_rights.sql",
-    "011_warc.sql",  # 010 is another branch's: when it lands it goes before this one (both are idempotent)
+    "010_health.sql",
+    "011_warc.sql",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 LOCK_RETRY_SECONDS = 0.2
@@ -51,13 +56,43 @@ def is_lock_error(error: Exception) -> bool:
     return any(message in str(error) for message in LOCK_MESSAGES)
 
 
+# DuckDB names the process holding the lock: 'Conflicting lock is held in /usr/bin/python3 (PID 1723)'.
+LOCK_HOLDER = re.compile(r"lock is held in (.+?) \(PID (\d+)\)")
+HOLDER_COMMAND_CHARS = 80
+
+
+def lock_holder(error: Exception) -> str:
+    """Who holds the file, as far as can be told: the process DuckDB names, with its command line. Any DuckDB
+    connection locks the file (a notebook, the DuckDB CLI), not only newsdag's, so none is assumed."""
+    found = LOCK_HOLDER.search(str(error))
+    if found is None:
+        return "another process"
+    program, pid = found.group(1), found.group(2)
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:  # not Linux, or another user's process
+        command = program
+    command = command or program
+    if len(command) > HOLDER_COMMAND_CHARS:
+        command = command[: HOLDER_COMMAND_CHARS - 1] + "…"
+    return f"process {pid} ({command})"
+
+
+def log_waiting(path: Path, wait_seconds: float, holder: str) -> None:
+    """What a writer says, at once, when it finds the file locked (its run goes on after the wait)."""
+    logger.warning("waiting up to %g s for %s: %s holds it", wait_seconds, path, holder)
+
+
 def open_database(
-    path: Path, *, read_only: bool, wait_seconds: float, on_wait: Callable[[], None] | None = None
+    path: Path, *, read_only: bool, wait_seconds: float, on_wait: Callable[[str], None] | None = None
 ) -> duckdb.DuckDBPyConnection:
     """A connection, retrying while another process holds the file; WarehouseBusy after `wait_seconds`.
 
-    `on_wait` is called once, when the file is first found locked (a reader tells its user it waits).
+    `on_wait` is called once, with who holds the file, when it is first found locked (a reader tells its user
+    it waits); a writer without one logs it (log_waiting).
     """
+    if on_wait is None and not read_only:
+        on_wait = functools.partial(log_waiting, path, wait_seconds)
     if read_only and not path.exists():
         raise WarehouseError("no warehouse here yet; run `newsdag ingest` first", subject=str(path))
     if not read_only:
@@ -70,13 +105,13 @@ def open_database(
         except duckdb.IOException as error:
             if not is_lock_error(error):
                 raise WarehouseError(f"cannot open the database: {error}", subject=str(path)) from None
+            holder = lock_holder(error)
             if on_wait is not None:
-                on_wait()
+                on_wait(holder)
                 on_wait = None
             if time.monotonic() >= deadline:
                 raise WarehouseBusy(
-                    f"another newsdag process is writing; gave up after {wait_seconds:.0f} s",
-                    subject=str(path),
+                    f"{holder} holds the file; gave up after {wait_seconds:g} s", subject=str(path)
                 ) from None
             time.sleep(LOCK_RETRY_SECONDS)
         except duckdb.Error as error:
@@ -91,7 +126,7 @@ def connect(
     *,
     read_only: bool = False,
     wait_seconds: float = 60.0,
-    on_wait: Callable[[], None] | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open (and, for writers, migrate) the warehouse for the span of a `with` block, then release the file.
 

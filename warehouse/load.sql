@@ -187,6 +187,13 @@ INSERT INTO warc_skips BY NAME SELECT * FROM batch_warc_skips;
 SELECT f.warc_file, f.next_offset, f.next_skip, f.file_stamp, f.finished
 FROM warc_files AS f
 JOIN batch_warc_names AS n USING (warc_file);
+-- name: add_validation_results
+-- A batch's expectation counts add to its run's row (validation_results: one row per run and expectation).
+INSERT INTO validation_results BY NAME SELECT * FROM batch_validation
+ON CONFLICT (run_id, rule) DO UPDATE SET
+    batches = validation_results.batches + excluded.batches,
+    evaluated = validation_results.evaluated + excluded.evaluated,
+    unexpected = validation_results.unexpected + excluded.unexpected;
 
 -- name: insert_fetches
 INSERT INTO fetches BY NAME SELECT * FROM batch_fetches;

@@ -130,3 +130,123 @@ SELECT source,
 FROM articles
 GROUP BY source
 ORDER BY source;
+
+-- Source health (issue 21). Staging views per run, then the analysis view per source and day.
+
+-- Each article with the run that read the bytes of its stored version (its document's first run): the run
+-- whose extraction the article's values show. An article unchanged since is not counted again.
+CREATE OR REPLACE VIEW stg_run_articles AS
+WITH documents AS (SELECT DISTINCT run_id, doc_id, article_id FROM documents WHERE article_id IS NOT NULL),
+     articles AS (SELECT article_id, doc_id, source, published_date, author, word_count FROM articles)
+SELECT DISTINCT d.run_id, a.article_id, a.source, a.published_date, a.author, a.word_count
+FROM documents AS d
+JOIN articles AS a ON a.article_id = d.article_id AND a.doc_id = d.doc_id;
+
+-- One row per run with the figures a source's health is judged by (tasks/health.py reads its source's rows).
+-- Rates are NULL when their denominator is zero (no request, nothing extracted, no article): no evidence.
+-- empty_text: a page whose extraction found no main text, or too few words (under NEWSDAG_MIN_WORDS).
+-- short_text: an article of fewer than 100 words (a brief, a teaser, or a body cut short by a redesign).
+CREATE OR REPLACE VIEW stg_run_health AS
+WITH runs AS (
+    SELECT run_id, source, trigger, status, started_at, discovered, fetched, not_modified, extracted, loaded,
+           updated, unchanged, rejected, flagged, failed
+    FROM runs
+),
+rejects AS (
+    SELECT run_id,
+           count(*) FILTER (WHERE stage = 'discover') AS rejects_discover,
+           count(*) FILTER (WHERE stage = 'fetch') AS rejects_fetch,
+           count(*) FILTER (WHERE stage = 'extract') AS rejects_extract,
+           count(*) FILTER (WHERE stage = 'validate') AS rejects_validate,
+           count(*) FILTER (WHERE stage = 'load') AS rejects_load,
+           count(*) FILTER (WHERE rule = 'blocked') AS blocked,
+           count(*) FILTER (WHERE rule IN ('no-text', 'no-body', 'expect_column_values_to_not_be_null:text',
+                                           'expect_column_values_to_be_between:word_count')) AS empty_text
+    FROM rejects
+    GROUP BY run_id
+),
+fetches AS (
+    SELECT run_id, count(*) AS requests, count(*) FILTER (WHERE outcome = 'failed') AS fetch_failures
+    FROM fetches
+    GROUP BY run_id
+),
+articles AS (
+    SELECT run_id, count(*) AS articles,
+           count(*) FILTER (WHERE published_date IS NULL) AS without_date,
+           count(*) FILTER (WHERE author IS NULL) AS without_author,
+           count(*) FILTER (WHERE word_count < 100) AS short_text,
+           median(word_count) AS median_words
+    FROM stg_run_articles
+    GROUP BY run_id
+),
+counted AS (
+    SELECT r.*, CAST(r.started_at AS DATE) AS day,
+           r.loaded + r.updated + r.unchanged + r.not_modified AS volume,
+           coalesce(j.rejects_discover, 0) AS rejects_discover, coalesce(j.rejects_fetch, 0) AS rejects_fetch,
+           coalesce(j.rejects_extract, 0) AS rejects_extract, coalesce(j.rejects_validate, 0) AS rejects_validate,
+           coalesce(j.rejects_load, 0) AS rejects_load, coalesce(j.blocked, 0) AS blocked,
+           coalesce(j.empty_text, 0) AS empty_text,
+           coalesce(f.requests, 0) AS requests, coalesce(f.fetch_failures, 0) AS fetch_failures,
+           coalesce(a.articles, 0) AS articles, coalesce(a.without_date, 0) AS without_date,
+           coalesce(a.without_author, 0) AS without_author, coalesce(a.short_text, 0) AS short_text,
+           a.median_words
+    FROM runs AS r
+    LEFT JOIN rejects AS j USING (run_id)
+    LEFT JOIN fetches AS f USING (run_id)
+    LEFT JOIN articles AS a USING (run_id)
+)
+SELECT *,
+       rejected / nullif(discovered, 0) AS reject_rate,
+       fetch_failures / nullif(requests, 0) AS fetch_failure_rate,
+       blocked / nullif(requests, 0) AS blocked_rate,
+       empty_text / nullif(extracted + rejects_extract, 0) AS empty_text_rate,
+       without_date / nullif(articles, 0) AS missing_date_share,
+       without_author / nullif(articles, 0) AS missing_author_share,
+       short_text / nullif(articles, 0) AS short_text_share
+FROM counted;
+
+-- Per source and day (UTC, of the runs' start): what came in, what was rejected at which stage, how fetching
+-- went, and what the extracted articles look like. Shares are over the articles those runs extracted.
+CREATE OR REPLACE VIEW source_health AS
+WITH runs AS (SELECT * FROM stg_run_health),
+     words AS (
+         SELECT r.source, r.day, median(a.word_count) AS median_words
+         FROM stg_run_articles AS a
+         JOIN runs AS r USING (run_id)
+         GROUP BY ALL
+     ),
+     alerts AS (
+         SELECT source, CAST(raised_at AS DATE) AS day, count(*) AS alerts FROM source_alerts GROUP BY ALL
+     )
+SELECT r.source, r.day, count(*) AS runs,
+       count(*) FILTER (WHERE r.status NOT IN ('completed', 'running')) AS runs_failed,
+       sum(r.discovered) AS discovered, sum(r.loaded) AS loaded, sum(r.updated) AS updated,
+       sum(r.unchanged) AS unchanged, sum(r.rejected) AS rejected,
+       sum(r.rejects_discover) AS rejects_discover, sum(r.rejects_fetch) AS rejects_fetch,
+       sum(r.rejects_extract) AS rejects_extract, sum(r.rejects_validate) AS rejects_validate,
+       sum(r.rejects_load) AS rejects_load,
+       sum(r.requests) AS requests,
+       round(sum(r.fetch_failures) / nullif(sum(r.requests), 0), 3) AS fetch_failure_rate,
+       round(sum(r.blocked) / nullif(sum(r.requests), 0), 3) AS blocked_rate,
+       round(sum(r.empty_text) / nullif(sum(r.extracted + r.rejects_extract), 0), 3) AS empty_text_rate,
+       sum(r.articles) AS articles,
+       round(sum(r.without_date) / nullif(sum(r.articles), 0), 3) AS missing_date_share,
+       round(sum(r.without_author) / nullif(sum(r.articles), 0), 3) AS missing_author_share,
+       round(sum(r.short_text) / nullif(sum(r.articles), 0), 3) AS short_text_share,
+       any_value(w.median_words) AS median_words,
+       sum(r.flagged) AS flagged,
+       coalesce(any_value(al.alerts), 0) AS alerts
+FROM runs AS r
+LEFT JOIN words AS w ON w.source = r.source AND w.day = r.day
+LEFT JOIN alerts AS al ON al.source = r.source AND al.day = r.day
+GROUP BY r.source, r.day
+ORDER BY r.day DESC, r.source;
+
+-- Alerts still open: per source and figure, the latest crossing that no later run of the source has closed.
+CREATE OR REPLACE VIEW open_alerts AS
+WITH alerts AS (SELECT * FROM source_alerts WHERE closed_at IS NULL)
+SELECT source, metric, run_id, value, baseline, threshold, baseline_runs, message, raised_at,
+       count(*) OVER (PARTITION BY source, metric) AS runs_crossed
+FROM alerts
+QUALIFY row_number() OVER (PARTITION BY source, metric ORDER BY raised_at DESC) = 1
+ORDER BY raised_at DESC, source, metric;
