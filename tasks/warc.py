@@ -86,6 +86,7 @@ RULE_BAD_ENCODING = "warc-bad-encoding"
 RULE_UNREADABLE = "warc-unreadable"
 MAX_DETAIL_CHARS = 300
 HEX = re.compile(rb"[0-9a-fA-F]+")
+UNPRINTABLE = re.compile(r"[^\x20-\x7e]+")
 WARC_DATE_ZONE = re.compile(r"Z$")
 
 
@@ -141,7 +142,11 @@ class LocalArchive:
 
     def open_at(self, offset: int, stamp: str | None) -> BinaryIO:
         self.close()
-        self.handle = open(self.path, "rb")  # noqa: SIM115  # closed by close(), which the reader calls
+        try:
+            self.handle = open(self.path, "rb")  # noqa: SIM115  # closed by close(), which the reader calls
+        except OSError as error:  # gone since it was listed, a list's path that never was, no permission
+            reason = error.strerror or type(error).__name__
+            raise PermanentFetchError(f"the file cannot be opened: {reason}", RULE_UNREADABLE) from None
         self.handle.seek(offset)
         return self.handle
 
@@ -608,7 +613,9 @@ def read_arc(source: ArchiveSource, rules: WarcRules, offset: int, skip: int, st
                 continue
             yield step(source, position, skipped, stamp=stamp, **outcome)
     except (ArchiveLoadFailed, OSError, ValueError, zlib.error) as error:
-        detail = f"a record after offset {position.member} cannot be read: {' '.join(str(error).split())}"
+        # warcio quotes the line it could not parse: binary garbage, when the file is no ARC file at all
+        said = UNPRINTABLE.sub("?", " ".join(str(error).split()))
+        detail = f"a record after offset {position.member} cannot be read: {said}"
         reject = Reject(f"{source.name}@{position.member}", "fetch", RULE_BAD_RECORD, detail[:MAX_DETAIL_CHARS])
         yield step(source, position, skipped, stamp=stamp, reject=reject, ended=True)
         return

@@ -4,9 +4,11 @@ ones included) and on archives written here with warcio's writer."""
 from __future__ import annotations
 
 import gzip
+import io
 import zlib
 from collections import Counter
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -276,3 +278,59 @@ def test_a_warc_list_names_urls_paths_and_common_crawl_paths(tmp_path: Path) -> 
         ("list.txt:6", "bad-warc-path"),
         ("list.txt:7", "bad-warc-path"),
     ]
+
+
+def recompress_records(plain: Path, offsets: list[int], target: Path, writer: str) -> list[int]:
+    """`plain` (an uncompressed WARC of responses at `offsets`) again as one zstd frame or LZ4 frame per record,
+    as Common Crawl gzips one member per record: the offset of each record's frame in `target`."""
+    from fastwarc import stream_io
+
+    data = plain.read_bytes()
+    bounds = [*offsets, len(data)]
+    starts = []
+    with target.open("wb") as handle:
+        for start, end in pairwise(bounds):
+            starts.append(handle.tell())
+            frame = io.BytesIO()
+            compressor = getattr(stream_io, writer)(frame)
+            compressor.write(data[start:end])
+            compressor.close()  # flushes the frame (finish() alone leaves it buffered)
+            handle.write(frame.getvalue())
+    return starts
+
+
+@pytest.mark.parametrize(("suffix", "writer"), [(".warc.zst", "ZstdWriter"), (".warc.lz4", "Lz4Writer")])
+def test_zstd_and_lz4_archives_read_and_resume_per_record_like_gzip(tmp_path: Path, suffix: str, writer: str) -> None:
+    plain = tmp_path / "news.warc"
+    target = tmp_path / f"news{suffix}"
+    starts = recompress_records(plain, news_archive(plain), target, writer)
+    steps = steps_of(target)
+    assert [item.payload.url for item in steps if item.payload] == [f"https://example.com/{n}" for n in range(5)]
+    assert [item.payload.origin.offset for item in steps if item.payload] == starts  # type: ignore[union-attr]
+    resumed = steps_of(target, offset=steps[1].offset, skip=steps[1].skip, stamp=steps[1].stamp)
+    assert [item.payload.url for item in resumed if item.payload] == [f"https://example.com/{n}" for n in (2, 3, 4)]
+    (document, *_) = documents_of(steps)
+    assert isinstance(document, RawDocument) and document.content == article_page(0).encode()
+
+
+@pytest.mark.parametrize(
+    "name", ["empty.warc.gz", "noise.warc.gz", "noise.warc", "noise.warc.zst", "noise.warc.lz4", "noise.arc.gz"]
+)
+def test_a_file_that_is_no_archive_at_all_is_one_reject_with_a_readable_line(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"" if name.startswith("empty") else bytes(range(256)) * 8 + b"\x00\xff" * 100)
+    steps = steps_of(path)
+    assert steps[-1].ended and not any(item.payload for item in steps)
+    rejects = [item.reject for item in steps if item.reject]
+    if name.startswith("empty"):
+        assert rejects == []  # nothing in it: read to its end
+        return
+    (reject,) = rejects
+    assert reject.rule == "warc-bad-record" and reject.input == f"{path.resolve()}@0"
+    assert "\n" not in reject.detail and reject.detail.isprintable() and reject.detail.isascii()
+
+
+def test_a_file_that_cannot_be_opened_is_a_reject_that_the_next_run_tries_again(tmp_path: Path) -> None:
+    (only,) = steps_of(tmp_path / "gone.warc.gz")
+    assert only.reject is not None and only.reject.rule == "warc-unreadable"
+    assert "No such file or directory" in only.reject.detail and not only.ended

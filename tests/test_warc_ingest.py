@@ -162,6 +162,28 @@ def test_every_shared_sample_loads_or_rejects_in_one_run_and_nothing_is_lost(
     assert query(db, "SELECT count(*) FROM documents WHERE url = 'http://example.com/'") == [(1,)]
 
 
+def test_a_listed_file_that_is_missing_or_no_archive_is_a_reject_and_the_rest_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_warc(tmp_path / "good.warc.gz", news_records(3))
+    (tmp_path / "noise.warc.gz").write_bytes(bytes(range(256)) * 4)
+    missing = tmp_path / "later" / "missing.warc.gz"  # absolute: it may be a path only the workers see
+    listing = tmp_path / "files.txt"
+    listing.write_text(f"good.warc.gz\nnoise.warc.gz\n{missing}\n", encoding="utf-8")
+    db = tmp_path / "news.duckdb"
+    summary = ingest_json(capsys, "--warc-list", str(listing), "--db", str(db))
+    assert (summary["status"], summary["loaded"], summary["rejected"]) == ("completed", 3, 2)
+    assert query(db, "SELECT input, rule FROM rejects ORDER BY rule") == [
+        (f"{(tmp_path / 'noise.warc.gz').resolve()}@0", "warc-bad-record"),
+        (str(missing), "warc-unreadable"),
+    ]
+    # The missing file was not read to its end: once it is there, the next run reads it.
+    missing.parent.mkdir()
+    write_warc(missing, news_records(2, host="example.org"))
+    summary = ingest_json(capsys, "--warc-list", str(listing), "--db", str(db))
+    assert (summary["loaded"], summary["rejected"]) == (2, 0)
+
+
 # --- remote archives: the fetch guard, Range requests, the cap per record ------------------------------------
 
 
