@@ -69,13 +69,40 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="a file of page URLs, one per line (repeatable)",
     )
+    ingest.add_argument(
+        "--warc-list",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a file of WARC files, one path or http(s) URL per line, e.g. a CC-NEWS warc.paths(.gz) (repeatable)",
+    )
+    ingest.add_argument(
+        "--domain",
+        action="append",
+        default=[],
+        metavar="DOMAIN",
+        help="only pages on this domain or its subdomains: WARC records and feed/sitemap links (repeatable)",
+    )
+    ingest.add_argument(
+        "--language",
+        action="append",
+        default=[],
+        metavar="CODE",
+        help="keep only articles in this ISO 639-1 language, e.g. de; others are rejected (repeatable)",
+    )
     ingest.add_argument("--source", metavar="NAME", help="a source declared in the sources file")
     add_sources_option(ingest)
     ingest.add_argument(
-        "--since", type=date.fromisoformat, metavar="DATE", help="only feed/sitemap links dated on or after DATE"
+        "--since",
+        type=date.fromisoformat,
+        metavar="DATE",
+        help="only feed/sitemap links dated, and WARC records fetched (WARC-Date), on or after DATE",
     )
     ingest.add_argument(
-        "--until", type=date.fromisoformat, metavar="DATE", help="only feed/sitemap links dated on or before DATE"
+        "--until",
+        type=date.fromisoformat,
+        metavar="DATE",
+        help="only feed/sitemap links dated, and WARC records fetched (WARC-Date), on or before DATE",
     )
     ingest.add_argument(
         "--max-articles",
@@ -172,9 +199,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     export = commands.add_parser(
-        "export", help="write the warehouse's tables as Parquet (or JSONL, CSV) files; again: only what is new"
+        "export",
+        help="write the warehouse's tables as Parquet (or JSONL, CSV) files, only what is new; "
+        "or runs' raw pages as WARC files (--warc DIR)",
     )
-    export.add_argument("--to", required=True, metavar="DIR", help="the export directory (created if missing)")
+    target = export.add_mutually_exclusive_group(required=True)
+    target.add_argument("--to", metavar="DIR", help="the export directory (created if missing)")
+    target.add_argument(
+        "--warc",
+        type=Path,
+        metavar="DIR",
+        help="write the raw pages of runs as WARC files instead, one per run, to DIR (created if missing)",
+    )
+    export.add_argument(
+        "--run",
+        action="append",
+        default=[],
+        metavar="RUN",
+        help="with --warc: a run_id to export (repeatable; default: every run)",
+    )
     export.add_argument(
         "--format", choices=tuple(EXPORT_FORMATS), default="parquet", help="file format (default: parquet, zstd)"
     )
@@ -293,11 +336,13 @@ def error_line(message: str) -> None:
 
 
 def command_ingest(args: argparse.Namespace) -> int:
-    given = args.inputs or args.feed or args.sitemap or args.urls_file
+    given = args.inputs or args.feed or args.sitemap or args.urls_file or args.warc_list
     if args.source and given:
         raise UsageError("--source takes its pages from the sources file; give no paths, URLs, feeds or sitemaps")
     if not (args.source or given):
-        raise UsageError("nothing to ingest: give paths or URLs, --feed, --sitemap, --urls-file or --source")
+        raise UsageError(
+            "nothing to ingest: give paths or URLs, --feed, --sitemap, --urls-file, --warc-list or --source"
+        )
     if args.max_articles is not None and args.max_articles < 1:
         raise UsageError(f"--max-articles must be at least 1, got {args.max_articles}")
     allow_networks = allowed_networks(args)
@@ -324,6 +369,9 @@ def command_ingest(args: argparse.Namespace) -> int:
         "until": args.until,
         "max_articles": args.max_articles,
         "respect_tdm": args.respect_tdm,
+        "warc_lists": args.warc_list,
+        "domains": [domain.strip().lower().rstrip(".") for domain in args.domain],
+        "languages": [language.strip().lower() for language in args.language],
     }
     request = run.build_request(inputs, settings=settings, **what)  # a bad source fails here, before a run
     started = time.monotonic()
@@ -656,6 +704,10 @@ def display_value(value: Any) -> str:
 
 
 def command_export(args: argparse.Namespace) -> int:
+    if args.warc is not None:
+        return command_export_warc(args)
+    if args.run:
+        raise UsageError("--run chooses the runs of a WARC export: give it with --warc DIR")
     # tasks.export directly, not through flows.run, whose imports (trafilatura, Great Expectations' rules)
     # would triple the time of an export that finds nothing new.
     from tasks.export import ExportOptions, export_warehouse
@@ -687,6 +739,25 @@ def command_export(args: argparse.Namespace) -> int:
             f"({summary.files} files, {summary.bytes / 1e6:.1f} MB; "
             f"runs ended since the last export: {len(summary.runs)})"
         )
+    return EXIT_OK
+
+
+def command_export_warc(args: argparse.Namespace) -> int:
+    from flows.run import fetch_policy  # a saved page's file: URI is re-read under the fetch rules
+    from tasks.warc_export import export_warc
+    from warehouse.db import connect
+
+    settings = Settings.from_env(db_path=args.db)
+    with connect(Path(settings.db_path), read_only=True, wait_seconds=settings.lock_timeout_seconds) as connection:
+        written = export_warc(
+            connection,
+            args.warc,
+            runs=args.run,
+            archive_dir=settings.archive_path,
+            fetch_policy=fetch_policy(settings),
+        )
+    gone = f"; {written.missing} pages whose bytes are gone" if written.missing else ""
+    print(f"wrote {written.records} records to {len(written.files)} WARC files in {args.warc}{gone}")
     return EXIT_OK
 
 

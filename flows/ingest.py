@@ -101,6 +101,9 @@ def ingest_flow(
     until: date | None = None,
     max_articles: int | None = None,
     respect_tdm: bool = False,
+    warc_lists: list[str] | None = None,
+    domains: list[str] | None = None,
+    languages: list[str] | None = None,
     sources: str | None = None,
     db: str | None = None,
     workers: int | None = None,
@@ -109,8 +112,8 @@ def ingest_flow(
     export_to: str | None = None,
     allow_networks: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Ingest files, directories, globs, URLs, feeds and sitemaps, or a source of the sources file, into the
-    warehouse; returns the run id, status and counts. A run in which nothing could be fetched fails.
+    """Ingest files, directories, globs, URLs, feeds, sitemaps and WARC files, or a source of the sources file,
+    into the warehouse; returns the run id, status and counts. A run in which nothing could be fetched fails.
     With `export_to`, a completed run then exports what is new to that directory (`export` in the result).
     `allow_networks`: the non-public networks fetching may reach (`--allow-network`), in place of
     NEWSDAG_ALLOW_NETWORKS when given."""
@@ -131,6 +134,9 @@ def ingest_flow(
         until=until,
         max_articles=max_articles,
         respect_tdm=respect_tdm,
+        warc_lists=warc_lists or [],
+        domains=domains or [],
+        languages=languages or [],
         settings=settings,
     )
     context = FlowRunContext.get()

@@ -19,7 +19,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,8 +28,22 @@ import duckdb
 
 from expectations.suite import critical_rules
 from flows.settings import Settings
-from tasks import crawl, discover, export, extract, fetch, health, load, loaders, rights, scaleout, sources, stories
-from tasks.errors import ConfigError, WarehouseError
+from tasks import (
+    crawl,
+    discover,
+    export,
+    extract,
+    fetch,
+    health,
+    load,
+    loaders,
+    rights,
+    scaleout,
+    sources,
+    stories,
+    warc,
+)
+from tasks.errors import ConfigError, InputError, WarehouseError
 from tasks.models import (
     Alert,
     Article,
@@ -42,6 +56,9 @@ from tasks.models import (
     RawDocument,
     Reject,
     Validation,
+    WarcProgress,
+    WarcResume,
+    WarcRules,
     WorkItem,
 )
 from warehouse.db import connect
@@ -67,6 +84,7 @@ COUNT_NAMES = (
     "rejected",
     "flagged",  # articles that loaded with a doubtful value (article_flags); each is also loaded/updated/unchanged
     "failed",
+    "skipped",  # records of WARC files skipped unread (not an HTML response, off-domain, ...): warc_skips
 )
 
 
@@ -148,14 +166,24 @@ def build_request(
     until: date | None = None,
     max_articles: int | None = None,
     respect_tdm: bool = False,
+    warc_lists: Sequence[str] = (),
+    domains: Sequence[str] = (),
+    languages: Sequence[str] = (),
     settings: Settings,
 ) -> IngestRequest:
-    """What to ingest: the named source of the sources file, or the given paths, URLs, feeds, sitemaps
-    and URL lists. `since`, `until` and `max_articles` override the source's own values; `respect_tdm`
-    (or the source's own) makes TDM-reserved pages rejects."""
-    limits = {"since": since, "until": until}
+    """What to ingest: the named source of the sources file, or the given paths, URLs, feeds, sitemaps,
+    URL lists and WARC lists. `since`, `until` and `max_articles` override the source's own values, `domains`
+    its allow_domains; `respect_tdm` (or the source's own) makes TDM-reserved pages rejects; `languages` keeps
+    articles in those languages only."""
+    limits = {"since": since, "until": until, "languages": tuple(languages)}
     if source is None:
-        lists = {"feeds": tuple(feeds), "sitemaps": tuple(sitemaps), "url_files": tuple(url_files)}
+        lists = {
+            "feeds": tuple(feeds),
+            "sitemaps": tuple(sitemaps),
+            "url_files": tuple(url_files),
+            "warc_lists": tuple(warc_lists),
+            "allow_domains": tuple(domains),
+        }
         return IngestRequest.from_inputs(inputs, max_articles=max_articles, respect_tdm=respect_tdm, **lists, **limits)
     declared = find_source(sources.load_sources(settings.sources_file), source, settings)
     return IngestRequest(
@@ -166,7 +194,7 @@ def build_request(
         url_files=(str(declared.urls_file),) if declared.urls_file else (),
         source=declared.name,
         max_articles=max_articles or declared.max_articles,
-        allow_domains=declared.allow_domains,
+        allow_domains=tuple(domains) or declared.allow_domains,
         respect_tdm=respect_tdm or declared.respect_tdm,
         **limits,
     )
@@ -275,9 +303,20 @@ def extract_batch(documents: Sequence[RawDocument], settings: Settings) -> tuple
         )
     articles = [result for result in results if isinstance(result, Article)]
     rejects = [result for result in results if isinstance(result, Reject)]
+    return kept_articles(articles, rejects, settings)
+
+
+def kept_articles(
+    articles: list[Article], rejects: list[Reject], settings: Settings
+) -> tuple[list[Article], list[Reject]]:
+    """The extracted articles the run keeps, and the rejects with those it does not: other languages than
+    --language asks for, and with --respect-tdm the pages whose rights are reserved."""
+    if settings.languages:
+        articles, other = extract.without_other_languages(articles, settings.languages)
+        rejects = rejects + other
     if settings.respect_tdm:
         articles, reserved = rights.without_reserved(articles)
-        rejects += reserved
+        rejects = rejects + reserved
     return articles, rejects
 
 
@@ -342,6 +381,7 @@ def write_prepared(
         not_modified=batch.fetched.not_modified,
         fetches=batch.fetched.records,
         site_rights=batch.fetched.site_rights,
+        warc=batch.warc,
         validation=validation.results if validation else (),
         keys=key_index(settings.db_path),
     )
@@ -393,20 +433,29 @@ class Listing:
         self.ended = False
         self.counted: int | None = None if count is not None else 0
         self.stop = threading.Event()
+        # WARC files left to the Dask cluster whole (archive_steps), read there after the listed items.
+        self.archives: list[str] = []
         if count is not None:
             threading.Thread(target=self.count_with, args=(count,), name="newsdag-count", daemon=True).start()
 
     @classmethod
     def of_paths(cls, request: IngestRequest, settings: Settings) -> Listing:
-        """The request's local inputs; InputError now, before the run is recorded, if one names nothing."""
-        if not request.paths:
+        """The request's local inputs, WARC files read record by record (archive_steps); InputError now,
+        before the run is recorded, if one names nothing."""
+        warc_files = listed_warc_files(request)
+        if not request.paths and not warc_files:
             return cls(iter(()), None)
-        paths = discover.discover_paths(request.paths, source=request.source, skip=settings.warehouse_files)
+        paths: Iterator[WorkItem] = iter(())
+        if request.paths:
+            paths = discover.discover_paths(request.paths, source=request.source, skip=settings.warehouse_files)
 
         def count(stop: threading.Event) -> int | None:
             return discover.count_work_items(request.paths, skip=settings.warehouse_files, stop=stop)
 
-        return cls(paths, count)
+        archives: list[str] = []
+        listing = cls(archive_steps(paths, warc_files, request, settings, archives), None if warc_files else count)
+        listing.archives = archives
+        return listing
 
     def count_with(self, count: Callable[[threading.Event], int | None]) -> None:
         self.counted = count(self.stop)
@@ -433,6 +482,83 @@ class Listing:
     def close(self) -> None:
         """Stop the count if it still runs (a run that ends early)."""
         self.stop.set()
+
+
+def listed_warc_files(request: IngestRequest) -> list[str]:
+    """The WARC files the request's WARC lists name (paths and URLs), each once; InputError for a list that
+    cannot be read. A line naming no archive file is skipped with a warning (a list of thousands of files
+    should not fail on one)."""
+    files: dict[str, None] = {}
+    for name in request.warc_lists:
+        path = Path(name)
+        try:
+            text = warc.read_warc_list(path)
+        except OSError as error:
+            raise InputError(f"cannot read the WARC list: {error.strerror or error}", subject=name) from None
+        entries, bad = warc.parse_warc_list(text, name, path.parent)
+        for reject in bad:
+            logger.warning("%s: %s", reject.input, reject.detail)
+        files.update(dict.fromkeys(entries))
+    return list(files)
+
+
+def warc_rules(request: IngestRequest, settings: Settings) -> WarcRules:
+    return WarcRules(
+        domains=request.allow_domains,
+        since=request.since,
+        until=request.until,
+        max_record_bytes=settings.max_fetch_bytes,
+        max_decompressed_bytes=settings.max_decompressed_bytes,
+    )
+
+
+def archive_steps(
+    items: Iterator[WorkItem],
+    warc_files: Sequence[str],
+    request: IngestRequest,
+    settings: Settings,
+    to_cluster: list[str],
+) -> Iterator[WorkItem]:
+    """The work items, with each WARC or ARC file among them replaced by its steps (tasks/warc.py: one item
+    per HTML response record or broken part, read as the batches need them), then the files of the WARC
+    lists. Each file is read from where the warehouse says the last run stopped; a file named twice, once.
+    With a Dask cluster, the files go to `to_cluster` instead, to be read there whole (run_archives)."""
+    rules = warc_rules(request, settings)
+    remote = any("://" in name for name in warc_files) and not settings.dask_address
+    fetcher = fetch.Fetcher(fetch_policy(settings)) if remote else None
+    read: set[str] = set()
+
+    def steps(name: str, archive: Callable[[], warc.ArchiveSource]) -> Iterator[WorkItem]:
+        if name in read:
+            return iter(())
+        read.add(name)
+        if settings.dask_address:
+            to_cluster.append(name)
+            return iter(())
+        return warc.archive_items(archive(), rules, source=request.source, resume=warc_resume(name, settings))
+
+    try:
+        for item in items:
+            if item.kind == "file" and item.line is None and warc.is_archive(item.location):
+                path = Path(item.location)
+                yield from steps(str(path.resolve()), lambda path=path: warc.LocalArchive(path))
+            else:
+                yield item
+        for name in warc_files:
+            if name.lower().startswith(("http://", "https://")):
+                yield from steps(name, lambda name=name: warc.RemoteArchive(name, fetcher))  # type: ignore[misc, arg-type]
+            else:
+                yield from steps(str(Path(name).resolve()), lambda name=name: warc.LocalArchive(Path(name)))  # type: ignore[misc]
+    finally:
+        if fetcher is not None:
+            fetcher.close()
+
+
+def warc_resume(name: str, settings: Settings) -> WarcResume | None:
+    if not Path(settings.db_path).exists():
+        return None
+    with open_warehouse(settings) as connection:
+        return load.find_warc_resume(connection, [name]).get(name)
 
 
 def new_run_id(now: datetime) -> str:
@@ -472,6 +598,8 @@ def run_ingest(
     tasks = tasks or PLAIN_TASKS
     if request.respect_tdm and not settings.respect_tdm:  # --respect-tdm, or a source that asks for it
         settings = replace(settings, respect_tdm=True)
+    if request.languages:  # --language: extraction keeps articles in these languages only
+        settings = replace(settings, languages=request.languages)
     share_malloc_arenas()
     started_at = datetime.now(UTC)
     run = load.RunRecord(
@@ -502,6 +630,8 @@ def run_ingest(
         report(Progress(run.run_id, items.total, 0, dict(counts)))
         run_batches(run, items, settings, counts, flags_by_rule, tasks, clock)
         counts["discovered"] = items.listed
+        if items.archives:
+            run_archives(run, items.archives, request, settings, counts, flags_by_rule, tasks, clock)
         if not (counts["loaded"] or counts["updated"]):
             # No batch clustered, but articles may wait from before: a cluster step that failed, or a
             # migration that dropped their signatures. Cheap when none is pending.
@@ -603,6 +733,7 @@ class GatheredBatch:
     rejects: list[Reject]
     # The documents whose bytes this batch put in the archive (not there before).
     archived: frozenset[str] = frozenset()
+    warc: list[WarcProgress] = field(default_factory=list)
 
     def prepared(self, articles: list[Article], extract_rejects: list[Reject]) -> PreparedBatch:
         return PreparedBatch(
@@ -613,6 +744,7 @@ class GatheredBatch:
             articles,
             self.rejects + extract_rejects,
             self.archived,
+            self.warc,
         )
 
 
@@ -627,6 +759,8 @@ class PreparedBatch:
     articles: list[Article]
     rejects: list[Reject]
     archived: frozenset[str] = frozenset()
+    # Where reading each WARC file of the batch resumes after it, committed with it.
+    warc: list[WarcProgress] = field(default_factory=list)
 
     @classmethod
     def of_rejects(cls, rejects: list[Reject]) -> PreparedBatch:
@@ -702,6 +836,37 @@ def run_batches(
             pool.shutdown(wait=False, cancel_futures=True)
 
 
+def run_archives(
+    run: load.RunRecord,
+    files: Sequence[str],
+    request: IngestRequest,
+    settings: Settings,
+    counts: Counter[str],
+    flags_by_rule: Counter[str],
+    tasks: IngestTasks,
+    clock: StepClock,
+) -> None:
+    """WARC files read whole on the Dask cluster (tasks/scaleout.py): each segment a worker sends back (read,
+    filtered and extracted there) is validated and loaded here, by the one writer, with the point reading its
+    file resumes at, as a batch of a local read would be."""
+    assert settings.dask_address is not None
+    policy = fetch_policy(settings)
+    rules = warc_rules(request, settings)
+    jobs = [scaleout.ArchiveJob(name, rules, request.source, policy, settings.batch_size) for name in files]
+    done = 0
+    segments = scaleout.read_archives_on_dask(jobs, lambda name: warc_resume(name, settings), settings.dask_address)
+    for segment in segments:
+        articles, rejects = kept_articles(list(segment.articles), list(segment.rejects), settings)
+        progress = [segment.progress] if segment.progress is not None else []
+        batch = PreparedBatch(segment.steps, list(segment.documents), FetchBatch(), [], articles, rejects, progress)
+        written = tasks.load(run.run_id, batch, settings, clock)
+        add_counts(counts, batch, written)
+        flags_by_rule.update(written.flags_by_rule)
+        done += segment.steps
+        counts["discovered"] += segment.steps
+        report(Progress(run.run_id, None, done, dict(counts)))
+
+
 def discover_inputs(
     run_id: str, request: IngestRequest, settings: Settings, clock: StepClock
 ) -> tuple[list[WorkItem], list[Reject]]:
@@ -724,19 +889,28 @@ def gather_batch(run_id: str, items: Sequence[WorkItem], settings: Settings, clo
     """
     files = [item for item in items if item.kind == "file"]
     urls = [item for item in items if item.kind == "url"]
+    steps = [item for item in items if item.kind == "warc"]
     documents, unchanged_files, read_rejects = clock("read", read_batch, files, settings) if files else ([], [], [])
+    progress: list[WarcProgress] = []
+    if steps:
+        records, record_rejects, progress = clock("read", warc.read_steps, steps, settings.max_decompressed_bytes)
+        documents.extend(records)
+        read_rejects.extend(record_rejects)
     fetched = clock("fetch", fetch_batch, run_id, urls, settings) if urls else FetchBatch()
     documents.extend(fetched.documents)
     archived: frozenset[str] = frozenset()
     if documents:
         archived = frozenset(clock("archive", load.archive_documents, documents, settings.archive_path))
-        documents = [document.without_content() for document in documents]
+        # A WARC record keeps its bytes: it is not copied into the archive (its file holds it).
+        documents = [document if document.warc else document.without_content() for document in documents]
         fetched = replace(fetched, documents=())  # the same documents, in `documents` now
     fresh, unchanged, repeated_rejects = (
         clock("find_unchanged", split_unchanged, documents, settings) if documents else ([], [], [])
     )
     rejects = read_rejects + list(fetched.rejects) + repeated_rejects
-    return GatheredBatch(len(items), documents, fetched, fresh, [*unchanged, *unchanged_files], rejects, archived)
+    return GatheredBatch(
+        len(items), documents, fetched, fresh, [*unchanged, *unchanged_files], rejects, archived, progress
+    )
 
 
 def extract_documents(
@@ -793,6 +967,7 @@ def add_counts(counts: Counter[str], batch: PreparedBatch, written: BatchCounts)
     counts["unchanged"] += written.unchanged
     counts["rejected"] += written.rejected
     counts["flagged"] += written.flagged
+    counts["skipped"] += sum(count for progress in batch.warc for _, count in progress.skipped)
 
 
 def finish_quietly(settings: Settings, run_id: str, status: str, counts: dict[str, int], error: str | None) -> None:

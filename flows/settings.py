@@ -55,6 +55,8 @@ Setting (env var, default): meaning
   text-and-data-mining rights are reserved (TDMRep: header, tdmrep.json or meta) becomes a reject with rule
   tdm-reserved and its text is not stored. Off, reservations are recorded only (articles.tdm_reserved):
   research exceptions differ by jurisdiction, and the decision is the user's.
+- languages (NEWSDAG_LANGUAGES, empty; `--language`): keep only articles detected in these ISO 639-1 languages;
+  the others become rejects with rule other-language (a language is known only after extraction)
 - export_chunk_rows (NEWSDAG_EXPORT_CHUNK_ROWS, 100000): `newsdag export` reads the warehouse on read-only
   connections of at most this many rows each, pausing between them: a run waiting to write (DuckDB has one
   writer, and a reader keeps it out) gets the file within a chunk's time (~1-3 s at this size on 2 cores)
@@ -152,6 +154,7 @@ ENV_NAMES: Mapping[str, str] = MappingProxyType(
         "dask_address": "NEWSDAG_DASK_ADDRESS",
         "dask_chunk_docs": "NEWSDAG_DASK_CHUNK_DOCS",
         "respect_tdm": "NEWSDAG_RESPECT_TDM",
+        "languages": "NEWSDAG_LANGUAGES",
         "export_chunk_rows": "NEWSDAG_EXPORT_CHUNK_ROWS",
         "report_file": "NEWSDAG_REPORT",
         "report_url": "NEWSDAG_REPORT_URL",
@@ -207,6 +210,7 @@ class Settings:
     dask_address: str | None = None
     dask_chunk_docs: int = 16
     respect_tdm: bool = False
+    languages: tuple[str, ...] = ()
     export_chunk_rows: int = 100_000
     report_file: Path | None = None  # None: report.html beside the database
     report_url: str | None = None

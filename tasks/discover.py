@@ -38,6 +38,8 @@ GLOB_CHARACTERS = set("*?[")
 # item per line, so a dump of any size streams through the batches like a directory of files; it is
 # scanned for line ends this many bytes at a time.
 JSONL_SCAN_BYTES = 1024 * 1024
+# WARC and ARC files (tasks/warc.py), whose records the run reads as its items.
+ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".warc.lz4", ".warc.zst", ".arc", ".arc.gz")
 # What bytes.strip() removes besides the newline: a line of only these is blank, and not listed.
 BLANK_BYTES = b" \t\r\x0b\x0c"
 NEWLINE_RUNS = re.compile(rb"\n+")
@@ -86,6 +88,8 @@ def count_work_items(
     for file in listed_files(roots, skipped_keys(skip)):
         if stop is not None and stop.is_set():
             return None
+        if file.name.lower().endswith(ARCHIVE_SUFFIXES):
+            return None  # a WARC file's records are known only by reading it (decompressing: no count is cheap)
         lines = count_jsonl_lines(file, stop) if is_jsonl(file) else None
         if stop is not None and stop.is_set():
             return None

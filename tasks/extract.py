@@ -478,6 +478,22 @@ def detect_language(text: str, declared: str | None) -> str | None:
     return language
 
 
+def without_other_languages(
+    articles: Sequence[Article], languages: Sequence[str]
+) -> tuple[list[Article], list[Reject]]:
+    """(articles in one of `languages`, rejects of the others: rule other-language): `--language`, a filter
+    that can only be applied once the text is extracted and its language detected."""
+    wanted = {language.lower() for language in languages}
+    kept, rejects = [], []
+    for article in articles:
+        if (article.language or "").lower() in wanted:
+            kept.append(article)
+            continue
+        detail = f"language {article.language or 'unknown'}, not {', '.join(sorted(wanted))} (--language)"
+        rejects.append(Reject(article.input, "extract", "other-language", detail, article.doc_id, article.url))
+    return kept, rejects
+
+
 def normalize_text(text: str) -> str:
     """Paragraphs separated by one blank line; runs of spaces folded; no leading/trailing space."""
     paragraphs = (INLINE_SPACE.sub(" ", part).strip() for part in BLANK_LINES.split(text.replace("\r", "")))

@@ -144,7 +144,8 @@ class Deadline:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
+        with self._lock:
+            self._timer.cancel()
 
     def watch(self, sock: socket.socket | None) -> None:
         """Cut this socket off when time is up; DeadlinePassed if it already is."""
@@ -153,6 +154,17 @@ class Deadline:
                 self._socket = sock
             if self.expired:
                 raise DeadlinePassed(f"the {self.seconds:g} s deadline passed")
+
+    def restart(self) -> None:
+        """Give the request `seconds` more from now, unless its time is up already: a WARC file streamed
+        for an hour must deliver each record within the deadline, not the whole file (tasks/warc.py)."""
+        with self._lock:
+            if self.expired:
+                return
+            self._timer.cancel()
+            self._timer = threading.Timer(self.seconds, self.expire)
+            self._timer.daemon = True
+            self._timer.start()
 
     def expire(self) -> None:
         with self._lock:
@@ -723,26 +735,7 @@ class Fetcher:
         self, url: str, headers: dict[str, str], content_types: tuple[str, ...] | None
     ) -> tuple[int, dict[str, str], bytes]:
         policy = self.policy
-        try:
-            response = self.session().get(
-                url,
-                headers=headers,
-                stream=True,
-                allow_redirects=False,
-                timeout=(policy.connect_timeout, policy.read_timeout),
-            )
-        except RefusedAddress as error:
-            raise PermanentFetchError(str(error), "refused-address") from None
-        except requests.exceptions.ConnectTimeout:
-            raise TransientFetchError("connecting timed out", "timeout") from None
-        except requests.exceptions.ReadTimeout:
-            raise TransientFetchError(f"no response within {policy.read_timeout} s", "timeout") from None
-        except requests.exceptions.ConnectionError as error:
-            if isinstance(error.__context__, RefusedAddress) or "RefusedAddress" in str(error):
-                raise PermanentFetchError(str(error), "refused-address") from None
-            raise TransientFetchError(f"connection failed: {short(error)}", "connection-error") from None
-        except requests.exceptions.RequestException as error:
-            raise PermanentFetchError(f"request failed: {short(error)}", "request-error") from None
+        response = self.open_stream(url, headers)
         with response:
             status = response.status_code
             response_headers = {name.lower(): value for name, value in response.headers.items()}
@@ -765,6 +758,65 @@ class Fetcher:
                 raise PermanentFetchError(detail, "wrong-type", status=status)
             content = read_body(response, policy.max_bytes, policy.max_decompressed_bytes)
         return status, response_headers, content
+
+    @contextmanager
+    def stream(self, url: str, headers: Mapping[str, str]) -> Iterator[tuple[requests.Response, Deadline]]:
+        """A GET whose body the caller reads as it comes (a WARC file of any size), under the same guard as
+        pages: the SSRF check before the request and at every redirect, the peer check on connect, the
+        timeouts, and a deadline the caller restarts as it goes (Deadline.restart). Redirects are followed
+        here (at most max_redirects); the response is of any status, for the caller to judge. No robots.txt
+        and no per-host delay: one request fetches a file published for download, not a site's pages.
+
+        Raises FetchError (connection-error, timeout, refused-address, dns, too-many-redirects, ...).
+        """
+        current = url
+        for _hop in range(self.policy.max_redirects + 1):
+            check_url(current, self.networks)
+            deadline = Deadline(self.policy.deadline)
+            with deadline:
+                self._local.deadline = deadline
+                try:
+                    response = self.open_stream(current, headers)
+                except (FetchError, DeadlinePassed):
+                    if deadline.expired:
+                        raise deadline.error() from None
+                    raise
+                try:
+                    if response.status_code in REDIRECT_STATUSES:
+                        location = response.headers.get("location")
+                        if not location:
+                            raise PermanentFetchError(f"HTTP {response.status_code} without a Location", "bad-redirect")
+                        current = urljoin(current, location.strip()).split("#")[0]
+                        continue
+                    yield response, deadline
+                    return
+                finally:
+                    response.close()
+                    self._local.deadline = None
+        raise PermanentFetchError(f"more than {self.policy.max_redirects} redirects", "too-many-redirects")
+
+    def open_stream(self, url: str, headers: Mapping[str, str]) -> requests.Response:
+        policy = self.policy
+        try:
+            return self.session().get(
+                url,
+                headers=dict(headers),
+                stream=True,
+                allow_redirects=False,
+                timeout=(policy.connect_timeout, policy.read_timeout),
+            )
+        except RefusedAddress as error:
+            raise PermanentFetchError(str(error), "refused-address") from None
+        except requests.exceptions.ConnectTimeout:
+            raise TransientFetchError("connecting timed out", "timeout") from None
+        except requests.exceptions.ReadTimeout:
+            raise TransientFetchError(f"no response within {policy.read_timeout} s", "timeout") from None
+        except requests.exceptions.ConnectionError as error:
+            if isinstance(error.__context__, RefusedAddress) or "RefusedAddress" in str(error):
+                raise PermanentFetchError(str(error), "refused-address") from None
+            raise TransientFetchError(f"connection failed: {short(error)}", "connection-error") from None
+        except requests.exceptions.RequestException as error:
+            raise PermanentFetchError(f"request failed: {short(error)}", "request-error") from None
 
     # documents
 

@@ -34,6 +34,8 @@ from tasks.models import (
     Reject,
     SiteRights,
     Validators,
+    WarcProgress,
+    WarcResume,
 )
 from warehouse.db import named_queries
 from warehouse.keys import ARTICLE, DOCUMENT, URL, KeyIndex, key_of
@@ -109,8 +111,38 @@ DOCUMENT_SCHEMA = pa.schema(
         ("article_id", pa.string()),
         ("article_text_sha256", pa.string()),
         ("file_stamp", pa.string()),
+        ("warc_file", pa.string()),
+        ("warc_offset", pa.int64()),
+        ("warc_record_id", pa.string()),
     ]
 )
+
+WARC_FILE_SCHEMA = pa.schema(
+    [
+        ("warc_file", pa.string()),
+        ("next_offset", pa.int64()),
+        ("next_skip", pa.int32()),
+        ("file_stamp", pa.string()),
+        ("finished", pa.bool_()),
+        ("documents", pa.int64()),
+        ("rejected", pa.int64()),
+        ("skipped", pa.int64()),
+        ("first_run", pa.string()),
+        ("last_run", pa.string()),
+        ("updated_at", UTC_TIMESTAMP),
+    ]
+)
+
+WARC_SKIP_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("warc_file", pa.string()),
+        ("reason", pa.string()),
+        ("records", pa.int64()),
+        ("counted_at", UTC_TIMESTAMP),
+    ]
+)
+WARC_NAME_SCHEMA = pa.schema([("warc_file", pa.string())])
 
 REJECT_SCHEMA = pa.schema(
     [
@@ -262,6 +294,9 @@ def documents_table(documents: Sequence[RawDocument], articles: Sequence[Article
         "article_id": [article.article_id if article else None for article in made],
         "article_text_sha256": [article.text_sha256 if article else None for article in made],
         "file_stamp": [document.file_stamp for document in unique],
+        "warc_file": [document.warc.file if document.warc else None for document in unique],
+        "warc_offset": [document.warc.offset if document.warc else None for document in unique],
+        "warc_record_id": [document.warc.record_id if document.warc else None for document in unique],
     }
     return pa.Table.from_pydict(
         columns | repeated({"run_id": run_id}, len(unique), DOCUMENT_SCHEMA), schema=DOCUMENT_SCHEMA
@@ -327,6 +362,42 @@ def site_rights_table(sites: Sequence[SiteRights], run_id: str, now: datetime) -
     return pa.Table.from_pydict(
         columns | repeated(constants, len(sites), SITE_RIGHTS_SCHEMA), schema=SITE_RIGHTS_SCHEMA
     )
+
+
+def warc_files_table(progress: Sequence[WarcProgress], run_id: str, now: datetime) -> pa.Table:
+    """Each WARC file's resume point and counts after a batch, in the `warc_files` layout (one row a file)."""
+    columns: dict[str, list[Any]] = {
+        "warc_file": [item.file for item in progress],
+        "next_offset": [item.offset for item in progress],
+        "next_skip": [item.skip for item in progress],
+        "file_stamp": [item.stamp for item in progress],
+        "finished": [item.ended for item in progress],
+        "documents": [item.documents for item in progress],
+        "rejected": [item.rejected for item in progress],
+        "skipped": [sum(count for _, count in item.skipped) for item in progress],
+    }
+    constants = {"first_run": run_id, "last_run": run_id, "updated_at": now}
+    return pa.Table.from_pydict(columns | repeated(constants, len(progress), WARC_FILE_SCHEMA), schema=WARC_FILE_SCHEMA)
+
+
+def warc_skips_table(progress: Sequence[WarcProgress], run_id: str, now: datetime) -> pa.Table:
+    rows = [
+        {"run_id": run_id, "warc_file": item.file, "reason": reason, "records": count, "counted_at": now}
+        for item in progress
+        for reason, count in item.skipped
+    ]
+    return pa.Table.from_pylist(rows, schema=WARC_SKIP_SCHEMA)
+
+
+def find_warc_resume(connection: duckdb.DuckDBPyConnection, files: Sequence[str]) -> dict[str, WarcResume]:
+    """The resume points the warehouse holds for these WARC files (by resolved path or URL)."""
+    names = pa.Table.from_pylist([{"warc_file": name} for name in files], schema=WARC_NAME_SCHEMA)
+    connection.register("batch_warc_names", names)
+    try:
+        rows = connection.execute(named_queries()["warc_resume_points"]).fetchall()
+    finally:
+        connection.unregister("batch_warc_names")
+    return {name: WarcResume(offset, skip, stamp, finished) for name, offset, skip, stamp, finished in rows}
 
 
 def fetches_table(records: Sequence[FetchRecord], run_id: str) -> pa.Table:
@@ -521,6 +592,7 @@ def write_batch(
     not_modified: Sequence[NotModified] = (),
     fetches: Sequence[FetchRecord] = (),
     site_rights: Sequence[SiteRights] = (),
+    warc: Sequence[WarcProgress] = (),
     validation: Sequence[ExpectationResult] = (),
     now: datetime | None = None,
     keys: KeyIndex | None = None,
@@ -536,6 +608,9 @@ def write_batch(
     may hold one of the batch's (a batch of new pages reads no stored row), and the batch's keys are added
     to it before the transaction commits. Without it, the warehouse's key_gate is left as it was, so the
     next write with the index finds the rows it lacks (the counts moved) and builds it again.
+
+    `warc` is where reading each WARC file of the batch resumes after it: committed with the batch, so a
+    killed run neither reads a record twice nor loses one.
     """
     now = now or datetime.now(UTC)
     queries = named_queries()
@@ -548,6 +623,8 @@ def write_batch(
             "batch_keys": keys_table([*unchanged, *not_modified]),
             "batch_fetches": fetches_table(fetches, run_id),
             "batch_site_rights": site_rights_table(site_rights, run_id, now),
+            "batch_warc_files": warc_files_table(warc, run_id, now),
+            "batch_warc_skips": warc_skips_table(warc, run_id, now),
             "batch_validation": validation_table(validation, run_id),
         }
     for name, table in relations.items():
@@ -586,6 +663,9 @@ def write_batch(
         connection.execute(queries["insert_fetches"])
         if site_rights:
             connection.execute(queries["insert_site_rights"])
+        if warc:
+            connection.execute(queries["save_warc_progress"])
+            connection.execute(queries["insert_warc_skips"])
         if validation:
             connection.execute(queries["add_validation_results"])
         if unchanged or not_modified:
@@ -735,9 +815,12 @@ def archive_documents(documents: Sequence[RawDocument], archive_dir: Path) -> li
 
     The name is the content hash, never anything from the URL or path, so input cannot
     choose where a file lands; a crash leaves at most a temp file, never a half archive entry.
+    A record of a WARC file is not copied: the file holds it, and documents.warc_* say where.
     """
     written = []
     for document in documents:
+        if document.warc is not None:
+            continue
         target = archived_path(archive_dir, document.doc_id)
         if target.exists():
             continue

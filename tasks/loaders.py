@@ -62,7 +62,10 @@ def archived_path(archive_dir: Path, doc_id: str) -> Path:
 
 
 def with_archived_content(document: RawDocument, archive_dir: Path) -> RawDocument:
-    """The document with its bytes read back from the archive; OSError when they are not there."""
+    """The document with its bytes read back from the archive; OSError when they are not there. A WARC
+    record is not archived and still has its bytes."""
+    if document.warc is not None:
+        return document
     return replace(document, content=archived_path(archive_dir, document.doc_id).read_bytes())
 
 

@@ -35,6 +35,96 @@ class LineSpan:
 NO_HINTS = DocumentHints()
 
 
+@dataclass(frozen=True, slots=True)
+class WarcOrigin:
+    """Where a document's bytes lie in a WARC or ARC file (tasks/warc.py): the file (its resolved path, or
+    its URL), the offset of the record (of the compressed member holding it: a file gzipped whole holds
+    all its records in one) and the record's WARC-Record-ID. A re-read finds it there: its bytes are not
+    copied into the archive."""
+
+    file: str
+    offset: int
+    record_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WarcPayload:
+    """An HTML response record of a WARC or ARC file as read, before its body is decoded into a document:
+    its `input` (the file and the record's offset), address, WARC-Date, HTTP status and headers (names lower
+    case), and the HTTP body as stored (transfer and content encodings not yet undone)."""
+
+    input: str
+    url: str
+    fetched_at: datetime | None
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    origin: WarcOrigin
+
+
+@dataclass(frozen=True, slots=True)
+class WarcStep:
+    """What reading a WARC or ARC file on to its next record that counts gave: an HTML response record
+    (`payload`), a broken part of the file (`reject`), or the end of the file (`ended`); with the records
+    skipped on the way, by reason (request, metadata, revisit, not HTML, off-domain, ...).
+
+    (`offset`, `skip`) is where reading resumes after this step: at the record (compressed member) at
+    `offset`, past its first `skip` records. Committed with the batch that holds the step, so a killed
+    run goes on at the next unread record. `stamp` identifies the file's version (a local file's size and
+    times, a remote file's ETag): a file whose stamp changed is read again from its start.
+    """
+
+    file: str
+    offset: int
+    skip: int
+    stamp: str | None
+    payload: WarcPayload | None = None
+    reject: Reject | None = None
+    ended: bool = False
+    skipped: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class WarcProgress:
+    """What one batch read of one WARC file: the resume point after its last step (see WarcStep), whether
+    the file ended, and how many records became documents, rejects, or were skipped (by reason)."""
+
+    file: str
+    offset: int
+    skip: int
+    stamp: str | None
+    ended: bool
+    documents: int
+    rejected: int
+    skipped: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class WarcResume:
+    """Where the warehouse says reading a WARC file resumes (see WarcStep), the version of the file that holds
+    for (`stamp`), and whether the file was read to its end."""
+
+    offset: int
+    skip: int
+    stamp: str | None
+    finished: bool
+
+
+@dataclass(frozen=True)
+class WarcRules:
+    """Which records of an archive become documents, judged on their WARC and HTTP headers before any
+    body is decoded: HTML responses with status 200 (`content_types`), on `domains` (and subdomains; empty:
+    any), with a WARC-Date on a day from `since` through `until` (both included); a record whose HTTP body
+    is over `max_record_bytes` is a too-large reject, never read into memory."""
+
+    domains: tuple[str, ...] = ()
+    since: date | None = None
+    until: date | None = None
+    content_types: tuple[str, ...] = ("text/html", "application/xhtml+xml")
+    max_record_bytes: int = 10 * 1024 * 1024
+    max_decompressed_bytes: int = 50 * 1024 * 1024
+
+
 # Slots: each line of a JSONL dump is an item, and three batches of up to 1,000 lines are in flight.
 @dataclass(frozen=True, slots=True)
 class WorkItem:
@@ -43,13 +133,15 @@ class WorkItem:
     For URLs found in a feed or sitemap, `hints` carries the entry's URL, title and date
     (`date` is an ISO 8601 string, with the feed's own UTC offset when it gave one).
     `line` is set for one line of a JSONL file: a dump of any size is read a line at a time.
+    `warc` is set for a step through a WARC or ARC file (kind "warc"): its record, already read.
     """
 
     location: str
     source: str = "cli"
-    kind: Literal["file", "url"] = "file"
+    kind: Literal["file", "url", "warc"] = "file"
     hints: DocumentHints = NO_HINTS
     line: LineSpan | None = None
+    warc: WarcStep | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +266,9 @@ class RawDocument:
         """This document with its bytes dropped (`size` still says how many there were): once they are in
         the archive and extracted, a batch waiting for its load needs nothing else of them."""
         return replace(self, content=b"")
+
+    # A record of a WARC or ARC file: where it lies there (its bytes are not copied into the archive).
+    warc: WarcOrigin | None = None
 
 
 @dataclass(frozen=True)
@@ -365,7 +460,10 @@ class IngestRequest:
     `since`/`until` keep feed and sitemap links dated on or between those days (both included);
     `max_articles` caps the page URLs taken per run (URLs and URL lists first, then feed and sitemap links
     newest first);
-    `allow_domains` limits discovered links to these domains and their subdomains (empty: any).
+    `allow_domains` limits discovered links, and the records of WARC files, to these domains and their
+    subdomains (empty: any); `since`/`until` also keep WARC records by their WARC-Date;
+    `warc_lists` are files listing WARC files (local paths or http(s) URLs, one per line);
+    `languages` keeps only articles detected in these ISO 639-1 languages (empty: any).
     """
 
     paths: tuple[str, ...] = ()
@@ -380,6 +478,8 @@ class IngestRequest:
     allow_domains: tuple[str, ...] = ()
     # Reserved TDM rights make a page a reject (tdm-reserved) instead of an article (Settings.respect_tdm).
     respect_tdm: bool = False
+    warc_lists: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # However the request was built (flags, a sources file, Prefect parameters), credentials in its
@@ -396,7 +496,7 @@ class IngestRequest:
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        return self.paths + self.urls + self.url_files + self.feeds + self.sitemaps
+        return self.paths + self.urls + self.url_files + self.feeds + self.sitemaps + self.warc_lists
 
 
 @dataclass(frozen=True)

@@ -19,18 +19,29 @@ per document (stage 'extract', rule WORKER_FAILED_RULE), never a crashed run. Su
 nothing about the document's bytes, so it should not be repeated from the warehouse on the next
 run the way content rejects are.
 
+WARC files go to the workers whole (`read_archives_on_dask`): a worker reads the file itself (a path every
+worker sees, or a URL it fetches under the same guard), filters and extracts its records, and sends back
+articles a segment at a time (`segment_documents` HTML responses from a resume point): the next segment of
+a file is asked for once the last one is back, so memory stays flat in the file's size on both sides, and
+each segment's articles are loaded with the point reading resumes at, as a local read of the file would be.
+
 Workers need newsdag installed (they import `tasks.scaleout` and `tasks.extract` by name).
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from tasks import warc
 from tasks.errors import ConfigError
 from tasks.extract import extract_document
-from tasks.models import Article, RawDocument, Reject
+from tasks.fetch import Fetcher, FetchPolicy
+from tasks.models import Article, RawDocument, Reject, WarcProgress, WarcResume, WarcRules
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -132,3 +143,111 @@ def close_clients() -> None:
     with CLIENTS_LOCK:
         while CLIENTS:
             CLIENTS.popitem()[1].close()
+
+
+# --- whole WARC files on the workers --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArchiveJob:
+    """What a worker needs to read a segment of a WARC file: where it is, the rules and caps, the run's source
+    name, and the fetch policy for a remote file (the same guard as on this machine)."""
+
+    file: str
+    rules: WarcRules
+    source: str
+    fetch_policy: FetchPolicy | None
+    segment_documents: int
+
+
+@dataclass(frozen=True)
+class ArchiveSegment:
+    """What a worker read of a WARC file from a resume point: the documents (bytes included, for the documents
+    row), the articles and rejects they made, and where reading resumes after them (`progress`, `ended`)."""
+
+    file: str
+    steps: int
+    documents: tuple[RawDocument, ...]
+    articles: tuple[Article, ...]
+    rejects: tuple[Reject, ...]
+    progress: WarcProgress | None
+
+
+def read_segment(job: ArchiveJob, resume: WarcResume | None, extract: Extractor = extract_document) -> ArchiveSegment:
+    """What a Dask worker runs: the next `segment_documents` steps of the file from `resume`, read, decoded
+    and extracted here (no database, no Prefect)."""
+    fetcher = Fetcher(job.fetch_policy) if job.fetch_policy is not None and "://" in job.file else None
+    try:
+        archive = warc.RemoteArchive(job.file, fetcher) if fetcher else warc.LocalArchive(Path(job.file))
+        items = list(
+            itertools.islice(
+                warc.archive_items(archive, job.rules, source=job.source, resume=resume), job.segment_documents
+            )
+        )
+        if not items:
+            return ArchiveSegment(job.file, 0, (), (), (), None)
+        limit = job.rules.max_decompressed_bytes
+        documents, rejects, progress = warc.read_steps(items, limit)
+    finally:
+        if fetcher is not None:
+            fetcher.close()
+    results = [extract(document) for document in documents]
+    articles = tuple(result for result in results if isinstance(result, Article))
+    rejects += [result for result in results if isinstance(result, Reject)]
+    return ArchiveSegment(job.file, len(items), tuple(documents), articles, tuple(rejects), progress[0])
+
+
+def read_archives_on_dask(
+    jobs: Sequence[ArchiveJob],
+    resumes: Callable[[str], WarcResume | None],
+    address: str,
+    *,
+    extract: Extractor = extract_document,
+) -> Iterator[ArchiveSegment]:
+    """Every file's segments as the workers send them back, each file's in order; files in parallel, as many
+    at a time as the cluster has worker threads (each file is one chain of segments). A segment whose task
+    fails (a dead worker) ends its file with a worker-failed reject: the next run resumes it."""
+    from distributed import as_completed
+
+    client = dask_client(address)
+    slots = max(1, sum(client.nthreads().values()))
+    waiting = list(jobs)[::-1]
+    by_future: dict[Any, ArchiveJob] = {}
+    running: Any = None
+
+    def submit(job: ArchiveJob, resume: WarcResume | None) -> None:
+        future = client.submit(read_segment, job, resume, extract=extract, pure=False)
+        by_future[future] = job
+        if running is not None:
+            running.add(future)
+
+    def fill() -> None:
+        while waiting and len(by_future) < slots:
+            job = waiting.pop()
+            submit(job, resumes(job.file))
+
+    fill()
+    if not by_future:
+        return
+    running = as_completed(list(by_future), loop=client.loop)  # without a loop it asks for a default client
+    for future in running:
+        job = by_future.pop(future)
+        try:
+            segment: ArchiveSegment = future.result()
+        except Exception as error:
+            # KilledWorker, or the reader's own exception: this file stops here, at its last committed point.
+            segment = ArchiveSegment(job.file, 0, (), (), tuple(worker_failed_file(job.file, error)), None)
+        finally:
+            future.release()
+        if segment.progress is not None and not segment.progress.ended:
+            # Asked for before this segment loads: the worker reads on while this process writes.
+            submit(job, WarcResume(segment.progress.offset, segment.progress.skip, segment.progress.stamp, False))
+        yield segment
+        fill()
+
+
+def worker_failed_file(file: str, error: BaseException) -> list[Reject]:
+    message = " ".join(str(error).split())
+    detail = f"{type(error).__name__}: {message}" if message else type(error).__name__
+    detail = f"the Dask task reading the file failed: {detail}; the next run resumes it"[:MAX_DETAIL_CHARS]
+    return [Reject(file, "extract", WORKER_FAILED_RULE, detail, url=file if "://" in file else None)]

@@ -145,3 +145,51 @@ def article_page(
         f"<body><header><nav><a href='/'>Home</a></nav></header><article><h1>{headline}</h1>{body}</article>"
         "<footer>Copyright the loopback gazette</footer></body></html>"
     )
+
+
+# --- WARC files --------------------------------------------------------------------------------------------
+
+SHARED_WARC = PROJECT.parent / "shared" / "warc"
+
+
+def warc_response(
+    url: str,
+    body: bytes,
+    *,
+    date: str = "2026-11-20T08:30:00Z",
+    status: str = "200 OK",
+    content_type: str = "text/html; charset=utf-8",
+    headers: tuple[tuple[str, str], ...] = (),
+) -> dict[str, Any]:
+    """A response record for write_warc."""
+    return {"url": url, "body": body, "date": date, "status": status, "content_type": content_type, "headers": headers}
+
+
+def write_warc(path: Path, records: list[dict[str, Any]], *, with_requests: bool = False) -> list[int]:
+    """A WARC file of response records (each gzip member its own when the name ends .gz), written with
+    warcio's writer as archives are; the offset of each response record."""
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    offsets = []
+    with path.open("wb") as handle:
+        writer = WARCWriter(handle, gzip=path.name.endswith(".gz"))
+        for record in records:
+            if with_requests:
+                request_headers = StatusAndHeaders(f"GET {record['url']} HTTP/1.1", [], is_http_request=True)
+                writer.write_record(writer.create_warc_record(record["url"], "request", http_headers=request_headers))
+            fields = [("Content-Type", record["content_type"]), *record["headers"]]
+            http = StatusAndHeaders(record["status"], fields, protocol="HTTP/1.1")
+            warc_headers = {"WARC-Date": record["date"]}
+            made = writer.create_warc_record(
+                record["url"],
+                "response",
+                payload=io.BytesIO(record["body"]),
+                http_headers=http,
+                warc_headers_dict=warc_headers,
+            )
+            offsets.append(handle.tell())
+            writer.write_record(made)
+    return offsets

@@ -18,7 +18,7 @@ from tasks.errors import ConfigError
 from tasks.extract import extract_document
 from tasks.models import Article, RawDocument, Reject
 from tasks.scaleout import WORKER_FAILED_RULE, close_clients, dask_client, extract_on_dask
-from tests.conftest import FIXTURE_PAGES, make_document
+from tests.conftest import FIXTURE_PAGES, article_page, make_document, warc_response, write_warc
 from warehouse.db import connect
 
 # Test hooks: documents carrying these markers make the worker-side extractor fail on purpose.
@@ -163,3 +163,49 @@ def test_ingest_with_a_dask_address_loads_what_local_extraction_loads(
         with connect(db, read_only=True) as connection:
             tables.append(connection.execute("select article_id, title, text from articles order by 1").fetchall())
     assert tables[0] == tables[1] and len(tables[0]) > 0
+
+
+def test_warc_files_go_whole_to_the_workers_and_load_what_a_local_read_loads(
+    scheduler_address: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two files, read on the workers in segments of 4 documents, each segment loaded with its resume point.
+    archives = tmp_path / "archives"
+    archives.mkdir()
+    for name, numbers in (("a.warc.gz", range(0, 9)), ("b.warc", range(9, 15))):
+        records = [warc_response(f"https://example.com/{n}", article_page(n).encode()) for n in numbers]
+        write_warc(archives / name, records, with_requests=True)
+    monkeypatch.setenv("NEWSDAG_BATCH_SIZE", "4")
+    tables = []
+    for name, options in (("dask", ["--dask-address", scheduler_address]), ("local", ["--workers", "1"])):
+        db = tmp_path / f"{name}.duckdb"
+        assert main(["ingest", str(archives), "--db", str(db), "--json", "--prefect", "never", *options]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert (summary["status"], summary["loaded"], summary["skipped"]) == ("completed", 15, 15)
+        with connect(db, read_only=True) as connection:
+            tables.append(
+                connection.execute(
+                    "select a.article_id, a.title, a.text, d.warc_offset from articles a join documents d "
+                    "using (article_id) order by 1"
+                ).fetchall()
+            )
+            assert connection.execute("select count(*), bool_and(finished) from warc_files").fetchall() == [(2, True)]
+    assert tables[0] == tables[1] and len(tables[0]) == 15
+    # Read to their ends: a second run on the cluster reads nothing.
+    db = tmp_path / "dask.duckdb"
+    assert (
+        main(
+            [
+                "ingest",
+                str(archives),
+                "--db",
+                str(db),
+                "--json",
+                "--prefect",
+                "never",
+                "--dask-address",
+                scheduler_address,
+            ]
+        )
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)["discovered"] == 0

@@ -33,6 +33,7 @@ MIGRATIONS = (
     "008_article_flags.sql",
     "009_rights.sql",
     "010_health.sql",
+    "011_warc.sql",
     "012_events.sql",
     "013_key_gate.sql",
 )

@@ -11,7 +11,7 @@ UPDATE runs SET
     finished_at = $finished_at, status = $status, error = $error,
     discovered = $discovered, fetched = $fetched, not_modified = $not_modified,
     extracted = $extracted, loaded = $loaded, updated = $updated, unchanged = $unchanged,
-    rejected = $rejected, flagged = $flagged, failed = $failed
+    rejected = $rejected, flagged = $flagged, failed = $failed, skipped = $skipped
 WHERE run_id = $run_id;
 
 -- name: running_runs
@@ -189,6 +189,24 @@ INSERT INTO rejects BY NAME SELECT * FROM batch_rejects;
 -- name: insert_site_rights
 INSERT INTO site_rights BY NAME SELECT * FROM batch_site_rights;
 
+-- name: save_warc_progress
+-- Where reading each WARC file of the batch resumes, committed with the batch's documents: a run killed after
+-- this batch goes on at the next unread record. batch_warc_files holds each file once (tasks/run's gather).
+INSERT INTO warc_files BY NAME SELECT * FROM batch_warc_files
+ON CONFLICT (warc_file) DO UPDATE SET
+    next_offset = excluded.next_offset, next_skip = excluded.next_skip, file_stamp = excluded.file_stamp,
+    finished = excluded.finished, documents = warc_files.documents + excluded.documents,
+    rejected = warc_files.rejected + excluded.rejected, skipped = warc_files.skipped + excluded.skipped,
+    last_run = excluded.last_run, updated_at = excluded.updated_at;
+
+-- name: insert_warc_skips
+INSERT INTO warc_skips BY NAME SELECT * FROM batch_warc_skips;
+
+-- name: warc_resume_points
+-- Where reading a WARC file resumes (batch_warc_names: the files about to be read).
+SELECT f.warc_file, f.next_offset, f.next_skip, f.file_stamp, f.finished
+FROM warc_files AS f
+JOIN batch_warc_names AS n USING (warc_file);
 -- name: add_validation_results
 -- A batch's expectation counts add to its run's row (validation_results: one row per run and expectation).
 INSERT INTO validation_results BY NAME SELECT * FROM batch_validation
