@@ -47,13 +47,23 @@ class UsageError(NewsdagError):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="newsdag", description="Ingest news articles into DuckDB: extract, validate, load, query."
+        prog="newsdag",
+        description="Ingest news articles into DuckDB: extract, validate, load, query.",
+        epilog="Exit status: 0 when the run completed (rejects are data), 2 for a usage error (bad flag, missing "
+        "path, bad SQL, bad sources file), 1 when the run itself failed (for example the database stayed locked, "
+        "or every fetch failed).",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     ingest = commands.add_parser(
-        "ingest", help="load files, directories, globs, web pages, feeds, sitemaps or a declared source"
+        "ingest",
+        help="load files, directories, globs, web pages, feeds, sitemaps or a declared source",
+        description="Load files, directories, globs and http(s) page URLs, the links of feeds, sitemaps and URL "
+        "lists, WARC files, or everything of a declared source. --since/--until and --domain limit the links taken "
+        "from feeds and sitemaps and the records of WARC files; --language and --max-articles what is kept. "
+        "Extraction always runs in worker processes (a page that hangs or crashes its worker is rejected). "
+        "Running the same command again resumes a killed run and loads only what changed.",
     )
     ingest.add_argument(
         "inputs", nargs="*", metavar="PATH|URL", help="a file, a directory (recursive), a glob, or an http(s) page URL"
@@ -112,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_allow_network_option(ingest)
     add_db_option(ingest)
-    ingest.add_argument("--workers", type=int, help="extraction processes (default: CPU cores)")
+    ingest.add_argument("--workers", type=int, metavar="N", help="extraction processes (default: CPU cores)")
     ingest.add_argument(
         "--dask-address",
         metavar="ADDRESS",
@@ -133,11 +143,22 @@ def build_parser() -> argparse.ArgumentParser:
         "always = also start a temporary server (~10 s); never = in this process only",
     )
 
-    server = commands.add_parser("server", help="start a local Prefect server (analytics off) for serve and trigger")
+    server = commands.add_parser(
+        "server",
+        help="start a local Prefect server (analytics off) for serve and trigger",
+        description="Start a local Prefect server with usage analytics off and print its UI URL. SIGTERM or SIGHUP "
+        "to `newsdag server` stops its Prefect server too.",
+    )
     server.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     server.add_argument("--port", type=int, default=4200, help="port to listen on (default: 4200)")
 
-    serve = commands.add_parser("serve", help="run each source of the sources file on its schedule until Ctrl-C")
+    serve = commands.add_parser(
+        "serve",
+        help="run each source of the sources file on its schedule until Ctrl-C",
+        description="Register the deployment ingest/<source> for every source of the sources file, with its "
+        "schedule (cron) or interval, and run their flow runs until Ctrl-C; a source without either runs only "
+        "when triggered.",
+    )
     add_sources_option(serve)
     add_db_option(serve)
     serve.add_argument(
@@ -154,7 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     demo = commands.add_parser(
-        "demo", help="serve the bundled samples as a news site on 127.0.0.1 and serve its source (works offline)"
+        "demo",
+        help="serve the bundled samples as a news site on 127.0.0.1 and serve its source (works offline)",
+        description="Serve the bundled samples as a small news site with an RSS feed on 127.0.0.1, write "
+        "demo-sources.toml beside the database (one source, demo-news, the site's feed) and run `newsdag serve` on "
+        "it, allowing fetching from 127.0.0.1 for its runs only: the scheduled loop on a machine with no network.",
     )
     add_db_option(demo)
     demo.add_argument("--port", type=int, default=8765, help="the site's port on 127.0.0.1 (default: 8765)")
@@ -162,7 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--site-only", action="store_true", help="only the site and its sources file, no Prefect (Ctrl-C to stop)"
     )
 
-    trigger = commands.add_parser("trigger", help="start a run of a served source now (like Quick run in the UI)")
+    trigger = commands.add_parser(
+        "trigger",
+        help="start a run of a served source now (like Quick run in the UI)",
+        description="Start a run of a served source now, like the UI's Quick run or Custom run, and print its UI "
+        "link. With --wait, print each state as it comes, then the run's row of `runs`, read from the database "
+        "the run wrote; the exit status is 0 only if it completed. An unknown source or parameter is a one-line "
+        "error (exit 2).",
+    )
     trigger.add_argument("source", metavar="SOURCE", help="a source name, as served by `newsdag serve`")
     trigger.add_argument(
         "--param",
@@ -173,24 +205,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     trigger.add_argument("--wait", action="store_true", help="follow the run to its end and print its summary")
 
-    sql = commands.add_parser("sql", help="run a read-only SQL query against the warehouse")
+    sql = commands.add_parser(
+        "sql",
+        help="run a read-only SQL query against the warehouse",
+        description="Run a read-only SQL query against the warehouse. The connection cannot write the database, "
+        "read or write other files, attach databases, install or load extensions, or change settings.",
+    )
     sql.add_argument("query", help='e.g. "select title, published_at from articles"')
     add_db_option(sql)
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
 
-    runs = commands.add_parser("runs", help="the latest runs with their counts and status")
+    runs = commands.add_parser(
+        "runs",
+        help="the latest runs with their counts and status",
+        description="The latest runs with their source, trigger, status and counts in ~120 columns; --all shows "
+        "every column of latest_runs.",
+    )
     add_db_option(runs)
     runs.add_argument("--limit", type=int, default=DEFAULT_RUNS_SHOWN, help="how many runs to show")
     runs.add_argument("--all", action="store_true", help="every column of latest_runs (wide), not the usual few")
 
-    stories = commands.add_parser("stories", help="the latest stories, each with its events")
+    stories = commands.add_parser(
+        "stories",
+        help="the latest stories, each with its events",
+        description="The latest stories, each followed by its events in the order they happened, with their days, "
+        "article counts and outlets (docs/stories.md).",
+    )
     add_db_option(stories)
-    stories.add_argument("--since", type=date.fromisoformat, metavar="DATE", help="stories active on or after DATE")
+    stories.add_argument(
+        "--since", type=date.fromisoformat, metavar="DATE", help="stories active on or after DATE (YYYY-MM-DD)"
+    )
     stories.add_argument("--limit", type=int, default=DEFAULT_STORIES_SHOWN, help="how many stories to show")
 
-    events = commands.add_parser("events", help="the latest events with their outlets")
+    events = commands.add_parser(
+        "events",
+        help="the latest events with their outlets",
+        description="The latest events with their story, days, counts, genres and outlets (docs/stories.md).",
+    )
     add_db_option(events)
-    events.add_argument("--since", type=date.fromisoformat, metavar="DATE", help="events active on or after DATE")
+    events.add_argument(
+        "--since", type=date.fromisoformat, metavar="DATE", help="events active on or after DATE (YYYY-MM-DD)"
+    )
     events.add_argument("--limit", type=int, default=DEFAULT_EVENTS_SHOWN, help="how many events to show")
     events.add_argument(
         "--genre",
@@ -202,6 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
         "export",
         help="write the warehouse's tables as Parquet (or JSONL, CSV) files, only what is new; "
         "or runs' raw pages as WARC files (--warc DIR)",
+        description="With --to DIR: write the tables as Hive-partitioned Parquet (zstd), or JSONL or CSV; again "
+        "into the same DIR, only what is new (docs/export.md). With --warc DIR: the HTML pages each run recorded as "
+        "one gzipped WARC file per run, DIR/newsdag-RUN.warc.gz, a page read from an archive as its original record, "
+        "any other with the HTTP headers newsdag kept; ingesting the files gives the same articles (docs/warc.md).",
     )
     target = export.add_mutually_exclusive_group(required=True)
     target.add_argument("--to", metavar="DIR", help="the export directory (created if missing)")
@@ -242,7 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_db_option(export)
     export.add_argument("--json", action="store_true", help="print one JSON object: the export's number and counts")
     report = commands.add_parser(
-        "report", help="write one self-contained HTML page: articles, rejects, source health, alerts, stories"
+        "report",
+        help="write one self-contained HTML page: articles, rejects, source health, alerts, stories",
+        description="Write one self-contained HTML page of the days from --since (default: the last 14): open "
+        "drift alerts, charts of articles per source and rejects by rule per day, the source-health table with "
+        "trend lines, the largest stories (docs/health.md).",
     )
     add_db_option(report)
     report.add_argument(
@@ -255,10 +318,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write it (default: $NEWSDAG_REPORT or report.html beside the database)",
     )
 
-    evaluate = commands.add_parser("eval", help="extract a dataset of saved pages for scoring (no database)")
+    evaluate = commands.add_parser(
+        "eval",
+        help="extract a dataset of saved pages for scoring (no database)",
+        description="Run the production extraction over a dataset laid out like ../shared/eval/dev/* (truth.jsonl "
+        "and pages/) and write one JSON line per page (id, text, title, date, author) for score.py. No database is "
+        "touched.",
+    )
     evaluate.add_argument("dataset", metavar="DATASET_DIR", help="a directory with truth.jsonl and pages/")
     evaluate.add_argument("--out", required=True, metavar="PREDICTIONS.jsonl", help="where to write predictions")
-    evaluate.add_argument("--workers", type=int, help="extraction processes (default: CPU cores)")
+    evaluate.add_argument("--workers", type=int, metavar="N", help="extraction processes (default: CPU cores)")
     return parser
 
 
@@ -292,7 +361,9 @@ def allowed_networks(args: argparse.Namespace) -> tuple[str, ...] | None:
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", type=Path, help="the DuckDB file (default: $NEWSDAG_DB or warehouse/news.duckdb)")
+    parser.add_argument(
+        "--db", type=Path, metavar="PATH", help="the DuckDB file (default: $NEWSDAG_DB or warehouse/news.duckdb)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -516,21 +516,6 @@ def test_the_installed_command_prints_a_summary_and_no_traceback(seeds_copy: Pat
     assert writer.returncode == 0, rest  # the holder went away; the run went on
 
 
-def test_readme_documents_every_command_and_option() -> None:
-    from flows.cli import build_parser
-
-    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
-    parser = build_parser()
-    subparsers = next(a for a in parser._actions if a.dest == "command")
-    for name, subparser in subparsers.choices.items():  # type: ignore[attr-defined]
-        assert f"newsdag {name}" in readme, name
-        for action in subparser._actions:
-            for option in action.option_strings:
-                if option not in ("-h", "--help"):
-                    assert option in readme, f"{name} {option}"
-    assert "--debug" in readme
-
-
 @pytest.mark.slow
 def test_ingest_runs_as_a_prefect_flow_run(seeds_copy: Path, tmp_path: Path) -> None:
     from prefect.testing.utilities import prefect_test_harness
