@@ -1,9 +1,10 @@
 """The documentation is tested: the generated reference pages are current, every command, option and setting is
-documented."""
+documented, the README stays a short front door, and every link between the README and docs/ resolves."""
 
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -14,7 +15,11 @@ from flows.cli import build_parser
 from flows.settings import Settings
 from tests.conftest import PROJECT
 
+README = PROJECT / "README.md"
 DOCS = PROJECT / "docs"
+PAGES = [README, *sorted(DOCS.glob("*.md"))]
+LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
+FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:
@@ -61,3 +66,41 @@ def test_every_setting_is_documented_beside_its_field() -> None:
         assert f"| `{env}` |" in page, env
         if "flag" in item.metadata:
             assert item.metadata["flag"] in options, item.name
+
+
+def headings(path: Path) -> set[str]:
+    """The anchors GitHub gives a page's headings."""
+    text = FENCE.sub("", path.read_text(encoding="utf-8"))
+    anchors = set()
+    for title in re.findall(r"^#+ (.+)$", text, re.MULTILINE):
+        slug = re.sub(r"[^\w\- ]", "", title.strip().lower().replace("`", ""))
+        anchors.add(slug.replace(" ", "-"))
+    return anchors
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(page.relative_to(PROJECT)) for page in PAGES])
+def test_every_link_between_the_readme_and_docs_resolves(page: Path) -> None:
+    text = FENCE.sub("", page.read_text(encoding="utf-8"))
+    for target in LINK.findall(text):
+        if re.match(r"[a-z]+:", target):
+            continue  # http(s), mailto: not checked offline
+        path, _, anchor = target.partition("#")
+        resolved = (page.parent / path).resolve() if path else page
+        assert resolved.exists(), f"{page.name}: {target}"
+        if anchor and resolved.suffix == ".md":
+            assert anchor in headings(resolved), f"{page.name}: {target}"
+
+
+def test_the_readme_is_a_short_front_door_to_every_page() -> None:
+    readme = README.read_text(encoding="utf-8")
+    assert len(readme.encode()) <= 10 * 1024
+    linked = {Path(target.partition("#")[0]).name for target in LINK.findall(readme)}
+    assert {page.name for page in DOCS.glob("*.md")} <= linked
+
+
+def test_the_readme_commands_are_those_ci_runs() -> None:
+    readme = README.read_text(encoding="utf-8")
+    block = readme.split("## Set up and run (two commands)", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    ci = (PROJECT / ".ci" / "run").read_text(encoding="utf-8").replace(" -q ", " ")  # CI only installs quietly
+    for command in block.strip().splitlines():
+        assert command in ci.splitlines() or f"{command} ||" in ci, command
