@@ -858,7 +858,9 @@ def run_archives(
     for segment in segments:
         articles, rejects = kept_articles(list(segment.articles), list(segment.rejects), settings)
         progress = [segment.progress] if segment.progress is not None else []
-        batch = PreparedBatch(segment.steps, list(segment.documents), FetchBatch(), [], articles, rejects, progress)
+        batch = PreparedBatch(
+            segment.steps, list(segment.documents), FetchBatch(), [], articles, rejects, warc=progress
+        )
         written = tasks.load(run.run_id, batch, settings, clock)
         add_counts(counts, batch, written)
         flags_by_rule.update(written.flags_by_rule)
