@@ -54,20 +54,22 @@ if os.environ.get(PRELOAD_GX) and __name__ != "__main__":
     warm_up()
 
 
-def validate_there(articles: list, **limits: object) -> tuple[list, list, list]:
-    """expectations.validate.validate_articles, imported where it runs: the ingest process never imports
+def validate_there(articles: list, **limits: object) -> object:
+    """expectations.validate.validation_of, imported where it runs: the ingest process never imports
     GX, nor pandas (which that module imports)."""
-    from expectations.validate import validate_articles
+    from expectations.validate import validation_of
 
-    return validate_articles(articles, **limits)  # type: ignore[arg-type]
+    return validation_of(articles, **limits)  # type: ignore[arg-type]
 
 
 def validate_remotely(pool: ProcessPoolExecutor) -> object:
     """flows.run.validate_batch, run in `pool`'s one process."""
 
-    def validate_batch(articles: Sequence, settings: object) -> tuple[list, list, list]:
+    from tasks.models import Validation
+
+    def validate_batch(articles: Sequence, settings: object) -> Validation:
         if not articles:
-            return [], [], []
+            return Validation()
         latest = datetime.now(UTC) + timedelta(hours=settings.future_skew_hours)  # type: ignore[attr-defined]
         future = pool.submit(
             validate_there,
