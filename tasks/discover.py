@@ -15,7 +15,6 @@ import re
 import stat
 import threading
 import time
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -29,7 +28,8 @@ import defusedxml.ElementTree as SafeElementTree
 import feedparser
 from defusedxml import DefusedXmlException
 
-from tasks.errors import DiscoveryError, InputError
+from tasks.decompress import GZIP, decompress_bounded
+from tasks.errors import DecompressError, DiscoveryError, InputError
 from tasks.loaders import BINARY_SNIFF_BYTES, file_stamp, looks_binary, open_without_blocking
 from tasks.models import DocumentHints, LineSpan, Reject, WorkItem, strip_userinfo
 
@@ -354,7 +354,6 @@ ABSOLUTE_PREFIXES = ("http://", "https://")
 SITEMAP_MAX_URLS = 50_000
 MAX_XML_BYTES = 50 * 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
-GZIP_CHUNK_BYTES = 64 * 1024
 UTF8_BOM = b"\xef\xbb\xbf"
 # A regex fallback for documents expat cannot parse at all: feedparser's loose parser still reads
 # them, so entity declarations are refused on sight rather than left to its DOCTYPE handling.
@@ -609,22 +608,11 @@ def prepare_xml(content: bytes, subject: str, max_bytes: int) -> bytes:
 
 def gunzip_bounded(content: bytes, subject: str, limit: int) -> bytes:
     """Decompress gzip without ever holding more than `limit` bytes (a gzip bomb stops at the cap)."""
-    decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
-    parts: list[bytes] = []
-    total = 0
     try:
-        view = memoryview(content)
-        for start in range(0, len(content), GZIP_CHUNK_BYTES):
-            chunk = decompressor.decompress(view[start : start + GZIP_CHUNK_BYTES], limit + 1 - total)
-            total += len(chunk)
-            parts.append(chunk)
-            if total > limit or decompressor.unconsumed_tail:
-                raise DiscoveryError(f"more than {limit} bytes after decompression", rule="too-large", subject=subject)
-    except zlib.error as error:
-        raise DiscoveryError(f"not valid gzip data: {error}", rule="bad-gzip", subject=subject) from error
-    if not decompressor.eof:
-        raise DiscoveryError("the gzip data is truncated", rule="bad-gzip", subject=subject)
-    return b"".join(parts)
+        return decompress_bounded(content, limit, GZIP)
+    except DecompressError as error:
+        rule = "too-large" if error.rule == "too-large" else "bad-gzip"
+        raise DiscoveryError(str(error), rule=rule, subject=subject) from error
 
 
 def refuse_entities(content: bytes, subject: str) -> None:

@@ -12,7 +12,6 @@ import re
 import socket
 import threading
 import time
-import zlib
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +30,8 @@ from lxml.etree import ParserError
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from tasks.errors import FetchError, PermanentFetchError, TransientFetchError
+from tasks.decompress import GZIP_OR_ZLIB, BoundedDecompressor
+from tasks.errors import DecompressError, FetchError, PermanentFetchError, TransientFetchError
 from tasks.loaders import declared_charset, decode_content, sha256_hex
 from tasks.models import (
     DeclaredRights,
@@ -362,51 +362,12 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
 # --- bounded download -------------------------------------------------------------------------
 
 
-class BoundedDecoder:
-    """Decompresses a Content-Encoding stream chunk by chunk without ever producing more than `limit` bytes."""
-
-    def __init__(self, encoding: str, limit: int) -> None:
-        self.limit = limit
-        self.total = 0
-        self.parts: list[bytes] = []
-        if encoding in ("", "identity"):
-            self.decompressor = None
-        elif encoding in ("gzip", "x-gzip", "deflate"):
-            # 32 + MAX_WBITS accepts gzip and zlib headers alike (servers mislabel deflate often).
-            self.decompressor = zlib.decompressobj(32 + zlib.MAX_WBITS)
-        else:
-            raise PermanentFetchError(f"unsupported Content-Encoding {encoding!r}", "bad-encoding")
-
-    def feed(self, chunk: bytes) -> None:
-        if self.decompressor is None:
-            self.add(chunk)
-            return
-        data = chunk
-        try:
-            while data:
-                self.add(self.decompressor.decompress(data, self.limit + 1 - self.total))
-                data = self.decompressor.unconsumed_tail
-        except zlib.error as error:
-            raise PermanentFetchError(f"corrupt compressed body: {error}", "bad-encoding") from None
-
-    def add(self, data: bytes) -> None:
-        self.total += len(data)
-        if self.total > self.limit:
-            raise PermanentFetchError(f"more than {self.limit} bytes after decompression", "too-large")
-        self.parts.append(data)
-
-    def finish(self) -> bytes:
-        if self.decompressor is not None and not self.decompressor.eof:
-            raise TransientFetchError("the compressed body ends early", "truncated")
-        return b"".join(self.parts)
-
-
 def read_body(response: requests.Response, max_bytes: int, max_decompressed: int) -> bytes:
     """The body, streamed: stops at `max_bytes` on the wire and `max_decompressed` after decompression."""
     length = response.headers.get("content-length", "")
     if length.isdigit() and int(length) > max_bytes:
         raise PermanentFetchError(f"{length} bytes announced; the limit is {max_bytes}", "too-large")
-    decoder = BoundedDecoder(response.headers.get("content-encoding", "").strip().lower(), max_decompressed)
+    decoder = BoundedDecompressor(max_decompressed, body_wbits(response.headers.get("content-encoding", "")))
     received = 0
     try:
         for chunk in response.raw.stream(CHUNK_BYTES, decode_content=False):
@@ -414,11 +375,25 @@ def read_body(response: requests.Response, max_bytes: int, max_decompressed: int
             if received > max_bytes:
                 raise PermanentFetchError(f"more than {max_bytes} bytes; the limit", "too-large")
             decoder.feed(chunk)
+        return decoder.finish()
     except urllib3.exceptions.ReadTimeoutError:
         raise TransientFetchError("the server stopped sending (read timeout)", "timeout") from None
     except (urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError) as error:
         raise TransientFetchError(f"the body ends early: {error}", "truncated") from None
-    return decoder.finish()
+    except DecompressError as error:
+        if error.rule == "truncated":
+            raise TransientFetchError(str(error), "truncated") from None
+        raise PermanentFetchError(str(error), "bad-encoding" if error.rule == "corrupt" else error.rule) from None
+
+
+def body_wbits(content_encoding: str) -> int | None:
+    """The decompressor's window bits for a Content-Encoding (None: identity); only the ones ACCEPT_ENCODING offers."""
+    encoding = content_encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        return GZIP_OR_ZLIB
+    raise PermanentFetchError(f"unsupported Content-Encoding {encoding!r}", "bad-encoding")
 
 
 # --- soft blocks ------------------------------------------------------------------------------

@@ -38,8 +38,9 @@ import requests
 import urllib3
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
+from tasks.decompress import decompress_bounded
 from tasks.discover import ARCHIVE_SUFFIXES
-from tasks.errors import FetchError, PermanentFetchError, TransientFetchError
+from tasks.errors import DecompressError, FetchError, PermanentFetchError, TransientFetchError
 from tasks.fetch import Deadline, Fetcher, decode_fetched
 from tasks.loaders import declared_charset, file_stamp, sha256_hex
 from tasks.models import (
@@ -724,7 +725,7 @@ def http_body(body: bytes, headers: dict[str, str], limit: int) -> bytes:
         body = dechunk(body)
     encoding = headers.get("content-encoding", "").strip().lower()
     if encoding in ("gzip", "x-gzip", "deflate") and (body[:2] == b"\x1f\x8b" or looks_zlib(body)):
-        return decompress_bounded(body, limit)
+        return decompress_body(body, limit)
     if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
         raise BodyError(f"unsupported Content-Encoding {encoding!r}", RULE_BAD_ENCODING)
     return body
@@ -765,17 +766,12 @@ def dechunk(body: bytes) -> bytes:
             position += 2
 
 
-def decompress_bounded(body: bytes, limit: int) -> bytes:
-    decompressor = zlib.decompressobj(32 + zlib.MAX_WBITS)  # gzip and zlib headers alike
+def decompress_body(body: bytes, limit: int) -> bytes:
     try:
-        content = decompressor.decompress(body, limit + 1)
-    except zlib.error as error:
-        raise BodyError(f"corrupt compressed body: {error}", RULE_BAD_ENCODING) from None
-    if len(content) > limit or decompressor.unconsumed_tail:
-        raise BodyError(f"more than {limit} bytes after decompression", "too-large")
-    if not decompressor.eof:  # as for a fetched page: the end of the stream is missing
-        raise BodyError("the compressed body ends early", RULE_TRUNCATED)
-    return content
+        return decompress_bounded(body, limit)
+    except DecompressError as error:
+        rule = {"corrupt": RULE_BAD_ENCODING, "truncated": RULE_TRUNCATED}.get(error.rule, error.rule)
+        raise BodyError(str(error), rule) from None
 
 
 def header_charset(content_type: str) -> str | None:
