@@ -41,7 +41,7 @@ from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 from tasks.decompress import decompress_bounded
 from tasks.discover import ARCHIVE_SUFFIXES
 from tasks.errors import DecompressError, FetchError, PermanentFetchError, TransientFetchError
-from tasks.fetch import Deadline, Fetcher, decode_fetched
+from tasks.fetch import Fetcher
 from tasks.loaders import declared_charset, file_stamp, sha256_hex
 from tasks.models import (
     DeclaredRights,
@@ -57,6 +57,8 @@ from tasks.models import (
     WorkItem,
     strip_userinfo,
 )
+from tasks.netguard import Deadline
+from tasks.pagechecks import decode_fetched
 from tasks.sources import domain_allows
 
 logger = logging.getLogger("newsdag")
@@ -680,7 +682,7 @@ def payload_document(payload: WarcPayload, *, source: str, max_decompressed_byte
     decoded = decode_fetched(content, charset, declared_charset(content))
     if decoded is None:
         return Reject(input_name, "fetch", "undecodable", "not text in any detectable encoding", doc_id, url)
-    # No wall detection (fetch.soft_block), as for saved pages: an archive's page is what the site served, and
+    # No wall detection (pagechecks.soft_block), as for saved pages: an archive's page is what the site served, and
     # that rule takes reCAPTCHA comment forms for captcha walls (3 of the first 30 dev pages as a WARC).
     return RawDocument(
         input=input_name,
