@@ -7,7 +7,6 @@ sitemap index it fetches each child and calls `parse_sitemap` again. Nothing her
 from __future__ import annotations
 
 import calendar
-import email.utils
 import glob
 import io
 import os
@@ -28,6 +27,7 @@ import defusedxml.ElementTree as SafeElementTree
 import feedparser
 from defusedxml import DefusedXmlException
 
+from tasks.dates import feed_date, hint_day, hint_instant
 from tasks.decompress import GZIP, decompress_bounded
 from tasks.errors import DecompressError, DiscoveryError, InputError
 from tasks.loaders import BINARY_SNIFF_BYTES, file_stamp, looks_binary, open_without_blocking
@@ -358,7 +358,6 @@ UTF8_BOM = b"\xef\xbb\xbf"
 # A regex fallback for documents expat cannot parse at all: feedparser's loose parser still reads
 # them, so entity declarations are refused on sight rather than left to its DOCTYPE handling.
 ENTITY_DECLARATION = re.compile(rb"<!\s*ENTITY", re.IGNORECASE)
-DAY_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 DATE_WORD = re.compile(r"[a-z]+|\d+")
 # Feed entry date fields in order of preference: a backfill window is about publication.
 FEED_DATE_FIELDS = ("published", "updated", "created")
@@ -414,30 +413,6 @@ def normalize_url(url: str, base: str | None = None) -> str | None:
         return None
 
 
-def iso_date(raw: str | None) -> str | None:
-    """A feed's or sitemap's date string as ISO 8601, keeping its own UTC offset; None when unreadable.
-
-    A bare day stays a bare day; RFC 822 (RSS) and W3C/ISO (Atom, sitemaps) times keep the
-    offset they were written with, and times without an offset stay without one.
-    """
-    text = (raw or "").strip()
-    if not text:
-        return None
-    if DAY_ONLY.fullmatch(text):
-        try:
-            return date.fromisoformat(text).isoformat()
-        except ValueError:
-            return None
-    try:
-        return datetime.fromisoformat(text).isoformat()
-    except ValueError:
-        pass
-    try:
-        return email.utils.parsedate_to_datetime(text).isoformat()
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
 def parse_feed(content: bytes, feed_url: str, source: str, *, max_bytes: int = MAX_XML_BYTES) -> list[WorkItem]:
     """The articles an RSS 0.9x/1.0/2.0 or Atom feed links to, in feed order, each URL once.
 
@@ -470,7 +445,7 @@ def feed_entry_date(entry: feedparser.FeedParserDict) -> str | None:
     """The entry's date as written (offset kept); feedparser's UTC reading only when the raw string defeats
     us and feedparser read it without inventing a day (see `reads_as_written`)."""
     for name in FEED_DATE_FIELDS:
-        written = iso_date(entry.get(name))
+        written = feed_date(entry.get(name))
         if written:
             return written
     for name in FEED_DATE_FIELDS:
@@ -562,7 +537,7 @@ def parse_sitemap(
         for tag, entry in entries:
             url = normalize_url(entry.get("loc", ""), base=sitemap_url) if tag == "sitemap" else None
             if url is not None and url not in children:
-                children[url] = iso_date(entry.get("lastmod"))
+                children[url] = feed_date(entry.get("lastmod"))
         return SitemapPage(children=tuple(children), child_dates=tuple(children.values()), truncated=truncated)
     articles: list[WorkItem] = []
     seen: set[str] = set()
@@ -571,7 +546,7 @@ def parse_sitemap(
         if url is None or url in seen:
             continue
         seen.add(url)
-        day = iso_date(entry.get("news_publication_date")) or iso_date(entry.get("lastmod"))
+        day = feed_date(entry.get("news_publication_date")) or feed_date(entry.get("lastmod"))
         hints = DocumentHints(url=url, title=clean_title(entry.get("news_title")), date=day)
         articles.append(WorkItem(location=url, source=source, kind="url", hints=hints))
     return SitemapPage(articles=tuple(articles), truncated=truncated)
@@ -658,19 +633,6 @@ def parse_url_list(text: str, source: str, origin: str = "urls") -> tuple[list[W
             seen.add(url)
             items.append(WorkItem(location=url, source=source, kind="url", hints=DocumentHints(url=url)))
     return items, rejects
-
-
-def hint_day(value: str) -> date:
-    """The calendar day of an ISO 8601 hint, in the offset it was written with (the publisher's day)."""
-    if DAY_ONLY.fullmatch(value):
-        return date.fromisoformat(value)
-    return datetime.fromisoformat(value).date()
-
-
-def hint_instant(value: str) -> datetime:
-    """A sort key for an ISO 8601 hint: aware times in UTC, naive times and bare days as they are."""
-    moment = datetime.fromisoformat(value)
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def filter_by_date(items: Iterable[WorkItem], since: date | None = None, until: date | None = None) -> DateSelection:

@@ -20,13 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Literal
 from urllib.parse import urljoin
 
 import requests
 import urllib3
 
+from tasks.dates import http_date
 from tasks.decompress import GZIP_OR_ZLIB, BoundedDecompressor
 from tasks.errors import DecompressError, FetchError, PermanentFetchError, TransientFetchError
 from tasks.hosts import HostGate, HostRules, host_key
@@ -106,12 +106,9 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     value = value.strip()
     if value.isdigit():
         return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    when = http_date(value)
+    if when is None:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 

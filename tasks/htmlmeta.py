@@ -11,7 +11,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
@@ -20,7 +19,7 @@ import lxml.etree
 import lxml.html
 import trafilatura.metadata
 
-from tasks.dates import format_offset, is_plausible, parse_iso_date
+from tasks.dates import is_plausible, parse_date
 from tasks.models import ArticleDate
 from tasks.rights import NO_MARKUP_RIGHTS, MarkupRights, markup_rights
 
@@ -36,7 +35,6 @@ FUTURE_SKEW = timedelta(days=2)
 MAX_JSON_LD_NODES = 1000
 # The article is a top-level node; deeper ones (a live blog's updates, related items) only cost time.
 MAX_MAIN_CANDIDATES = 50
-MAX_DATE_LENGTH = 64
 MAX_AUTHOR_WORDS = 6
 MAX_BYLINE_CHARS = 200
 # An <h1> counts as the headline when this share of its words also appear in <title>.
@@ -177,40 +175,6 @@ SECTION_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 URL_DATE_SLASHED = re.compile(r"/((?:19|20)\d{2})/(\d{1,2})/(\d{1,2})(?:/|$)")
 URL_DATE_DASHED = re.compile(r"/((?:19|20)\d{2})-(\d{2})-(\d{2})(?=/|-|$)")
 URL_DATE_COMPACT = re.compile(r"/((?:19|20)\d{2})(\d{2})(\d{2})(?=/|$|[^\d])")
-COMPACT_DAY = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
-SLASHED_DAY = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})(?=$|[T ])")
-DOTTED_DAY = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
-# "2024-05-31 14:05:00 +02:00" / "... UTC": a space or zone name where ISO wants the offset glued on.
-SPACED_OFFSET = re.compile(r"^(\S+[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(Z|UTC|GMT|[+-]\d{2}:?\d{2})$", re.I)
-RFC_2822_HINT = re.compile(r"[A-Za-z]{3}.*\d{4}|\d{4}.*[A-Za-z]{3}")
-# Zone abbreviations news sites print (Java's Date.toString writes "Fri Apr 28 19:20:36 CEST 2023");
-# ambiguous ones (IST, CST) are left out, so those dates keep their wall-clock time without an offset.
-ZONE_OFFSETS = {
-    "CET": "+0100",
-    "CEST": "+0200",
-    "MEZ": "+0100",
-    "MESZ": "+0200",
-    "BST": "+0100",
-    "EET": "+0200",
-    "EEST": "+0300",
-    "WET": "+0000",
-    "WEST": "+0100",
-    "EST": "-0500",
-    "EDT": "-0400",
-    "CDT": "-0500",
-    "MST": "-0700",
-    "MDT": "-0600",
-    "PST": "-0800",
-    "PDT": "-0700",
-    "JST": "+0900",
-    "KST": "+0900",
-    "AEST": "+1000",
-    "AEDT": "+1100",
-    "SAST": "+0200",
-}
-ZONE_NAME = re.compile(r"\b(?:" + "|".join(ZONE_OFFSETS) + r")\b")
-HAS_SECONDS = re.compile(r"\d{1,2}:\d{2}:\d{2}")
-TEXT_DAY_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y")
 
 # A trailing title part is the site when it contains a site name this long and is this short.
 MIN_FUZZY_SITE_KEY = 5
@@ -766,61 +730,6 @@ def url_date(url: str | None) -> ArticleDate | None:
     except ValueError:
         return None
     return ArticleDate(day=day, precision="day", source="url", raw=match[0].strip("/"))
-
-
-def parse_date(raw: str, source: str) -> ArticleDate | None:
-    """An ArticleDate from an ISO string or a common non-ISO form; `raw` stays as found."""
-    text = " ".join(raw.split())
-    if not text or len(text) > MAX_DATE_LENGTH:
-        return None
-    parsed = parse_iso_date(text, source) or parse_iso_date(normalize_iso_like(text), source)
-    if parsed is None:
-        parsed = parse_rfc_2822(text, source) or parse_text_day(text, source)
-    return replace(parsed, raw=raw.strip()) if parsed else None
-
-
-def normalize_iso_like(text: str) -> str:
-    """Near-ISO forms rewritten as ISO: 2024/05/31, 20240531, 31.05.2024, a spaced or named UTC offset."""
-    if match := COMPACT_DAY.match(text):
-        return f"{match[1]}-{match[2]}-{match[3]}"
-    if match := DOTTED_DAY.match(text):
-        return f"{match[3]}-{int(match[2]):02d}-{int(match[1]):02d}"
-    if match := SLASHED_DAY.match(text):
-        text = f"{match[1]}-{int(match[2]):02d}-{int(match[3]):02d}{text[match.end() :]}"
-    if match := SPACED_OFFSET.match(text):
-        offset = "Z" if match[2].upper() in ("UTC", "GMT") else match[2]
-        text = f"{match[1]}{offset}"
-    return text
-
-
-def parse_rfc_2822(text: str, source: str) -> ArticleDate | None:
-    """'Fri, 31 May 2024 14:05:00 GMT': kept at its own offset; naive when the zone is unknown (-0000)."""
-    if not RFC_2822_HINT.search(text) or ":" not in text:
-        return None
-    try:
-        value = parsedate_to_datetime(ZONE_NAME.sub(lambda match: ZONE_OFFSETS[match[0]], text))
-    except (TypeError, ValueError, IndexError):
-        return None
-    offset = value.utcoffset()
-    return ArticleDate(
-        day=value.date(),
-        precision="second" if HAS_SECONDS.search(text) else "minute",
-        source=source,
-        raw=text,
-        value=value,
-        utc_offset=format_offset(offset) if offset is not None else None,
-    )
-
-
-def parse_text_day(text: str, source: str) -> ArticleDate | None:
-    """'May 31, 2024' or '31 May 2024' as a day (English month names only)."""
-    for pattern in TEXT_DAY_FORMATS:
-        try:
-            day = datetime.strptime(text, pattern).date()
-        except ValueError:
-            continue
-        return ArticleDate(day=day, precision="day", source=source, raw=text)
-    return None
 
 
 # --- title and site -------------------------------------------------------------------------------

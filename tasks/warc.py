@@ -26,10 +26,9 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 from urllib.parse import urlsplit
@@ -38,6 +37,7 @@ import requests
 import urllib3
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
+from tasks.dates import http_date, warc_date
 from tasks.decompress import decompress_bounded
 from tasks.discover import ARCHIVE_SUFFIXES
 from tasks.errors import DecompressError, FetchError, PermanentFetchError, TransientFetchError
@@ -92,7 +92,6 @@ RULE_UNREADABLE = "warc-unreadable"
 MAX_DETAIL_CHARS = 300
 HEX = re.compile(rb"[0-9a-fA-F]+")
 UNPRINTABLE = re.compile(r"[^\x20-\x7e]+")
-WARC_DATE_ZONE = re.compile(r"Z$")
 
 
 def is_archive(name: str) -> bool:
@@ -532,18 +531,6 @@ def target_uri(value: str | None) -> str | None:
     return strip_userinfo(uri) if uri.lower().startswith(("http://", "https://", "file:///")) else None
 
 
-def warc_date(value: str | None) -> datetime | None:
-    """WARC-Date (W3C ISO 8601, UTC) as an aware datetime; None when it is malformed (ClueWeb writes
-    '2008-10-294T05:21:46-0700')."""
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(WARC_DATE_ZONE.sub("+00:00", value.strip()))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def next_record_start(source: ArchiveSource, start: int, stamp: str | None) -> int | None:
     """The offset of the first record from `start` on that can be read, or None: where reading resumes after
     a broken part. Candidates are the record (member) magics of the file's format, each tried by reading a
@@ -779,15 +766,6 @@ def decompress_body(body: bytes, limit: int) -> bytes:
 def header_charset(content_type: str) -> str | None:
     match = re.search(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", content_type, re.I)
     return match.group(1).lower() if match else None
-
-
-def http_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    with suppress(TypeError, ValueError, IndexError):
-        moment = parsedate_to_datetime(value)
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return None
 
 
 # --- steps as work items, and back --------------------------------------------------------------------------
