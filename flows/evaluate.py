@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from flows.settings import Settings
-from tasks import extract, loaders
+from tasks import extract_pool, loaders
 from tasks.errors import InputError
 from tasks.models import Article, ArticleDate, RawDocument, Reject, WorkItem
 
@@ -61,7 +61,7 @@ def evaluate_dataset(dataset: Path, out: Path, settings: Settings) -> int:
     pairs = list(dataset_documents(dataset, settings))
     documents = [doc for _, doc in pairs if isinstance(doc, RawDocument)]
     extracted = iter(
-        extract.extract_batch(
+        extract_pool.extract_batch(
             documents,
             workers=settings.workers,
             parallel_min_docs=settings.parallel_min_docs,
@@ -75,5 +75,5 @@ def evaluate_dataset(dataset: Path, out: Path, settings: Settings) -> int:
                 result = next(extracted) if isinstance(document, RawDocument) else document
                 handle.write(json.dumps(prediction(page_id, result), ensure_ascii=False) + "\n")
     finally:
-        extract.shutdown_pools()
+        extract_pool.shutdown_pools()
     return len(pairs)

@@ -33,6 +33,7 @@ from tasks import (
     discover,
     export,
     extract,
+    extract_pool,
     fetch,
     health,
     load,
@@ -294,7 +295,7 @@ def extract_batch(documents: Sequence[RawDocument], settings: Settings) -> tuple
     else:
         if settings.workers > 1 and len(documents) >= settings.parallel_min_docs:
             start_validation_warm_up()
-        results = extract.extract_batch(
+        results = extract_pool.extract_batch(
             documents,
             workers=settings.workers,
             parallel_min_docs=settings.parallel_min_docs,
@@ -645,7 +646,7 @@ def run_ingest(
         raise
     finally:
         items.close()
-        extract.shutdown_pools()
+        extract_pool.shutdown_pools()
         scaleout.close_clients()
         fetch.close_fetcher(run.run_id)
         close_key_indexes()
@@ -808,7 +809,7 @@ def run_batches(
         gathered = gathering.submit(contextvars.copy_context().run, tasks.gather, run.run_id, batch, settings, clock)
         return extracting.submit(contextvars.copy_context().run, extract_when_gathered, gathered)
 
-    pooled = extract.extracts_in_pool(
+    pooled = extract_pool.extracts_in_pool(
         first_items,
         workers=settings.workers,
         parallel_min_docs=settings.parallel_min_docs,
@@ -817,7 +818,7 @@ def run_batches(
     # In a run of many inputs, the workers start (and import trafilatura) on an idle core while the
     # first batch is read; a small run need not wait for workers it may not use (all unchanged).
     if pooled and not settings.dask_address and first_items >= settings.parallel_min_docs:
-        extracting.submit(extract.start_pool, max(1, settings.workers))
+        extracting.submit(extract_pool.start_pool, max(1, settings.workers))
     done = 0
     try:
         in_flight = deque(future for future in (prepare_next() for _ in range(BATCHES_AHEAD)) if future)
