@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import html
 import itertools
-import json
 import re
 import unicodedata
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -20,10 +18,11 @@ import lxml.html
 import trafilatura.metadata
 
 from tasks.dates import is_plausible, parse_date
+from tasks.jsonld import main_values, names_in, node_types, url_path
 from tasks.models import ArticleDate
+from tasks.pageparts import PageParts, clean_text, first_meta, first_text, meta_values, read_parts
 from tasks.rights import NO_MARKUP_RIGHTS, MarkupRights, markup_rights
 
-JsonNode = dict[str, Any]
 T = TypeVar("T")
 
 EARLIEST_DATE = date(1990, 1, 1)
@@ -31,10 +30,6 @@ UTC_OFFSET = "+00:00"
 # Two markups of one publication time differ by seconds at most (one drops them, or rounds).
 SAME_INSTANT = timedelta(minutes=1)
 FUTURE_SKEW = timedelta(days=2)
-# Bounds the work on pages with huge JSON-LD (product lists, full live blogs).
-MAX_JSON_LD_NODES = 1000
-# The article is a top-level node; deeper ones (a live blog's updates, related items) only cost time.
-MAX_MAIN_CANDIDATES = 50
 MAX_AUTHOR_WORDS = 6
 MAX_BYLINE_CHARS = 200
 # An <h1> counts as the headline when this share of its words also appear in <title>.
@@ -49,12 +44,6 @@ MAX_HEADLINE_WORDS = 40
 H1_MIN_WORDS = 3
 MARKDOWN_EMPHASIS = re.compile(r"(?<!\w)[*_]{1,2}(\w(?:[^*_]*[^\s*_])?)[*_]{1,2}(?!\w)")
 H1_MAX_SHARED_WORDS = 0.6
-
-ARTICLE_TYPE_SUFFIXES = ("article", "posting", "report")
-PAGE_TYPE_SUFFIXES = ("page",)
-SITE_TYPES = {"website", "newsmediaorganization", "organization"}
-# Media embedded in an article have their own author and dates (the photographer's, the upload's).
-MEDIA_TYPES = {"imageobject", "videoobject", "audioobject", "mediaobject", "clip"}
 
 PUBLISHED_META = (
     "article:published_time",
@@ -216,7 +205,6 @@ TITLE_FOLDS = str.maketrans(
 NON_ALNUM = re.compile(r"[\W_]+")
 # Trailing TLDs and second-level labels dropped when comparing a site name with a host or title part.
 HOST_SUFFIX = re.compile(r"\.(?:co|com|org|net|gov|ac)?\.?[a-z]{2,6}$")
-META_KEY_PUNCTUATION = re.compile(r"[\s:_.\-]+")
 LANGUAGE_CODE = re.compile(r"^([A-Za-z]{2})(?:[-_].*)?$")
 
 BYLINE_PREFIX = re.compile(
@@ -356,17 +344,6 @@ class PageMetadata:
     rights: MarkupRights = NO_MARKUP_RIGHTS
 
 
-@dataclass(frozen=True)
-class PageParts:
-    """The markup read once, shared by the field rules."""
-
-    meta: dict[str, list[str]]
-    json_ld: list[JsonNode]
-    ld_ids: dict[str, JsonNode]
-    main_nodes: list[JsonNode]
-    url: str | None
-
-
 def read_page_metadata(tree: lxml.html.HtmlElement, *, url: str | None = None) -> PageMetadata:
     """The page's metadata; reads the tree without changing it and never raises for odd markup.
 
@@ -402,185 +379,6 @@ def guarded(read: Callable[[], T], default: T) -> T:
         return read()
     except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
         return default
-
-
-def read_parts(tree: lxml.html.HtmlElement, url: str | None) -> PageParts:
-    nodes = list(json_ld_nodes(tree))
-    ld_ids = {node["@id"]: node for node in nodes if isinstance(node.get("@id"), str) and len(node) > 1}
-    return PageParts(collect_meta(tree), nodes, ld_ids, rank_main_nodes(nodes, url), url)
-
-
-# --- markup readers -------------------------------------------------------------------------------
-
-
-def collect_meta(tree: lxml.html.HtmlElement) -> dict[str, list[str]]:
-    """<meta> contents by lower-cased name, property, itemprop or http-equiv, in document order."""
-    meta: dict[str, list[str]] = {}
-    for element in tree.iter("meta"):
-        content = (element.get("content") or "").strip()
-        if not content:
-            continue
-        for attribute in ("property", "name", "itemprop", "http-equiv"):
-            key = meta_key(element.get(attribute) or "")
-            if key:
-                meta.setdefault(key, []).append(content)
-    return meta
-
-
-def meta_key(name: str) -> str:
-    """Sites spell the same key article:published_time, article:published:time, article_published_time."""
-    return META_KEY_PUNCTUATION.sub("", name.strip().lower())
-
-
-def meta_values(parts: PageParts, key: str) -> list[str]:
-    return parts.meta.get(meta_key(key), [])
-
-
-def first_meta(parts: PageParts, *keys: str) -> str | None:
-    for key in keys:
-        for value in meta_values(parts, key):
-            if value.strip():
-                return value
-    return None
-
-
-def first_text(tree: lxml.html.HtmlElement, tag: str) -> str | None:
-    for element in tree.iter(tag):
-        text = element.text_content()
-        if text and text.strip():
-            return text
-    return None
-
-
-def clean_text(value: object) -> str | None:
-    """Entities decoded (JSON-LD and some meta carry them escaped, some twice: "&amp;#8230;") and
-    whitespace collapsed."""
-    if not isinstance(value, str):
-        return None
-    text = html.unescape(value)
-    if "&" in text:
-        text = html.unescape(text)
-    return " ".join(text.split()) or None
-
-
-# --- JSON-LD --------------------------------------------------------------------------------------
-
-
-def json_ld_nodes(tree: lxml.html.HtmlElement) -> Iterator[JsonNode]:
-    """Every object in the page's JSON-LD blocks, top-level ones first (breadth first)."""
-    for script in tree.iter("script"):
-        if (script.get("type") or "").strip().lower() != "application/ld+json":
-            continue
-        data = load_json(script.text or "")
-        if data is not None:
-            yield from walk_json(data)
-
-
-def load_json(text: str) -> Any:
-    """Parsed JSON, tolerating HTML comment and CDATA wrappers and raw control characters; None if bad."""
-    cleaned = text.strip()
-    for wrapper in ("<!--", "-->", "//<![CDATA[", "<![CDATA[", "//]]>", "]]>"):
-        cleaned = cleaned.replace(wrapper, "")
-    cleaned = cleaned.strip().rstrip(";")
-    try:
-        return json.loads(cleaned, strict=False)
-    except (ValueError, RecursionError):
-        return None
-
-
-def walk_json(data: Any) -> Iterator[JsonNode]:
-    queue: deque[Any] = deque([data])
-    seen = 0
-    while queue and seen < MAX_JSON_LD_NODES:
-        item = queue.popleft()
-        if isinstance(item, list):
-            queue.extend(item)
-        elif isinstance(item, dict):
-            seen += 1
-            yield item
-            queue.extend(value for value in item.values() if isinstance(value, dict | list))
-
-
-def node_types(node: JsonNode) -> set[str]:
-    raw = node.get("@type")
-    values = raw if isinstance(raw, list) else [raw]
-    return {value.rsplit("/", 1)[-1].rsplit(":", 1)[-1].lower() for value in values if isinstance(value, str)}
-
-
-def type_rank(node: JsonNode) -> int:
-    types = node_types(node)
-    if any(kind.endswith(ARTICLE_TYPE_SUFFIXES) for kind in types):
-        return 0
-    if any(kind.endswith(PAGE_TYPE_SUFFIXES) for kind in types):
-        return 1
-    return 2
-
-
-def rank_main_nodes(nodes: list[JsonNode], url: str | None) -> list[JsonNode]:
-    """Nodes that may describe the article: articles before pages before anything else; within a kind,
-    one whose url is this page's, then document order (top level first)."""
-    page_path = url_path(url)
-    candidates = [
-        node
-        for node in nodes
-        if any(key in node for key in ("datePublished", "headline", "author"))
-        and not (SITE_TYPES | MEDIA_TYPES) & node_types(node)
-    ][:MAX_MAIN_CANDIDATES]
-
-    def rank(indexed: tuple[int, JsonNode]) -> tuple[int, int, int]:
-        index, node = indexed
-        node_url = node.get("url") or node.get("mainEntityOfPage") or node.get("@id")
-        if isinstance(node_url, dict):
-            node_url = node_url.get("@id") or node_url.get("url")
-        same_page = bool(page_path) and isinstance(node_url, str) and url_path(node_url) == page_path
-        return type_rank(node), 0 if same_page else 1, index
-
-    return [node for _, node in sorted(enumerate(candidates), key=rank)]
-
-
-def url_path(url: str | None) -> str | None:
-    if not url:
-        return None
-    try:
-        path = urlsplit(url).path.rstrip("/")
-    except ValueError:
-        return None
-    return path or None
-
-
-def resolve(value: Any, parts: PageParts) -> Any:
-    """A {"@id": ...} reference replaced by the @graph node it names."""
-    if isinstance(value, dict) and isinstance(value.get("@id"), str) and len(value) <= 2:
-        return parts.ld_ids.get(value["@id"], value)
-    return value
-
-
-def main_values(parts: PageParts, key: str) -> Iterator[Any]:
-    """`key` from the best-ranked JSON-LD nodes that have it."""
-    for node in parts.main_nodes:
-        value = node.get(key)
-        if value not in (None, "", []):
-            yield value
-
-
-def names_in(value: Any, parts: PageParts) -> list[str]:
-    """Names from a JSON-LD person/organisation value: a string, an object, an @id ref or a list of those."""
-    value = resolve(value, parts)
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [name for item in value for name in names_in(item, parts)]
-    if not isinstance(value, dict):
-        return []
-    name = value.get("name")
-    if isinstance(name, list):
-        name = next((item for item in name if isinstance(item, str)), None)
-    if isinstance(name, str):
-        return [name]
-    given, family = value.get("givenName"), value.get("familyName")
-    if isinstance(given, str) and isinstance(family, str):
-        return [f"{given} {family}"]
-    return []
 
 
 # --- dates ----------------------------------------------------------------------------------------
