@@ -52,7 +52,7 @@ def prediction(page_id: str, result: Article | Reject) -> dict[str, str | None]:
 
 def written_date(published: ArticleDate) -> str:
     """The date as a user reads it from the warehouse: published_local, or only published_date where the
-    two name different days (a UTC instant whose day the page's URL corrects, see htmlmeta.with_url_day)."""
+    two name different days (a UTC instant whose day the page's URL corrects, see pagedates.with_url_day)."""
     return published.local if published.local[:10] == published.day.isoformat() else published.day.isoformat()
 
 
