@@ -10,7 +10,7 @@ import lxml.html
 import pytest
 
 from tasks.dates import feed_date, http_date, is_plausible, parse_iso_date, warc_date
-from tasks.discover import parse_feed
+from tasks.discover_web import parse_feed
 from tasks.htmlmeta import read_page_metadata
 
 

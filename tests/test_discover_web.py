@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tasks.dates import feed_date
-from tasks.discover import (
+from tasks.discover_web import (
     children_since,
     filter_by_date,
     normalize_url,
