@@ -1,4 +1,8 @@
-"""Load: Arrow batches -> DuckDB in one transaction per batch (merge on article_id), plus the raw archive."""
+"""Load: Arrow batches -> DuckDB in one transaction per batch (merge on article_id), plus the raw archive.
+
+Over 500 lines on purpose: one batch's Arrow tables, merge statements, run records and archive writes
+share one transaction, and this module is the one place that knows its order.
+"""
 
 from __future__ import annotations
 
