@@ -100,19 +100,17 @@ class Progress:
     counts: dict[str, int]
 
 
+# What a run tells about its progress (the CLI draws a bar, a flow run logs); flows never print.
 ProgressListener = Callable[[Progress], None]
-# The CLI registers a listener here to draw its progress bar; flows never print.
-PROGRESS_LISTENERS: list[ProgressListener] = []
+
+
+def ignore_progress(progress: Progress) -> None:
+    """The listener of a run nobody watches."""
 
 
 def open_warehouse(settings: Settings) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
     """The database file for writing, waiting up to lock_timeout_seconds while another process holds it."""
     return connect(Path(settings.db_path), wait_seconds=settings.lock_timeout_seconds)
-
-
-def report(progress: Progress) -> None:
-    for listener in PROGRESS_LISTENERS:
-        listener(progress)
 
 
 # Each step takes a whole batch: inside a Prefect task run (IngestTasks) a step costs nothing per
@@ -593,9 +591,12 @@ def run_ingest(
     flow_run_id: str | None = None,
     tasks: IngestTasks | None = None,
     run_id: str | None = None,
+    progress: ProgressListener | None = None,
 ) -> dict[str, Any]:
     """The body of the ingest flow: every input ends as an article, an unchanged article, or a reject.
-    `run_id`: one chosen by the caller (a flow run named after it), else a new one."""
+    `run_id`: one chosen by the caller (a flow run named after it), else a new one. `progress` is told
+    the counts after discovery and after each batch."""
+    report: ProgressListener = progress or ignore_progress
     tasks = tasks or PLAIN_TASKS
     if request.respect_tdm and not settings.respect_tdm:  # --respect-tdm, or a source that asks for it
         settings = replace(settings, respect_tdm=True)
@@ -629,10 +630,10 @@ def run_ingest(
                 written = tasks.load(run.run_id, PreparedBatch.of_rejects(discover_rejects), settings, clock)
                 counts["rejected"] += written.rejected
         report(Progress(run.run_id, items.total, 0, dict(counts)))
-        run_batches(run, items, settings, counts, flags_by_rule, tasks, clock)
+        run_batches(run, items, settings, counts, flags_by_rule, tasks, clock, report)
         counts["discovered"] = items.listed
         if items.archives:
-            run_archives(run, items.archives, request, settings, counts, flags_by_rule, tasks, clock)
+            run_archives(run, items.archives, request, settings, counts, flags_by_rule, tasks, clock, report)
         if not (counts["loaded"] or counts["updated"]):
             # No batch clustered, but articles may wait from before: a cluster step that failed, or a
             # migration that dropped their signatures. Cheap when none is pending.
@@ -782,6 +783,7 @@ def run_batches(
     flags_by_rule: Counter[str],
     tasks: IngestTasks,
     clock: StepClock,
+    report: ProgressListener,
 ) -> None:
     """Every batch through three threads at once: one reads or fetches batch k+2 and finds what is
     unchanged, one extracts batch k+1, and this one validates, loads and clusters batch k.
@@ -846,6 +848,7 @@ def run_archives(
     flags_by_rule: Counter[str],
     tasks: IngestTasks,
     clock: StepClock,
+    report: ProgressListener,
 ) -> None:
     """WARC files read whole on the Dask cluster (tasks/scaleout.py): each segment a worker sends back (read,
     filtered and extracted there) is validated and loaded here, by the one writer, with the point reading its
