@@ -188,7 +188,7 @@ below the opener (date header, or site line and tagline), or the one the URL slu
   (`restore_dropped_paragraphs`): interview questions, list items, closing credit lines. A first line
   that repeats the headline is dropped (`drop_leading_headline`). Every field is NFC-composed. Pages
   are repaired as trafilatura repairs them before parsing (a first-line doctype, an XML declaration).
-* **Title** (`tasks/htmlmeta.py`, `agreed_title`): JSON-LD headline, else og:title, else the `<h1>`, else
+* **Title** (`tasks/pagetitle.py`, `agreed_title`): JSON-LD headline, else og:title, else the `<h1>`, else
   `<title>`, without the site name; a part the other markups do not carry is dropped ('Headline | Brand'
   when another gives 'Headline'; a kicker only when at least as many markups leave it out as keep it);
   a visible `<h1>` that the title only extends wins; without a JSON-LD headline, a visible `<h1>` worded

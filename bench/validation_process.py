@@ -89,7 +89,7 @@ def child(way: str, corpus: str, db: str, workers: int) -> None:
 
     from flows import run
     from flows.settings import Settings
-    from tasks import extract
+    from tasks import extract_pool
 
     pool = None
     if way == "spawned":
@@ -97,7 +97,7 @@ def child(way: str, corpus: str, db: str, workers: int) -> None:
 
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=warm_up)
     elif way == "forkserver":
-        extract.FORKSERVER_PRELOAD = [*extract.FORKSERVER_PRELOAD, "validation_process"]
+        extract_pool.FORKSERVER_PRELOAD = [*extract_pool.FORKSERVER_PRELOAD, "validation_process"]
         os.environ[PRELOAD_GX] = "1"
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCH), os.environ.get("PYTHONPATH")]))
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"), initializer=gc.freeze)

@@ -44,7 +44,7 @@ from expectations.suite import (
     suite_definition,
 )
 from tasks.errors import ValidationFailed
-from tasks.load import cyclic_gc_paused
+from tasks.gcpause import cyclic_gc_paused
 from tasks.models import Article, ArticleDate, ExpectationResult, Flag, Reject, Validation
 
 if TYPE_CHECKING:

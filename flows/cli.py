@@ -449,7 +449,6 @@ def command_ingest(args: argparse.Namespace) -> int:
     # A flow run reports its progress through its own logger (in the Prefect UI, and here on stderr):
     # a bar or lines of ours would only repeat it.
     progress = ProgressDisplay(enabled=not args.json and not orchestrated)
-    run.PROGRESS_LISTENERS.append(progress.update)
     try:
         if orchestrated:
             from flows.ingest import run_from_command_line  # imports Prefect (~1.2 s): only for a flow run
@@ -468,10 +467,9 @@ def command_ingest(args: argparse.Namespace) -> int:
             except RunFailed as failed:
                 summary = failed.summary
         else:
-            summary = run.run_ingest(request, settings, trigger="cli")
+            summary = run.run_ingest(request, settings, trigger="cli", progress=progress.update)
     finally:
         progress.close()
-        run.PROGRESS_LISTENERS.remove(progress.update)
     if args.json:
         print(json.dumps(summary))
     else:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from flows.settings import Settings
-from tasks import extract, loaders
+from tasks import extract_pool, loaders
 from tasks.errors import InputError
 from tasks.models import Article, ArticleDate, RawDocument, Reject, WorkItem
 
@@ -52,7 +52,7 @@ def prediction(page_id: str, result: Article | Reject) -> dict[str, str | None]:
 
 def written_date(published: ArticleDate) -> str:
     """The date as a user reads it from the warehouse: published_local, or only published_date where the
-    two name different days (a UTC instant whose day the page's URL corrects, see htmlmeta.with_url_day)."""
+    two name different days (a UTC instant whose day the page's URL corrects, see pagedates.with_url_day)."""
     return published.local if published.local[:10] == published.day.isoformat() else published.day.isoformat()
 
 
@@ -61,7 +61,7 @@ def evaluate_dataset(dataset: Path, out: Path, settings: Settings) -> int:
     pairs = list(dataset_documents(dataset, settings))
     documents = [doc for _, doc in pairs if isinstance(doc, RawDocument)]
     extracted = iter(
-        extract.extract_batch(
+        extract_pool.extract_batch(
             documents,
             workers=settings.workers,
             parallel_min_docs=settings.parallel_min_docs,
@@ -75,5 +75,5 @@ def evaluate_dataset(dataset: Path, out: Path, settings: Settings) -> int:
                 result = next(extracted) if isinstance(document, RawDocument) else document
                 handle.write(json.dumps(prediction(page_id, result), ensure_ascii=False) + "\n")
     finally:
-        extract.shutdown_pools()
+        extract_pool.shutdown_pools()
     return len(pairs)

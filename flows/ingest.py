@@ -147,19 +147,15 @@ def ingest_flow(
     if flow_run is not None:
         name_flow_run(flow_run.id, f"{request.source}-{run_id}")
     outer_clock, body_clock = run.StepClock(), run.StepClock()
-    progress_log = FlowProgressLog(flow_run.id if flow_run else None)
-    run.PROGRESS_LISTENERS.append(progress_log)
-    try:
-        summary = run.run_ingest(
-            request,
-            settings,
-            trigger=trigger,
-            flow_run_id=str(flow_run.id) if flow_run else None,
-            tasks=prefect_tasks(outer_clock, body_clock, settings),
-            run_id=run_id,
-        )
-    finally:
-        run.PROGRESS_LISTENERS.remove(progress_log)
+    summary = run.run_ingest(
+        request,
+        settings,
+        trigger=trigger,
+        flow_run_id=str(flow_run.id) if flow_run else None,
+        tasks=prefect_tasks(outer_clock, body_clock, settings),
+        run_id=run_id,
+        progress=FlowProgressLog(flow_run.id if flow_run else None),
+    )
     summary["orchestration"] = body_clock.overhead_of(outer_clock)
     report_summary(summary, request.source, settings)
     if summary["status"] != "completed":

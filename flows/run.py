@@ -33,6 +33,7 @@ from tasks import (
     discover,
     export,
     extract,
+    extract_pool,
     fetch,
     health,
     load,
@@ -99,19 +100,17 @@ class Progress:
     counts: dict[str, int]
 
 
+# What a run tells about its progress (the CLI draws a bar, a flow run logs); flows never print.
 ProgressListener = Callable[[Progress], None]
-# The CLI registers a listener here to draw its progress bar; flows never print.
-PROGRESS_LISTENERS: list[ProgressListener] = []
+
+
+def ignore_progress(progress: Progress) -> None:
+    """The listener of a run nobody watches."""
 
 
 def open_warehouse(settings: Settings) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
     """The database file for writing, waiting up to lock_timeout_seconds while another process holds it."""
     return connect(Path(settings.db_path), wait_seconds=settings.lock_timeout_seconds)
-
-
-def report(progress: Progress) -> None:
-    for listener in PROGRESS_LISTENERS:
-        listener(progress)
 
 
 # Each step takes a whole batch: inside a Prefect task run (IngestTasks) a step costs nothing per
@@ -294,7 +293,7 @@ def extract_batch(documents: Sequence[RawDocument], settings: Settings) -> tuple
     else:
         if settings.workers > 1 and len(documents) >= settings.parallel_min_docs:
             start_validation_warm_up()
-        results = extract.extract_batch(
+        results = extract_pool.extract_batch(
             documents,
             workers=settings.workers,
             parallel_min_docs=settings.parallel_min_docs,
@@ -592,9 +591,12 @@ def run_ingest(
     flow_run_id: str | None = None,
     tasks: IngestTasks | None = None,
     run_id: str | None = None,
+    progress: ProgressListener | None = None,
 ) -> dict[str, Any]:
     """The body of the ingest flow: every input ends as an article, an unchanged article, or a reject.
-    `run_id`: one chosen by the caller (a flow run named after it), else a new one."""
+    `run_id`: one chosen by the caller (a flow run named after it), else a new one. `progress` is told
+    the counts after discovery and after each batch."""
+    report: ProgressListener = progress or ignore_progress
     tasks = tasks or PLAIN_TASKS
     if request.respect_tdm and not settings.respect_tdm:  # --respect-tdm, or a source that asks for it
         settings = replace(settings, respect_tdm=True)
@@ -628,10 +630,10 @@ def run_ingest(
                 written = tasks.load(run.run_id, PreparedBatch.of_rejects(discover_rejects), settings, clock)
                 counts["rejected"] += written.rejected
         report(Progress(run.run_id, items.total, 0, dict(counts)))
-        run_batches(run, items, settings, counts, flags_by_rule, tasks, clock)
+        run_batches(run, items, settings, counts, flags_by_rule, tasks, clock, report)
         counts["discovered"] = items.listed
         if items.archives:
-            run_archives(run, items.archives, request, settings, counts, flags_by_rule, tasks, clock)
+            run_archives(run, items.archives, request, settings, counts, flags_by_rule, tasks, clock, report)
         if not (counts["loaded"] or counts["updated"]):
             # No batch clustered, but articles may wait from before: a cluster step that failed, or a
             # migration that dropped their signatures. Cheap when none is pending.
@@ -645,7 +647,7 @@ def run_ingest(
         raise
     finally:
         items.close()
-        extract.shutdown_pools()
+        extract_pool.shutdown_pools()
         scaleout.close_clients()
         fetch.close_fetcher(run.run_id)
         close_key_indexes()
@@ -781,6 +783,7 @@ def run_batches(
     flags_by_rule: Counter[str],
     tasks: IngestTasks,
     clock: StepClock,
+    report: ProgressListener,
 ) -> None:
     """Every batch through three threads at once: one reads or fetches batch k+2 and finds what is
     unchanged, one extracts batch k+1, and this one validates, loads and clusters batch k.
@@ -808,7 +811,7 @@ def run_batches(
         gathered = gathering.submit(contextvars.copy_context().run, tasks.gather, run.run_id, batch, settings, clock)
         return extracting.submit(contextvars.copy_context().run, extract_when_gathered, gathered)
 
-    pooled = extract.extracts_in_pool(
+    pooled = extract_pool.extracts_in_pool(
         first_items,
         workers=settings.workers,
         parallel_min_docs=settings.parallel_min_docs,
@@ -817,7 +820,7 @@ def run_batches(
     # In a run of many inputs, the workers start (and import trafilatura) on an idle core while the
     # first batch is read; a small run need not wait for workers it may not use (all unchanged).
     if pooled and not settings.dask_address and first_items >= settings.parallel_min_docs:
-        extracting.submit(extract.start_pool, max(1, settings.workers))
+        extracting.submit(extract_pool.start_pool, max(1, settings.workers))
     done = 0
     try:
         in_flight = deque(future for future in (prepare_next() for _ in range(BATCHES_AHEAD)) if future)
@@ -845,6 +848,7 @@ def run_archives(
     flags_by_rule: Counter[str],
     tasks: IngestTasks,
     clock: StepClock,
+    report: ProgressListener,
 ) -> None:
     """WARC files read whole on the Dask cluster (tasks/scaleout.py): each segment a worker sends back (read,
     filtered and extracted there) is validated and loaded here, by the one writer, with the point reading its

@@ -1,7 +1,7 @@
 """Crawl: from a request's URLs, URL lists, feeds and sitemaps to the page URLs to fetch.
 
 Feeds and sitemaps are fetched with the run's Fetcher, so they get the same robots rules, politeness
-and SSRF guard as pages; parsing is tasks/discover.py's. Every feed, sitemap, list line or link that
+and SSRF guard as pages; parsing is tasks/discover_web.py's. Every feed, sitemap, list line or link that
 cannot be used becomes a Reject with stage 'discover'.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from tasks import discover, fetch
+from tasks import discover_web, fetch
 from tasks.errors import DiscoveryError, FetchError
 from tasks.models import IngestRequest, Reject, WorkItem
 from tasks.sources import domain_allows, registrable_domain
@@ -21,14 +21,14 @@ def discover_links(
 ) -> tuple[list[WorkItem], list[Reject]]:
     """The page URLs of a request: its URLs and URL lists in their order, then the links of its feeds and
     sitemaps within its domains and date window, newest first; each URL once, at most `max_articles`."""
-    explicit, rejects = discover.parse_url_list("\n".join(request.urls), request.source, origin="command line")
+    explicit, rejects = discover_web.parse_url_list("\n".join(request.urls), request.source, origin="command line")
     for url_file in request.url_files:
         try:
             text = Path(url_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             rejects.append(Reject(url_file, "discover", "unreadable", f"cannot read the URL list: {error}"))
             continue
-        listed, bad_lines = discover.parse_url_list(text, request.source, origin=url_file)
+        listed, bad_lines = discover_web.parse_url_list(text, request.source, origin=url_file)
         explicit.extend(listed)
         rejects.extend(bad_lines)
     domains = request.allow_domains or tuple(registrable_domain(url) for url in (*request.feeds, *request.sitemaps))
@@ -36,7 +36,7 @@ def discover_links(
     for feed_url in request.feeds:
         try:
             response = fetcher.request(feed_url, accept=fetch.ACCEPT_XML)
-            found.extend(discover.parse_feed(response.content, response.final_url, request.source))
+            found.extend(discover_web.parse_feed(response.content, response.final_url, request.source))
         except (FetchError, DiscoveryError) as error:
             rejects.append(Reject(feed_url, "discover", error.rule, str(error), url=feed_url))
     found.extend(
@@ -48,7 +48,7 @@ def discover_links(
             in_domain.append(item)
         else:
             rejects.append(off_domain(item.location, domains))
-    links = discover.filter_by_date(in_domain, request.since, request.until).items  # newest first
+    links = discover_web.filter_by_date(in_domain, request.since, request.until).items  # newest first
     unique: dict[str, WorkItem] = {}
     for item in (*explicit, *links):
         unique.setdefault(item.location, item)  # the first of each URL, in order
@@ -81,12 +81,12 @@ def sitemap_links(
             break
         try:
             response = fetcher.request(url, accept=fetch.ACCEPT_XML)
-            page = discover.parse_sitemap(response.content, response.final_url, request.source)
+            page = discover_web.parse_sitemap(response.content, response.final_url, request.source)
         except (FetchError, DiscoveryError) as error:
             rejects.append(Reject(url, "discover", error.rule, str(error), url=url))
             continue
         links.extend(page.articles)
-        for child in discover.children_since(page, request.since):
+        for child in discover_web.children_since(page, request.since):
             if not domain_allows(domains, child):
                 rejects.append(off_domain(child, domains))
             elif depth + 1 > max_depth:

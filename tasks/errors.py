@@ -6,6 +6,7 @@
     ├── FetchError               a network fetch failed
     │   ├── TransientFetchError  worth retrying: timeouts, resets, 429, 5xx
     │   └── PermanentFetchError  not worth retrying: 4xx, refused by policy
+    ├── DecompressError          compressed data is corrupt, truncated or over its size cap
     ├── DiscoveryError           a feed, sitemap or URL list could not be read for links
     ├── ExtractError             a document could not be turned into an article
     ├── ValidationFailed         the validation suite itself could not run
@@ -81,6 +82,18 @@ class TransientFetchError(FetchError):
 
 class PermanentFetchError(FetchError):
     """A fetch failure not worth retrying."""
+
+
+class DecompressError(NewsdagError):
+    """Compressed data that cannot be undone within its cap (tasks/decompress.py); `rule` names why.
+
+    Rules: 'corrupt' (not valid gzip/zlib data), 'truncated' (the stream ends early), 'too-large' (more
+    than the cap after decompression). Callers turn it into their own reject rule or FetchError.
+    """
+
+    def __init__(self, message: str, rule: str, subject: str | None = None) -> None:
+        super().__init__(message, subject)
+        self.rule = rule
 
 
 class DiscoveryError(NewsdagError):

@@ -18,6 +18,9 @@ that the manifest does not list) and writes those rows again, with whatever else
 
 The warehouse is read on read-only connections of at most `chunk_rows` rows each, so a run waiting to
 write gets the file between chunks (DuckDB has one writer, and a reader's lock keeps it out).
+
+Over 500 lines on purpose: the export is one commit protocol (hidden files, renames, the manifest
+replaced last, the exported keys' state); its parts are correct only together, so they are read together.
 """
 
 from __future__ import annotations

@@ -3,51 +3,45 @@
 One `Fetcher` serves a whole run: it keeps one requests.Session per worker thread, robots.txt per
 host, and the time of the last request per host. `fetch_batch` fetches a batch of URL work items,
 one host at a time per thread, different hosts in parallel.
+
+The parts it puts together live apart: tasks/netguard.py (deadline, URL and address checks, guarded
+adapter), tasks/hosts.py (robots.txt, tdmrep.json, per-host gate), tasks/pagechecks.py (decoding,
+soft blocks), tasks/decompress.py (the bounded body).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import socket
 import threading
 import time
-import zlib
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from typing import Any, Literal
-from urllib.parse import urljoin, urlsplit
-from urllib.robotparser import RobotFileParser
+from typing import Literal
+from urllib.parse import urljoin
 
-import lxml.html
 import requests
 import urllib3
-from lxml.etree import ParserError
-from requests.adapters import HTTPAdapter
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from tasks.errors import FetchError, PermanentFetchError, TransientFetchError
-from tasks.loaders import declared_charset, decode_content, sha256_hex
+from tasks.dates import http_date
+from tasks.decompress import GZIP_OR_ZLIB, BoundedDecompressor
+from tasks.errors import DecompressError, FetchError, PermanentFetchError, TransientFetchError
+from tasks.hosts import HostGate, HostRules, host_key
+from tasks.loaders import declared_charset, sha256_hex
 from tasks.models import (
-    DeclaredRights,
     FetchBatch,
     FetchRecord,
     NotModified,
     RawDocument,
     Reject,
-    SiteRights,
     Validators,
     WorkItem,
 )
-from tasks.rights import TdmRule, ai_disallowed, matching_rule, parse_tdmrep
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+from tasks.netguard import Deadline, DeadlinePassed, RefusedAddress, check_url, guarded_adapter, parse_networks
+from tasks.pagechecks import decode_fetched, soft_block
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 ACCEPT_HTML = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
@@ -56,16 +50,6 @@ ACCEPT_XML = "application/rss+xml,application/atom+xml,application/xml;q=0.9,tex
 ACCEPT_ENCODING = "gzip, deflate"
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 CHUNK_BYTES = 64 * 1024
-# TDMRep's site-wide rules file, and how much of it site_rights keeps as written.
-TDMREP_PATH = "/.well-known/tdmrep.json"
-MAX_SITE_RULES_CHARS = 64 * 1024
-# RFC 9309: crawlers must parse at least 500 KiB of robots.txt; more is not read.
-MAX_ROBOTS_BYTES = 500 * 1024
-ROBOTS_AGENT = "newsdag"
-# urllib.robotparser keeps only whole-number Crawl-delays and silently drops "Crawl-delay: 2.5", which
-# would leave that site with the default delay; so every delay is rewritten to milliseconds for it.
-CRAWL_DELAY_LINE = re.compile(r"^(\s*crawl-delay\s*:\s*)(\d+(?:\.\d*)?|\.\d+)(\s*(?:#.*)?)$", re.IGNORECASE)
-CRAWL_DELAY_UNIT = 0.001  # seconds per Crawl-delay unit as RobotFileParser reports it
 
 
 @dataclass(frozen=True)
@@ -115,234 +99,6 @@ def media_type(headers: Mapping[str, str]) -> str:
     return headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-class RefusedAddress(Exception):
-    """Raised inside a connection when the peer turns out to be a refused address (DNS changed under us)."""
-
-
-class DeadlinePassed(Exception):
-    """Raised inside a connection that is about to be used after its request's deadline passed."""
-
-
-class Deadline:
-    """Cuts one request off `seconds` after it starts: the read timeout bounds each read, so a server
-    that drips a byte now and then (headers or body) would otherwise hold the request forever.
-
-    The connection the request runs on registers its socket (`watch`); when time is up a timer shuts
-    that socket down, which ends a read in progress at once.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.expired = False
-        self._socket: socket.socket | None = None
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self.expire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> Deadline:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._timer.cancel()
-
-    def watch(self, sock: socket.socket | None) -> None:
-        """Cut this socket off when time is up; DeadlinePassed if it already is."""
-        with self._lock:
-            if sock is not None:
-                self._socket = sock
-            if self.expired:
-                raise DeadlinePassed(f"the {self.seconds:g} s deadline passed")
-
-    def restart(self) -> None:
-        """Give the request `seconds` more from now, unless its time is up already: a WARC file streamed
-        for an hour must deliver each record within the deadline, not the whole file (tasks/warc.py)."""
-        with self._lock:
-            if self.expired:
-                return
-            self._timer.cancel()
-            self._timer = threading.Timer(self.seconds, self.expire)
-            self._timer.daemon = True
-            self._timer.start()
-
-    def expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            sock = self._socket
-        if sock is not None:
-            with suppress(OSError):  # already closed: nothing left to cut
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def error(self) -> PermanentFetchError:
-        # Not retried: a server this slow would take the whole deadline again.
-        return PermanentFetchError(
-            f"not done within the {self.seconds:g} s deadline per request (NEWSDAG_FETCH_DEADLINE)", "timeout"
-        )
-
-
-# --- SSRF guard -------------------------------------------------------------------------------
-
-
-def parse_networks(cidrs: Sequence[str]) -> tuple[Network, ...]:
-    return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
-
-
-# NAT64's well-known prefix (RFC 6052): 64:ff9b::10.0.0.1 is translated to 10.0.0.1 by the network.
-NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
-
-
-def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
-    """The IPv4 addresses an IPv6 address delivers to: IPv4-mapped, 6to4, Teredo (server and client), NAT64.
-
-    Packets to these forms end up at the IPv4 address, so that address is what the guard must judge;
-    Python calls 2002:a00:1:: (6to4 for 10.0.0.1) global, for one.
-    """
-    if address.ipv4_mapped:
-        return (address.ipv4_mapped,)
-    if address.sixtofour:
-        return (address.sixtofour,)
-    if address.teredo:
-        return address.teredo
-    if address in NAT64_PREFIX:
-        return (ipaddress.IPv4Address(int(address) & 0xFFFFFFFF),)
-    return ()
-
-
-def address_allowed(address: Address, networks: Sequence[Network]) -> bool:
-    """Public unicast addresses, and whatever the allow-list names; nothing else."""
-    if any(address in network for network in networks):
-        return True
-    if isinstance(address, ipaddress.IPv6Address) and (embedded := embedded_ipv4(address)):
-        return all(address_allowed(ipv4, networks) for ipv4 in embedded)
-    return address.is_global and not (address.is_multicast or address.is_reserved)
-
-
-def check_url(url: str, networks: Sequence[Network]) -> None:
-    """Refuse non-http(s) URLs and hosts resolving to non-public addresses, before any connection is made.
-
-    Every address the name resolves to must be allowed: a resolver may hand the connection any of them.
-    """
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as error:
-        raise PermanentFetchError(f"not a valid URL: {error}", "bad-url") from None
-    if parts.scheme not in ("http", "https"):
-        scheme = parts.scheme or "no scheme"
-        raise PermanentFetchError(f"only http and https are fetched, not {scheme}", "refused-scheme")
-    if not host:
-        raise PermanentFetchError("the URL names no host", "bad-url")
-    if host.rstrip(".").rsplit(".", 1)[-1] == "invalid":
-        # RFC 6761: names under .invalid never resolve, and resolvers should say so without asking a
-        # DNS server; the system resolver would ask anyway, so no query leaves the machine for them.
-        raise PermanentFetchError(f"cannot resolve {host}: .invalid names never resolve (RFC 6761)", "dns")
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as error:
-        raise PermanentFetchError(f"cannot resolve {host}: {error}", "dns") from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address_allowed(address, networks):
-            raise PermanentFetchError(
-                f"{host} resolves to {address}, a non-public address outside the allowed networks "
-                f"({', '.join(str(network) for network in networks) or 'none'}; add one with --allow-network CIDR "
-                "or NEWSDAG_ALLOW_NETWORKS)",
-                "refused-address",
-            )
-
-
-def guarded_adapter(networks: Sequence[Network], pool_maxsize: int, in_flight: threading.local) -> HTTPAdapter:
-    """An adapter whose connections re-check the peer address once connected, and obey the deadline
-    of the request running on this thread (`in_flight.deadline`).
-
-    check_url runs before every request; this second check closes the gap where DNS answers
-    differently at connect time (rebinding), before a single byte of the request is sent.
-    """
-
-    def check_peer(sock: socket.socket, host: str) -> None:
-        peer = ipaddress.ip_address(str(sock.getpeername()[0]).split("%")[0])
-        if not address_allowed(peer, networks):
-            sock.close()
-            raise RefusedAddress(f"{host} connected to {peer}, a non-public address")
-
-    def watch(sock: socket.socket | None) -> None:
-        deadline: Deadline | None = getattr(in_flight, "deadline", None)
-        if deadline is not None:
-            deadline.watch(sock)
-
-    class GuardedHTTPConnection(urllib3.connection.HTTPConnection):
-        def _new_conn(self) -> socket.socket:
-            sock = super()._new_conn()
-            check_peer(sock, self.host)
-            try:
-                watch(sock)
-            except DeadlinePassed:
-                sock.close()
-                raise
-            return sock
-
-        def request(self, *args: Any, **kwargs: Any) -> None:
-            watch(self.sock)  # a pooled connection is watched here; a new one once connected
-            super().request(*args, **kwargs)
-
-    class GuardedHTTPSConnection(GuardedHTTPConnection, urllib3.connection.HTTPSConnection):
-        pass
-
-    class GuardedPool(HTTPConnectionPool):
-        ConnectionCls = GuardedHTTPConnection
-
-    class GuardedHTTPSPool(HTTPSConnectionPool):
-        ConnectionCls = GuardedHTTPSConnection
-
-    class GuardedAdapter(HTTPAdapter):
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            super().init_poolmanager(*args, **kwargs)
-            self.poolmanager.pool_classes_by_scheme = {"http": GuardedPool, "https": GuardedHTTPSPool}
-
-    # Retries are ours (with backoff and Retry-After), never urllib3's behind our back.
-    return GuardedAdapter(pool_connections=pool_maxsize, pool_maxsize=pool_maxsize, max_retries=0)
-
-
-# --- politeness -------------------------------------------------------------------------------
-
-
-class HostGate:
-    """At most one request per host at a time, and at least `delay` seconds between the end of one and the next."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
-        self._last: dict[str, float] = {}
-
-    @contextmanager
-    def slot(self, host: str, delay: float) -> Iterator[None]:
-        with self._guard:
-            lock = self._locks[host]
-        with lock:
-            wait = self._last.get(host, float("-inf")) + delay - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            try:
-                yield
-            finally:
-                self._last[host] = time.monotonic()
-
-
-def host_key(url: str) -> str:
-    """scheme://host:port, the unit of politeness and robots.txt (a URL too broken to split is its own key)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    return f"{parts.scheme}://{parts.netloc.lower()}"
-
-
-def crawl_delays_in_milliseconds(lines: Sequence[str]) -> list[str]:
-    """robots.txt lines with each Crawl-delay in milliseconds (CRAWL_DELAY_LINE says why)."""
-    return [CRAWL_DELAY_LINE.sub(lambda m: f"{m[1]}{round(float(m[2]) * 1000)}{m[3]}", line) for line in lines]
-
-
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
     """Retry-After as seconds: either delta-seconds or an HTTP date."""
     if not value:
@@ -350,55 +106,13 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     value = value.strip()
     if value.isdigit():
         return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    when = http_date(value)
+    if when is None:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 # --- bounded download -------------------------------------------------------------------------
-
-
-class BoundedDecoder:
-    """Decompresses a Content-Encoding stream chunk by chunk without ever producing more than `limit` bytes."""
-
-    def __init__(self, encoding: str, limit: int) -> None:
-        self.limit = limit
-        self.total = 0
-        self.parts: list[bytes] = []
-        if encoding in ("", "identity"):
-            self.decompressor = None
-        elif encoding in ("gzip", "x-gzip", "deflate"):
-            # 32 + MAX_WBITS accepts gzip and zlib headers alike (servers mislabel deflate often).
-            self.decompressor = zlib.decompressobj(32 + zlib.MAX_WBITS)
-        else:
-            raise PermanentFetchError(f"unsupported Content-Encoding {encoding!r}", "bad-encoding")
-
-    def feed(self, chunk: bytes) -> None:
-        if self.decompressor is None:
-            self.add(chunk)
-            return
-        data = chunk
-        try:
-            while data:
-                self.add(self.decompressor.decompress(data, self.limit + 1 - self.total))
-                data = self.decompressor.unconsumed_tail
-        except zlib.error as error:
-            raise PermanentFetchError(f"corrupt compressed body: {error}", "bad-encoding") from None
-
-    def add(self, data: bytes) -> None:
-        self.total += len(data)
-        if self.total > self.limit:
-            raise PermanentFetchError(f"more than {self.limit} bytes after decompression", "too-large")
-        self.parts.append(data)
-
-    def finish(self) -> bytes:
-        if self.decompressor is not None and not self.decompressor.eof:
-            raise TransientFetchError("the compressed body ends early", "truncated")
-        return b"".join(self.parts)
 
 
 def read_body(response: requests.Response, max_bytes: int, max_decompressed: int) -> bytes:
@@ -406,7 +120,7 @@ def read_body(response: requests.Response, max_bytes: int, max_decompressed: int
     length = response.headers.get("content-length", "")
     if length.isdigit() and int(length) > max_bytes:
         raise PermanentFetchError(f"{length} bytes announced; the limit is {max_bytes}", "too-large")
-    decoder = BoundedDecoder(response.headers.get("content-encoding", "").strip().lower(), max_decompressed)
+    decoder = BoundedDecompressor(max_decompressed, body_wbits(response.headers.get("content-encoding", "")))
     received = 0
     try:
         for chunk in response.raw.stream(CHUNK_BYTES, decode_content=False):
@@ -414,76 +128,25 @@ def read_body(response: requests.Response, max_bytes: int, max_decompressed: int
             if received > max_bytes:
                 raise PermanentFetchError(f"more than {max_bytes} bytes; the limit", "too-large")
             decoder.feed(chunk)
+        return decoder.finish()
     except urllib3.exceptions.ReadTimeoutError:
         raise TransientFetchError("the server stopped sending (read timeout)", "timeout") from None
     except (urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError) as error:
         raise TransientFetchError(f"the body ends early: {error}", "truncated") from None
-    return decoder.finish()
+    except DecompressError as error:
+        if error.rule == "truncated":
+            raise TransientFetchError(str(error), "truncated") from None
+        raise PermanentFetchError(str(error), "bad-encoding" if error.rule == "corrupt" else error.rule) from None
 
 
-# --- soft blocks ------------------------------------------------------------------------------
-
-# (kind, pattern on the visible text, most words a page may have and still be only this wall).
-# Word limits keep a real article that merely mentions cookies or subscriptions from being rejected;
-# so does asking for two different phrases of a wall unless the page is nearly empty (SHORT_WALL_WORDS).
-SOFT_BLOCKS: tuple[tuple[str, re.Pattern[str], int], ...] = (
-    (
-        "captcha",
-        re.compile(r"captcha|are you a (ro)?bot|verify (that )?you are (a )?human|unusual traffic from your", re.I),
-        300,
-    ),
-    (
-        "access-denied",
-        re.compile(r"access (is )?denied|access to this page has been (denied|blocked)|request (was )?blocked", re.I),
-        300,
-    ),
-    (
-        "consent-wall",
-        re.compile(
-            r"we value your privacy|(cookie|privacy) (consent|settings|preferences|choices)|accept (all )?cookies"
-            r"|consent to (the use of )?cookies|before you continue",
-            re.I,
-        ),
-        150,
-    ),
-    (
-        "paywall",
-        re.compile(
-            r"subscribe (now )?to (continue|keep) reading|(only )?(available )?(for|to) (paying )?subscribers"
-            r"|already a subscriber\?|to continue reading,? (please )?(subscribe|log ?in|sign in)",
-            re.I,
-        ),
-        300,
-    ),
-    (
-        "javascript-required",
-        re.compile(r"(enable|requires?|turn on) javascript|javascript (is )?(required|disabled)", re.I),
-        150,
-    ),
-)
-SHORT_WALL_WORDS = 40
-CHALLENGE_MARKUP = re.compile(rb"g-recaptcha|h-captcha|hcaptcha\.com|cf-chl-|challenge-platform", re.I)
-
-
-def soft_block(html: str) -> str | None:
-    """The kind of wall a 200 page is (captcha, consent-wall, ...) instead of an article, or None."""
-    if CHALLENGE_MARKUP.search(html[:200_000].encode("utf-8", "ignore")):
-        return "captcha"
-    try:
-        tree = lxml.html.fromstring(html)
-    except (ParserError, ValueError):
+def body_wbits(content_encoding: str) -> int | None:
+    """The decompressor's window bits for a Content-Encoding (None: identity); only the ones ACCEPT_ENCODING offers."""
+    encoding = content_encoding.strip().lower()
+    if encoding in ("", "identity"):
         return None
-    for element in tree.xpath("//script|//style|//template"):
-        element.drop_tree()
-    words = tree.text_content().split()
-    text = " ".join(words)
-    for kind, pattern, max_words in SOFT_BLOCKS:
-        if len(words) > max_words:
-            continue
-        phrases = {match.group(0).lower() for match in pattern.finditer(text)}
-        if len(phrases) >= 2 or (phrases and len(words) <= SHORT_WALL_WORDS):
-            return kind
-    return None
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        return GZIP_OR_ZLIB
+    raise PermanentFetchError(f"unsupported Content-Encoding {encoding!r}", "bad-encoding")
 
 
 # --- the fetcher ------------------------------------------------------------------------------
@@ -496,16 +159,10 @@ class Fetcher:
         self.policy = policy
         self.networks = parse_networks(policy.allow_networks)
         self.gate = HostGate()
+        self.hosts = HostRules(self.request, policy.per_host_delay, policy.max_crawl_delay)
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
-        self._robots: dict[str, RobotFileParser] = {}
-        self._robots_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
-        # Each host's tdmrep.json rules (None: it has none), fetched once per run like robots.txt, and the
-        # hosts whose site-wide declarations a batch has already reported.
-        self._tdmrep: dict[str, tuple[TdmRule, ...] | None] = {}
-        self._tdmrep_raw: dict[str, str | None] = {}
-        self._sites_reported: set[str] = set()
         self.executor = ThreadPoolExecutor(max_workers=policy.threads, thread_name_prefix="newsdag-fetch")
 
     def __enter__(self) -> Fetcher:
@@ -536,99 +193,6 @@ class Fetcher:
                 self._sessions.append(session)
         return session
 
-    # robots.txt
-
-    def robots(self, url: str) -> RobotFileParser:
-        """The host's robots rules, fetched once per run (RFC 9309: 4xx = allow all, unreachable = disallow all)."""
-        key = host_key(url)
-        with self._lock:
-            lock = self._robots_locks[key]
-        with lock:
-            if key in self._robots:
-                return self._robots[key]
-            rules = RobotFileParser(key + "/robots.txt")
-            try:
-                response = self.request(key + "/robots.txt", accept="text/plain", check_robots=False)
-            except PermanentFetchError as error:
-                if error.status is not None and 400 <= error.status < 500:
-                    rules.allow_all = True
-                else:
-                    rules.disallow_all = True
-            except FetchError:
-                rules.disallow_all = True
-            else:
-                if response.status == 200:
-                    text = response.content[:MAX_ROBOTS_BYTES].decode("utf-8", "replace")
-                    rules.parse(crawl_delays_in_milliseconds(text.splitlines()))
-                else:
-                    rules.allow_all = True
-            self._robots[key] = rules
-            return rules
-
-    def host_delay(self, url: str) -> float:
-        delay = self.policy.per_host_delay
-        rules = self._robots.get(host_key(url))
-        if rules is not None:
-            crawl_delay = rules.crawl_delay(ROBOTS_AGENT)
-            if crawl_delay is not None:
-                delay = max(delay, min(float(crawl_delay) * CRAWL_DELAY_UNIT, self.policy.max_crawl_delay))
-        return delay
-
-    def check_robots(self, url: str) -> None:
-        rules = self.robots(url)
-        if rules.disallow_all and not rules.allow_all and not getattr(rules, "entries", None):
-            message = "robots.txt could not be fetched; RFC 9309 says crawl nothing"
-            raise PermanentFetchError(message, "robots-unreachable")
-        if not rules.can_fetch(ROBOTS_AGENT, url):
-            raise PermanentFetchError("disallowed by robots.txt", "robots-disallowed")
-
-    # TDMRep and AI crawlers (tasks/rights.py)
-
-    def tdm_rules(self, url: str) -> tuple[TdmRule, ...] | None:
-        """The host's /.well-known/tdmrep.json rules, fetched once per run under the same guard as pages;
-        None when it has none (any error or a file that is not a rules array: the protocol is not used)."""
-        key = host_key(url)
-        with self._lock:
-            lock = self._robots_locks[key]
-        with lock:
-            if key not in self._tdmrep:
-                rules, raw = None, None
-                try:
-                    rules_url = key + TDMREP_PATH
-                    response = self.request(rules_url, accept="application/json", check_robots=False, retry=False)
-                except FetchError:
-                    pass
-                else:
-                    if response.status == 200 and (rules := parse_tdmrep(response.content)) is not None:
-                        raw = response.content[:MAX_SITE_RULES_CHARS].decode("utf-8", "replace")
-                self._tdmrep[key], self._tdmrep_raw[key] = rules, raw
-            return self._tdmrep[key]
-
-    def declared_rights(self, url: str, headers: Mapping[str, str]) -> DeclaredRights:
-        """What the response's headers and the site's tdmrep.json and robots.txt declare for this URL."""
-        rule = matching_rule(self.tdm_rules(url) or (), url)
-        return DeclaredRights(
-            tdm_reservation=headers.get("tdm-reservation"),
-            tdm_policy=headers.get("tdm-policy"),
-            x_robots_tag=headers.get("x-robots-tag"),
-            file_reserved=rule.reserved if rule else None,
-            file_policy=rule.policy if rule else None,
-            ai_disallowed=ai_disallowed(self.robots(url), url),
-        )
-
-    def new_site_rights(self, urls: Sequence[str]) -> tuple[SiteRights, ...]:
-        """The site-wide declarations of the hosts of `urls` not reported yet in this run."""
-        reported = []
-        for key in dict.fromkeys(host_key(url) for url in urls):
-            with self._lock:
-                if key in self._sites_reported or key not in self._tdmrep:
-                    continue
-                self._sites_reported.add(key)
-            root_rules = self._robots.get(key)
-            agents = ai_disallowed(root_rules, key + "/") if root_rules is not None else ()
-            reported.append(SiteRights(key, self._tdmrep[key] is not None, self._tdmrep_raw.get(key), agents))
-        return tuple(reported)
-
     # requests
 
     def request(
@@ -657,7 +221,7 @@ class Fetcher:
             for _hop in range(self.policy.max_redirects + 1):
                 check_url(current, self.networks)
                 if check_robots:
-                    self.check_robots(current)
+                    self.hosts.check_robots(current)
                 try:
                     status, response_headers, content, used = self.get_with_retries(
                         current, headers, content_types, retry=retry
@@ -717,7 +281,7 @@ class Fetcher:
         self, url: str, headers: dict[str, str], content_types: tuple[str, ...] | None
     ) -> tuple[int, dict[str, str], bytes]:
         """One request within the host's politeness gate and the per-request deadline."""
-        with self.gate.slot(host_key(url), self.host_delay(url)), Deadline(self.policy.deadline) as deadline:
+        with self.gate.slot(host_key(url), self.hosts.host_delay(url)), Deadline(self.policy.deadline) as deadline:
             self._local.deadline = deadline
             try:
                 result = self.exchange(url, headers, content_types)
@@ -893,7 +457,7 @@ class Fetcher:
             etag=response.headers.get("etag"),
             last_modified=response.headers.get("last-modified"),
             hints=item.hints,
-            rights=self.declared_rights(response.final_url, response.headers),
+            rights=self.hosts.declared_rights(response.final_url, response.headers),
         )
 
     def fetch_batch(self, items: Sequence[WorkItem], validators: Mapping[str, Validators]) -> FetchBatch:
@@ -918,7 +482,7 @@ class Fetcher:
                     not_modified.append(result)
                 else:
                     rejects.append(result)
-        site_rights = self.new_site_rights([item.location for item in items])
+        site_rights = self.hosts.new_site_rights([item.location for item in items])
         return FetchBatch(tuple(documents), tuple(not_modified), tuple(rejects), tuple(records), site_rights)
 
 
@@ -940,23 +504,6 @@ def close_fetcher(run_id: str) -> None:
         fetcher = FETCHERS.pop(run_id, None)
     if fetcher is not None:
         fetcher.close()
-
-
-def decode_fetched(content: bytes, header_charset: str | None, meta_charset: str | None) -> tuple[str, str] | None:
-    """Text and the encoding used: valid UTF-8, then the HTTP header's charset, then <meta charset>, then detection.
-
-    Valid UTF-8 comes first because a wrong declaration (latin-1 over UTF-8 bytes) is common and
-    would decode without error into mojibake; genuine latin-1 text is almost never valid UTF-8.
-    """
-    if header_charset and header_charset not in ("utf-8", "utf8"):
-        try:
-            content.decode("utf-8")
-        except UnicodeDecodeError:
-            try:
-                return content.decode(header_charset), header_charset
-            except (UnicodeDecodeError, LookupError):
-                pass
-    return decode_content(content, meta_charset)
 
 
 def short(error: Exception) -> str:

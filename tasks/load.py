@@ -1,8 +1,11 @@
-"""Load: Arrow batches -> DuckDB in one transaction per batch (merge on article_id), plus the raw archive."""
+"""Load: Arrow batches -> DuckDB in one transaction per batch (merge on article_id), plus the raw archive.
+
+Over 500 lines on purpose: one batch's Arrow tables, merge statements, run records and archive writes
+share one transaction, and this module is the one place that knows its order.
+"""
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import socket
@@ -10,8 +13,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +23,7 @@ from urllib.parse import urlsplit
 import duckdb
 import pyarrow as pa
 
+from tasks.gcpause import cyclic_gc_paused
 from tasks.loaders import archived_path
 from tasks.models import (
     Article,
@@ -496,23 +499,6 @@ def find_seen(
         for doc_id, input_name, stage, rule, detail, url in rows
     }
     return SeenDocuments(loaded=loaded, rejects=rejects)
-
-
-@contextmanager
-def cyclic_gc_paused() -> Iterator[None]:
-    """Hold Python's cycle collector while a burst of long-lived objects is made (a batch becoming
-    Arrow columns, the Great Expectations import), none of them garbage.
-
-    Otherwise the collector runs again and again over every object made so far: on a batch of 10k
-    articles becoming Arrow columns, pausing made the build 3x faster (bench/load_rate.py).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
 import re
 import stat
-import zlib
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -17,11 +15,12 @@ from typing import BinaryIO
 
 from charset_normalizer import from_bytes
 
+from tasks.decompress import GZIP, decompress_bounded
+from tasks.errors import DecompressError
 from tasks.models import DocumentHints, LineSpan, RawDocument, Reject, WorkItem
 
 # File endings the loaders read; anything else in a directory is reported, not read.
 SUPPORTED_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz", ".txt", ".jsonl", ".jsonl.gz")
-GZIP_CHUNK_BYTES = 64 * 1024
 # How much of a document is inspected when deciding whether it is binary.
 BINARY_SNIFF_BYTES = 8192
 # Bytes no text holds: NUL and the other C0 controls except tab, newline, VT, form feed, CR and ESC.
@@ -165,22 +164,11 @@ def not_a_file(label: str, mode: int) -> Reject:
 
 def gunzip_bounded(label: str, content: bytes, limit: int) -> bytes | Reject:
     """Decompress gzip without ever holding more than `limit` bytes (a gzip bomb stops at the cap)."""
-    decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
-    parts: list[bytes] = []
-    total = 0
     try:
-        view = memoryview(content)
-        for start in range(0, len(content), GZIP_CHUNK_BYTES):
-            chunk = decompressor.decompress(view[start : start + GZIP_CHUNK_BYTES], limit + 1 - total)
-            total += len(chunk)
-            parts.append(chunk)
-            if total > limit or decompressor.unconsumed_tail:
-                return Reject(label, "fetch", "too-large", f"more than {limit} bytes after decompression")
-        if not decompressor.eof:
-            return Reject(label, "fetch", "bad-gzip", "the gzip data is truncated")
-    except (zlib.error, gzip.BadGzipFile) as error:
-        return Reject(label, "fetch", "bad-gzip", f"not valid gzip data: {error}")
-    return b"".join(parts)
+        return decompress_bounded(content, limit, GZIP)
+    except DecompressError as error:
+        rule = "too-large" if error.rule == "too-large" else "bad-gzip"
+        return Reject(label, "fetch", rule, str(error))
 
 
 def looks_binary(content: bytes) -> bool:

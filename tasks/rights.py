@@ -148,7 +148,7 @@ def markup_rights(
 ) -> MarkupRights:
     """TDM metadata, robots AI directives, licence links and paywall markers in a parsed page.
 
-    `meta` maps lower-cased, punctuation-free <meta> names to their contents (htmlmeta.collect_meta);
+    `meta` maps lower-cased, punctuation-free <meta> names to their contents (pageparts.collect_meta);
     `json_ld` is every JSON-LD object of the page.
     """
     return MarkupRights(

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import tld
 from cronsim import CronSim, CronSimError
 
-from tasks.discover import WEB_SCHEMES, normalize_url, parse_url_list
+from tasks.discover_web import WEB_SCHEMES, normalize_url, parse_url_list
 from tasks.errors import ConfigError, InputError
 from tasks.models import Reject, WorkItem
 

@@ -14,6 +14,9 @@ gzipped per record (4,556 vs 2,254/s), 2.4x when only the headers are read (a fi
 uncompressed; 3.2x on the shared Common Crawl, ClueWeb and warcio samples. It also reads .warc.lz4 and
 .warc.zst, and the WARC gzipped as one member that warcio refuses. warcio stays for ARC files and for
 writing WARC files (tasks/warc_export.py).
+
+Over 500 lines on purpose: the sources, the record reader and the resume steps share the reading state
+(offsets, members, skips) that makes a killed run go on at the next unread record.
 """
 
 from __future__ import annotations
@@ -26,10 +29,9 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 from urllib.parse import urlsplit
@@ -38,9 +40,11 @@ import requests
 import urllib3
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
+from tasks.dates import http_date, warc_date
+from tasks.decompress import decompress_bounded
 from tasks.discover import ARCHIVE_SUFFIXES
-from tasks.errors import FetchError, PermanentFetchError, TransientFetchError
-from tasks.fetch import Deadline, Fetcher, decode_fetched
+from tasks.errors import DecompressError, FetchError, PermanentFetchError, TransientFetchError
+from tasks.fetch import Fetcher
 from tasks.loaders import declared_charset, file_stamp, sha256_hex
 from tasks.models import (
     DeclaredRights,
@@ -56,6 +60,8 @@ from tasks.models import (
     WorkItem,
     strip_userinfo,
 )
+from tasks.netguard import Deadline
+from tasks.pagechecks import decode_fetched
 from tasks.sources import domain_allows
 
 logger = logging.getLogger("newsdag")
@@ -89,7 +95,6 @@ RULE_UNREADABLE = "warc-unreadable"
 MAX_DETAIL_CHARS = 300
 HEX = re.compile(rb"[0-9a-fA-F]+")
 UNPRINTABLE = re.compile(r"[^\x20-\x7e]+")
-WARC_DATE_ZONE = re.compile(r"Z$")
 
 
 def is_archive(name: str) -> bool:
@@ -529,18 +534,6 @@ def target_uri(value: str | None) -> str | None:
     return strip_userinfo(uri) if uri.lower().startswith(("http://", "https://", "file:///")) else None
 
 
-def warc_date(value: str | None) -> datetime | None:
-    """WARC-Date (W3C ISO 8601, UTC) as an aware datetime; None when it is malformed (ClueWeb writes
-    '2008-10-294T05:21:46-0700')."""
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(WARC_DATE_ZONE.sub("+00:00", value.strip()))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def next_record_start(source: ArchiveSource, start: int, stamp: str | None) -> int | None:
     """The offset of the first record from `start` on that can be read, or None: where reading resumes after
     a broken part. Candidates are the record (member) magics of the file's format, each tried by reading a
@@ -679,7 +672,7 @@ def payload_document(payload: WarcPayload, *, source: str, max_decompressed_byte
     decoded = decode_fetched(content, charset, declared_charset(content))
     if decoded is None:
         return Reject(input_name, "fetch", "undecodable", "not text in any detectable encoding", doc_id, url)
-    # No wall detection (fetch.soft_block), as for saved pages: an archive's page is what the site served, and
+    # No wall detection (pagechecks.soft_block), as for saved pages: an archive's page is what the site served, and
     # that rule takes reCAPTCHA comment forms for captcha walls (3 of the first 30 dev pages as a WARC).
     return RawDocument(
         input=input_name,
@@ -724,7 +717,7 @@ def http_body(body: bytes, headers: dict[str, str], limit: int) -> bytes:
         body = dechunk(body)
     encoding = headers.get("content-encoding", "").strip().lower()
     if encoding in ("gzip", "x-gzip", "deflate") and (body[:2] == b"\x1f\x8b" or looks_zlib(body)):
-        return decompress_bounded(body, limit)
+        return decompress_body(body, limit)
     if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
         raise BodyError(f"unsupported Content-Encoding {encoding!r}", RULE_BAD_ENCODING)
     return body
@@ -765,31 +758,17 @@ def dechunk(body: bytes) -> bytes:
             position += 2
 
 
-def decompress_bounded(body: bytes, limit: int) -> bytes:
-    decompressor = zlib.decompressobj(32 + zlib.MAX_WBITS)  # gzip and zlib headers alike
+def decompress_body(body: bytes, limit: int) -> bytes:
     try:
-        content = decompressor.decompress(body, limit + 1)
-    except zlib.error as error:
-        raise BodyError(f"corrupt compressed body: {error}", RULE_BAD_ENCODING) from None
-    if len(content) > limit or decompressor.unconsumed_tail:
-        raise BodyError(f"more than {limit} bytes after decompression", "too-large")
-    if not decompressor.eof:  # as for a fetched page: the end of the stream is missing
-        raise BodyError("the compressed body ends early", RULE_TRUNCATED)
-    return content
+        return decompress_bounded(body, limit)
+    except DecompressError as error:
+        rule = {"corrupt": RULE_BAD_ENCODING, "truncated": RULE_TRUNCATED}.get(error.rule, error.rule)
+        raise BodyError(str(error), rule) from None
 
 
 def header_charset(content_type: str) -> str | None:
     match = re.search(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", content_type, re.I)
     return match.group(1).lower() if match else None
-
-
-def http_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    with suppress(TypeError, ValueError, IndexError):
-        moment = parsedate_to_datetime(value)
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return None
 
 
 # --- steps as work items, and back --------------------------------------------------------------------------

@@ -6,9 +6,12 @@ import pickle
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
+import lxml.html
 import pytest
 
-from tasks.dates import is_plausible, parse_iso_date
+from tasks.dates import feed_date, http_date, is_plausible, parse_iso_date, warc_date
+from tasks.discover_web import parse_feed
+from tasks.htmlmeta import read_page_metadata
 
 
 @pytest.mark.parametrize(
@@ -74,3 +77,34 @@ def test_plausibility_bounds() -> None:
     assert not is_plausible(old, **bounds)
     assert not is_plausible(future, **bounds)
     assert is_plausible(fine, **bounds)
+
+
+CEST_TEXT = "Fri, 31 May 2024 14:05:00 CEST"
+
+
+def test_cest_is_plus_two_hours_in_page_meta_and_in_a_feed() -> None:
+    """One parser for every date: a zone name means the same offset in a page's meta and in a feed."""
+    page = read_page_metadata(
+        lxml.html.fromstring(
+            f'<html><head><meta property="article:published_time" content="{CEST_TEXT}"></head>'
+            "<body><p>text</p></body></html>"
+        )
+    )
+    assert page.published is not None and page.published.utc_offset == "+02:00"
+    feed = parse_feed(
+        (
+            '<rss version="2.0"><channel><title>t</title><item><title>a</title>'
+            f"<link>https://news.example.org/a</link><pubDate>{CEST_TEXT}</pubDate></item></channel></rss>"
+        ).encode(),
+        "https://news.example.org/feed.xml",
+        "test",
+    )
+    assert feed[0].hints.date == "2024-05-31T14:05:00+02:00" == feed_date(CEST_TEXT)
+    assert page.published.value == datetime.fromisoformat(feed[0].hints.date)
+
+
+def test_http_and_warc_dates_are_aware() -> None:
+    assert http_date("Fri, 31 May 2024 14:05:00 GMT") == datetime(2024, 5, 31, 14, 5, tzinfo=UTC)
+    assert http_date("not a date") is None
+    assert warc_date("2024-05-31T14:05:00Z") == datetime(2024, 5, 31, 14, 5, tzinfo=UTC)
+    assert warc_date("2008-10-294T05:21:46-0700") is None

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks.discover import (
+from tasks.dates import feed_date
+from tasks.discover_web import (
     children_since,
     filter_by_date,
-    iso_date,
     normalize_url,
     parse_feed,
     parse_sitemap,
@@ -197,14 +197,14 @@ def test_normalize_url_refuses_what_is_not_http(raw: str) -> None:
     assert normalize_url(raw) is None
 
 
-def test_iso_date_keeps_the_written_offset() -> None:
-    assert iso_date("Wed, 01 May 2024 10:00:00 +0200") == "2024-05-01T10:00:00+02:00"
-    assert iso_date("2024-05-03T09:15:00+05:30") == "2024-05-03T09:15:00+05:30"
-    assert iso_date("2024-04-30T23:59:00Z") == "2024-04-30T23:59:00+00:00"
-    assert iso_date("2024-05-02") == "2024-05-02"
-    assert iso_date("2024-05-02T10:00:00") == "2024-05-02T10:00:00"
-    assert iso_date("last Tuesday") is None
-    assert iso_date("2024-13-40") is None
+def test_feed_date_keeps_the_written_offset() -> None:
+    assert feed_date("Wed, 01 May 2024 10:00:00 +0200") == "2024-05-01T10:00:00+02:00"
+    assert feed_date("2024-05-03T09:15:00+05:30") == "2024-05-03T09:15:00+05:30"
+    assert feed_date("2024-04-30T23:59:00Z") == "2024-04-30T23:59:00+00:00"
+    assert feed_date("2024-05-02") == "2024-05-02"
+    assert feed_date("2024-05-02T10:00:00") == "2024-05-02T10:00:00"
+    assert feed_date("last Tuesday") is None
+    assert feed_date("2024-13-40") is None
 
 
 # --- feeds -----------------------------------------------------------------------------------------

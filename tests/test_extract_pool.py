@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.extract import POOLS, extract_archived, extract_batch, extract_document, extraction_pool, shutdown_pools
+from tasks.extract import extract_archived, extract_document
+from tasks.extract_pool import POOLS, extract_batch, extraction_pool, shutdown_pools
 from tasks.load import archive_documents
 from tasks.models import Article, RawDocument, Reject
 from tests.conftest import make_document

@@ -22,7 +22,7 @@ from werkzeug import Request, Response
 
 from flows.run import fetch_policy
 from flows.settings import Settings
-from tasks import extract, fetch
+from tasks import extract, fetch, netguard
 from tasks.errors import PermanentFetchError
 from tasks.models import Article, NotModified, RawDocument, Reject, Validators, WorkItem
 from tests.conftest import ACCENTED_LEAD, LOOPBACK_NETWORKS, article_page
@@ -218,8 +218,8 @@ def test_allowing_a_network_does_not_allow_others() -> None:
 def test_ipv6_forms_that_embed_ipv4_are_judged_by_the_ipv4_address(
     address: str, allowed: bool, allow_networks: tuple[str, ...]
 ) -> None:
-    networks = fetch.parse_networks(allow_networks)
-    assert fetch.address_allowed(ipaddress.ip_address(address), networks) is allowed
+    networks = netguard.parse_networks(allow_networks)
+    assert netguard.address_allowed(ipaddress.ip_address(address), networks) is allowed
 
 
 @pytest.mark.disable_socket  # no sockets and no getaddrinfo: a DNS query leaving the machine fails the test
@@ -231,7 +231,7 @@ def test_a_name_that_cannot_resolve_is_a_dns_reject_without_asking_a_resolver() 
 
 def test_check_url_refuses_before_resolving_names_it_cannot_parse() -> None:
     with pytest.raises(PermanentFetchError) as raised:
-        fetch.check_url("http://[not-an-address/", ())
+        netguard.check_url("http://[not-an-address/", ())
     assert raised.value.rule == "bad-url"
 
 

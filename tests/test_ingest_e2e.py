@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from flows import run
+from flows import cli, run
 from flows.cli import main
 from tests.conftest import PROJECT, another_process_writing
 from warehouse.db import connect
@@ -35,6 +35,16 @@ BOILERPLATE = (
     "Photo: AFP",
     "The information on this site is from external sources",
 )
+
+
+class RecordedProgress:
+    """A stand-in for the CLI's progress display that keeps what the run reported."""
+
+    def __init__(self, reports: list[run.Progress]) -> None:
+        self.update = reports.append
+
+    def close(self) -> None:
+        pass
 
 
 def ingest_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
@@ -584,7 +594,7 @@ def test_a_jsonl_dump_larger_than_the_file_limit_streams_through_batches(
     monkeypatch.setenv("NEWSDAG_LINE_BATCH_SIZE", "8")
     db = tmp_path / "news.duckdb"
     reports: list[run.Progress] = []
-    monkeypatch.setattr(run, "PROGRESS_LISTENERS", [reports.append])
+    monkeypatch.setattr(cli, "ProgressDisplay", lambda enabled: RecordedProgress(reports))
     summary = ingest_json(capsys, str(dump), "--db", str(db))
     assert [report.done for report in reports] == [0, 8, 16, 24, 31]  # discovered, then batch by batch
     # Listed as the batches need them: the first batch loaded with three batches' lines listed (the one
@@ -611,7 +621,7 @@ def test_every_command_keeps_prefect_analytics_off_unless_the_user_set_them(
 
 ARENA_CHURN = """
 import ctypes, sys, threading
-from flows import run
+from flows import cli, run
 if sys.argv[1] == "capped":
     run.share_malloc_arenas()
 def churn():
