@@ -25,6 +25,7 @@ from flows.progress import ProgressLines
 from flows.report import run_artifact
 from flows.settings import Settings
 from tasks.errors import RunFailed, is_transient
+from tasks.models import COUNT_NAMES
 
 # The Prefect task of each of the run's tasks (flows/run.py's IngestTasks): three task runs per batch.
 TASK_NAMES = {
@@ -240,7 +241,7 @@ def report_summary(summary: dict[str, Any], source: str, settings: Settings) -> 
     """The counts in the flow run's log; the run's markdown artifact (key `newsdag-run-<source>`: its latest
     version is the source's latest run); and an event per drift alert, for automations to notify on."""
     logger = get_run_logger()
-    counts = {name: summary[name] for name in run.COUNT_NAMES}
+    counts = {name: summary[name] for name in COUNT_NAMES}
     logger.info("run %s %s: %s", summary["run_id"], summary["status"], counts)
     if summary.get("flags_by_rule"):
         logger.info("run %s flagged articles by rule: %s", summary["run_id"], summary["flags_by_rule"])

@@ -46,6 +46,7 @@ from tasks import (
 )
 from tasks.errors import ConfigError, InputError, WarehouseError
 from tasks.models import (
+    COUNT_NAMES,
     Alert,
     Article,
     BatchCounts,
@@ -73,20 +74,6 @@ MALLOC_ARENAS = 2
 M_ARENA_MAX = -8  # mallopt's parameter number, from glibc's malloc.h
 VALIDATION_WARM_UP_THREAD = "newsdag-validation-warm-up"
 T = TypeVar("T")
-
-COUNT_NAMES = (
-    "discovered",
-    "fetched",
-    "not_modified",
-    "extracted",
-    "loaded",
-    "updated",
-    "unchanged",
-    "rejected",
-    "flagged",  # articles that loaded with a doubtful value (article_flags); each is also loaded/updated/unchanged
-    "failed",
-    "skipped",  # records of WARC files skipped unread (not an HTML response, off-domain, ...): warc_skips
-)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,22 @@ DatePrecision = Literal["day", "minute", "second"]
 RejectStage = Literal["discover", "fetch", "extract", "validate", "load"]
 
 
+# A run's counts, in the order the summary, the runs table and the run artifact give them.
+COUNT_NAMES = (
+    "discovered",
+    "fetched",
+    "not_modified",
+    "extracted",
+    "loaded",
+    "updated",
+    "unchanged",
+    "rejected",
+    "flagged",  # articles that loaded with a doubtful value (article_flags); each is also loaded/updated/unchanged
+    "failed",
+    "skipped",  # records of WARC files skipped unread (not an HTML response, off-domain, ...): warc_skips
+)
+
+
 @dataclass(frozen=True)
 class DocumentHints:
     """Metadata known before extraction (a JSONL record's fields, a feed entry's date)."""

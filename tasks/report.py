@@ -26,6 +26,7 @@ from typing import Any
 
 import duckdb
 
+from tasks.models import COUNT_NAMES
 from warehouse.db import named_queries
 
 # Okabe & Ito's palette: told apart with every common colour-vision deficiency.
@@ -108,19 +109,8 @@ def run_markdown(summary: Mapping[str, Any], source: str, details: RunDetails, r
     lines = [f"## newsdag run `{summary['run_id']}` of `{source}`: {summary['status']}", ""]
     if summary.get("error"):
         lines += [f"**Failed:** {markdown_cell(summary['error'])}", ""]
-    counts = (
-        "discovered",
-        "fetched",
-        "not_modified",
-        "extracted",
-        "loaded",
-        "updated",
-        "unchanged",
-        "rejected",
-        "flagged",
-        "failed",
-    )
-    lines += markdown_table([name.replace("_", " ") for name in counts], [[summary.get(name, 0) for name in counts]])
+    names = [name.replace("_", " ") for name in COUNT_NAMES]
+    lines += markdown_table(names, [[summary.get(name, 0) for name in COUNT_NAMES]])
     alerts = summary.get("alerts") or []
     lines += ["", "### Drift"]
     if alerts:

@@ -23,7 +23,6 @@ import pyarrow.dataset as ds
 import pytest
 
 from flows.cli import main
-from flows.run import COUNT_NAMES
 from tasks import load, stories
 from tasks.dates import parse_iso_date
 from tasks.errors import ExportBusy
@@ -38,7 +37,7 @@ from tasks.export import (
     copy_groups,
     export_warehouse,
 )
-from tasks.models import Article, Flag, RawDocument, Reject
+from tasks.models import COUNT_NAMES, Article, Flag, RawDocument, Reject
 from tests.conftest import PROJECT, another_process_writing, make_article
 from warehouse.db import connect
 
