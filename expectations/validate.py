@@ -501,7 +501,10 @@ def cached_validator() -> Validator:
 
 
 class LazyFinder(importlib.abc.MetaPathFinder):
-    """Finds `names` as the other finders do, but with a loader that runs a module at its first use."""
+    """Finds `names` as the other finders do, but with a loader that runs a module at its first use.
+
+    Two threads may each have one in sys.meta_path (the warm-up and a batch's validation): each skips
+    every LazyFinder, or the two would ask each other forever (RecursionError inside GX's import)."""
 
     def __init__(self, names: frozenset[str]) -> None:
         self.names = names
@@ -510,7 +513,7 @@ class LazyFinder(importlib.abc.MetaPathFinder):
         if name not in self.names:
             return None
         for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
+            if isinstance(finder, LazyFinder) or not hasattr(finder, "find_spec"):
                 continue
             spec = finder.find_spec(name, path, target)
             if spec is not None and spec.loader is not None:

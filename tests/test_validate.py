@@ -427,3 +427,12 @@ def test_great_expectations_validates_without_running_the_modules_it_does_not_us
     # scipy.stats and altair: imported by GX, never run for this suite (78 MB less, bench/results.md).
     done = subprocess.run([sys.executable, "-c", LAZY_CHECK], capture_output=True, text=True, check=True, timeout=300)
     assert done.stdout.split("\n")[0] == "1 1 []", done.stderr[-2000:]
+
+
+def test_two_lazy_import_finders_at_once_do_not_ask_each_other_forever() -> None:
+    # The validation warm-up thread and a batch's validation may each hold one in sys.meta_path.
+    sys.modules.pop("colorsys", None)
+    with validate.imported_lazily(frozenset({"colorsys"})), validate.imported_lazily(frozenset({"colorsys"})):
+        import colorsys
+
+        assert colorsys.rgb_to_hsv(1.0, 0.0, 0.0)[0] == 0.0
