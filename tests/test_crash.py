@@ -19,7 +19,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tests.conftest import FIXTURE_PAGES, WORDS, article_page
+from tests.conftest import WORDS, article_page, fixture_pages
 from warehouse.db import connect
 
 NEWSDAG = Path(sys.executable).parent / "newsdag"
@@ -30,7 +30,7 @@ ENVIRONMENT = {"NEWSDAG_BATCH_SIZE": "6", "NEWSDAG_WORKERS": "1", "NEWSDAG_LOCK_
 
 def make_corpus(directory: Path) -> None:
     """PAGES distinct pages: the fixture pages, each copy with its own canonical URL and text."""
-    originals = sorted(FIXTURE_PAGES.glob("*.html"))
+    originals = fixture_pages()
     directory.mkdir()
     for number in range(PAGES):
         html = originals[number % len(originals)].read_text(encoding="utf-8")
