@@ -73,7 +73,8 @@ WHERE hash(article_id) % 100 = 0
 
 def vocabulary() -> list[str]:
     """Words of the fixture pages (real news pages in several languages), most frequent first."""
-    pages = " ".join(path.read_text(errors="ignore") for path in (PROJECT / "tests/fixtures/pages").glob("*.html"))
+    saved = [*(PROJECT / "tests/fixtures/pages").glob("*.html"), *(PROJECT / "seeds/articles").glob("*.html")]
+    pages = " ".join(path.read_text(errors="ignore") for path in sorted(saved, key=lambda path: path.name))
     return [word for word, _ in Counter(word.lower() for word in re.findall(r"[^\W\d_]{2,}", pages)).most_common(5000)]
 
 

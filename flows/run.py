@@ -34,6 +34,7 @@ from tasks import (
     export,
     extract,
     extract_pool,
+    faults,
     fetch,
     health,
     load,
@@ -603,6 +604,7 @@ def run_ingest(
     items = Listing.of_paths(request, settings)
     with open_warehouse(settings) as connection:
         load.start_run(connection, run)
+    faults.fault_point("run-started")
     load.remove_stale_partials(settings.archive_path)  # what a killed run left half-written
     counts: Counter[str] = Counter(dict.fromkeys(COUNT_NAMES, 0))
     flags_by_rule: Counter[str] = Counter()

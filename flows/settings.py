@@ -361,9 +361,17 @@ class Settings:
             raw = os.environ.get(env_name)
             if raw:
                 values[name] = convert(raw, types[name], env_name)
-        values.update({name: value for name, value in overrides.items() if value is not None})
+        from_environment = set(values)
+        overridden = {name: value for name, value in overrides.items() if value is not None}
+        values.update(overridden)
         settings = replace(cls(), **values)
-        settings.check()
+        try:
+            settings.check()
+        except ConfigError as error:
+            # A value out of range is named as the user wrote it: its environment variable, else the setting.
+            if error.subject in from_environment - set(overridden):
+                raise ConfigError(error.args[0], subject=ENV_NAMES[error.subject]) from None
+            raise
         return settings
 
     def check(self) -> None:

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import duckdb
 import pyarrow as pa
 
+from tasks import faults
 from tasks.gcpause import cyclic_gc_paused
 from tasks.loaders import archived_path
 from tasks.models import (
@@ -665,7 +666,8 @@ def write_batch(
             connection.execute(
                 queries["set_key_gate"], {"gate_id": write_id, "generation": gate.generation + 1, **counts}
             )
-        connection.execute("COMMIT")
+        faults.commit(connection)
+        faults.fault_point("load-committed")
     except BaseException:
         connection.execute("ROLLBACK")
         raise

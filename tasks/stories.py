@@ -896,7 +896,7 @@ def decision_tables(
 
 def read_known(connection: duckdb.DuckDBPyConnection) -> Known:
     """Neighbours of the chunk from the warehouse; expects the chunk's fingerprints registered and stored."""
-    queries = named_queries()
+    queries = named_queries("stories.sql")
     current_event = dict(connection.execute(queries["current_events"]).fetchall())
     current_story = dict(connection.execute(queries["current_stories"]).fetchall())
     exact = {
@@ -923,7 +923,7 @@ def read_candidates(
     first_day = min(f.day for f in chunk)
     last_day = max(f.day for f in chunk)
     rows = connection.execute(
-        named_queries()["story_candidates"],
+        named_queries("stories.sql")["story_candidates"],
         {
             "window": STORY_WINDOW_DAYS,
             "first_day": date.fromordinal(first_day.toordinal() - STORY_WINDOW_DAYS),
@@ -941,7 +941,9 @@ def read_candidates(
 
 
 def read_pending(connection: duckdb.DuckDBPyConnection, limit: int, today: date) -> list[ClusterInput]:
-    rows = connection.execute(named_queries()["pending_articles"], {"limit": limit, "today": today}).fetchall()
+    rows = connection.execute(
+        named_queries("stories.sql")["pending_articles"], {"limit": limit, "today": today}
+    ).fetchall()
     return [ClusterInput(*row) for row in rows]
 
 
@@ -949,7 +951,7 @@ def cluster_chunk(
     connection: duckdb.DuckDBPyConnection, run_id: str | None, now: datetime, limit: int = CLUSTER_CHUNK
 ) -> ClusterCounts | None:
     """Cluster up to `limit` pending articles in one transaction; None when nothing was pending."""
-    queries = named_queries()
+    queries = named_queries("stories.sql")
     connection.execute("BEGIN TRANSACTION")
     registered: list[str] = []
     try:

@@ -22,6 +22,18 @@ SEEDS = PROJECT / "seeds" / "articles"
 FIXTURE_PAGES = Path(__file__).parent / "fixtures" / "pages"
 
 
+def fixture_pages() -> list[Path]:
+    """The saved pages of the tests, by name: those in FIXTURE_PAGES, and the three the README's first command
+    ingests, which are kept once, in seeds/articles (their expected values are in FIXTURE_PAGES all the same)."""
+    return sorted([*FIXTURE_PAGES.glob("*.html"), *SEEDS.glob("*.html")], key=lambda path: path.name)
+
+
+def fixture_page(expected_file: Path) -> Path:
+    """The saved page an `<name>.expected.json` of FIXTURE_PAGES describes."""
+    name = expected_file.name.replace(".expected.json", ".html")
+    return next(path for path in (FIXTURE_PAGES / name, SEEDS / name) if path.exists())
+
+
 def make_article(**changes: Any) -> Article:
     """A valid article; keyword arguments replace fields (text changes update the hash and count)."""
     text = changes.pop("text", "A body of text with enough words to pass validation. " * 5).strip()

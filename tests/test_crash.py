@@ -1,4 +1,7 @@
-"""kill -9 of a real ingest at several points: the database stays consistent and the next run finishes."""
+"""kill -9 of a real ingest at named points: the database stays consistent and the next run finishes.
+
+Each run stops itself at a named fault point (NEWSDAG_FAULT, tasks/faults.py), never by a signal timed from
+outside, so every test gives the same result however busy the machine is."""
 
 from __future__ import annotations
 
@@ -6,33 +9,28 @@ import gzip
 import hashlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
-import threading
-import time
 from contextlib import suppress
 from pathlib import Path
 
-import duckdb
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tests.conftest import FIXTURE_PAGES, WORDS, article_page
+from tests.conftest import WORDS, article_page, fixture_pages
 from warehouse.db import connect
 
 NEWSDAG = Path(sys.executable).parent / "newsdag"
 PAGES = 60
-# Small batches so a run spends most of its time between and inside batch transactions.
-POLL_SECONDS = 0.05
+# Small batches, so a run has many batch transactions to be killed between and inside.
 ENVIRONMENT = {"NEWSDAG_BATCH_SIZE": "6", "NEWSDAG_WORKERS": "1", "NEWSDAG_LOCK_TIMEOUT": "30"}
 
 
 def make_corpus(directory: Path) -> None:
     """PAGES distinct pages: the fixture pages, each copy with its own canonical URL and text."""
-    originals = sorted(FIXTURE_PAGES.glob("*.html"))
+    originals = fixture_pages()
     directory.mkdir()
     for number in range(PAGES):
         html = originals[number % len(originals)].read_text(encoding="utf-8")
@@ -41,13 +39,10 @@ def make_corpus(directory: Path) -> None:
         (directory / f"page-{number:03d}.html.gz").write_bytes(gzip.compress(html.encode()))
 
 
-def ingest(
-    corpus: Path, db: Path, environment: dict[str, str] | None = None, *, json_summary: bool = True
-) -> subprocess.Popen[str]:
-    """A run in its own process; without the JSON summary it prints a progress line per batch on stderr."""
-    output = ["--json"] if json_summary else []
+def ingest(corpus: Path, db: Path, environment: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """A run in its own process, which prints its JSON summary on stdout."""
     return subprocess.Popen(
-        [str(NEWSDAG), "ingest", str(corpus), "--db", str(db), "--prefect", "never", *output],
+        [str(NEWSDAG), "ingest", str(corpus), "--db", str(db), "--prefect", "never", "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -62,20 +57,6 @@ def finish(corpus: Path, db: Path) -> dict:
     return json.loads(out)
 
 
-def wait_until_loaded(db: Path, articles: int, process: subprocess.Popen[str]) -> None:
-    """Return once `articles` rows are in the database (0: once the run has started)."""
-    deadline = time.monotonic() + 120
-    while process.poll() is None and time.monotonic() < deadline:
-        if db.exists():
-            with connect(db, read_only=True) as con, suppress(duckdb.CatalogException):  # tables not yet made
-                if con.execute("SELECT count(*) FROM runs").fetchall()[0][0] and (
-                    con.execute("SELECT count(*) FROM articles").fetchall()[0][0] >= articles
-                ):
-                    return
-        time.sleep(POLL_SECONDS)
-    raise AssertionError(f"the run ended or stalled before {articles} articles were loaded")
-
-
 @pytest.mark.slow
 def test_kill_9_at_several_points_loses_and_doubles_nothing(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
@@ -83,66 +64,56 @@ def test_kill_9_at_several_points_loses_and_doubles_nothing(tmp_path: Path) -> N
     reference = finish(corpus, tmp_path / "reference.duckdb")
     with connect(tmp_path / "reference.duckdb", read_only=True) as con:
         expected = con.execute("SELECT count(*), count(DISTINCT text_sha256) FROM articles").fetchall()[0]
-    assert expected[0] == reference["loaded"] > 0
+    assert expected[0] == reference["loaded"] == PAGES
 
+    # Killed once the run is recorded, then right after the commit of its 1st, 3rd and 6th batch (the next
+    # batch being read and extracted). Each run has a directory of its own, so its archive is its own too.
     loaded_when_killed = []
-    # Kill before anything loads, then as soon as 1, 3 and 6 batches have landed (the next batch is
-    # being extracted, validated or written then); watching the run makes the points independent of speed.
-    # Each run has a directory of its own, so its archive is its own too.
-    for kill_after in (0, 6, 18, 36):
-        db = killed_run(corpus, tmp_path / f"killed-after-{kill_after}", kill_after)
-        if db.exists():
-            with connect(db, read_only=True) as con:  # opens: the kill left a consistent file
-                loaded_when_killed.append(con.execute("SELECT count(*) FROM articles").fetchall()[0][0])
+    for fault in ("run-started", "load-committed:1", "load-committed:3", "load-committed:6"):
+        db = killed_run(corpus, tmp_path / f"killed-{fault.replace(':', '-')}", fault)
+        with connect(db, read_only=True) as con:  # opens: the kill left a consistent file
+            loaded_when_killed.append(con.execute("SELECT count(*) FROM articles").fetchall()[0][0])
         finish(corpus, db)
         with connect(db, read_only=True) as con:
             articles = con.execute("SELECT count(*), count(DISTINCT text_sha256) FROM articles").fetchall()[0]
             statuses = [row[0] for row in con.execute("SELECT status FROM runs ORDER BY started_at").fetchall()]
             versions = con.execute("SELECT count(*) FROM article_versions").fetchall()[0][0]
             documents = con.execute("SELECT count(*), count(DISTINCT (doc_id, url)) FROM documents").fetchall()[0]
-        assert articles == expected, f"killed after {kill_after} articles"
+        assert articles == expected, f"killed at {fault}"
         assert versions == 0 and documents[0] == documents[1]
-        # killed_run waited at least until the killed run had recorded its start.
-        assert statuses == ["crashed", "completed"], f"killed after {kill_after} articles"
+        assert statuses == ["crashed", "completed"], f"killed at {fault}"
         assert_archive_complete(db.parent / "archive", PAGES)
-    # The kills must have hit runs in the middle, with part of the articles loaded.
-    assert sum(0 < loaded < expected[0] for loaded in loaded_when_killed) >= 3, loaded_when_killed
+    batch = int(ENVIRONMENT["NEWSDAG_BATCH_SIZE"])
+    assert loaded_when_killed == [0, batch, 3 * batch, 6 * batch]
 
 
-LOADED_SO_FAR = re.compile(r"; loaded (\d+),")
-# A run that prints no progress line for this long has stalled.
-PROGRESS_TIMEOUT_SECONDS = 120
-
-
-def killed_run(corpus: Path, directory: Path, kill_after: int) -> Path:
-    """The database of a run killed with SIGKILL while it ran: once it recorded its start (kill_after 0),
-    or once its progress line said `kill_after` articles were loaded. That line comes right after a
-    batch's load, while the next batches are read and extracted; polling the database instead, a reader
-    waiting for its turn at the file could see the run write its last batches and end first."""
+def killed_run(corpus: Path, directory: Path, fault: str, environment: dict[str, str] | None = None) -> Path:
+    """The database of a run that killed itself (SIGKILL) at the fault point `fault` (tasks/faults.py)."""
     db = directory / "news.duckdb"
     directory.mkdir()
-    process = ingest(corpus, db, json_summary=False)
-    if kill_after == 0:
-        wait_until_loaded(db, 0, process)
-    else:
-        wait_for_progress(process, kill_after)
-    process.send_signal(signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL, f"the run ended before it could be killed after {kill_after} articles"
+    command = [str(NEWSDAG), "ingest", str(corpus), "--db", str(db), "--prefect", "never", "--json"]
+    run_to_fault(command, {**os.environ, **ENVIRONMENT, **(environment or {})}, fault, directory / "killed.log")
     return db
 
 
-def wait_for_progress(process: subprocess.Popen[str], articles: int) -> None:
-    """Return once the run's progress lines on stderr say `articles` are loaded."""
-    assert process.stderr is not None
-    watchdog = threading.Timer(PROGRESS_TIMEOUT_SECONDS, process.kill)
-    watchdog.start()
-    try:
-        for line in process.stderr:
-            if (loaded := LOADED_SO_FAR.search(line)) and int(loaded.group(1)) >= articles:
-                return
-    finally:
-        watchdog.cancel()
-    raise AssertionError(f"the run ended or stalled before {articles} articles were loaded")
+def run_to_fault(command: list[str], environment: dict[str, str], fault: str, log: Path) -> None:
+    """Run `command` with NEWSDAG_FAULT=`fault` and expect it to kill itself there. Its output goes to a file
+    and its session is killed after it: a SIGKILLed run leaves its extraction processes (forkserver and
+    worker) behind, and they would hold a pipe open, and the machine busy, for good."""
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            command,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**environment, "NEWSDAG_FAULT": fault},
+            start_new_session=True,
+        )
+        try:
+            returncode = process.wait(timeout=300)
+        finally:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+    assert returncode == -signal.SIGKILL, f"the run did not stop at {fault}: {log.read_text()}"
 
 
 def assert_archive_complete(archive: Path, documents: int) -> None:
@@ -155,16 +126,10 @@ def assert_archive_complete(archive: Path, documents: int) -> None:
 
 BIG_PAGES = 40
 BIG_BATCH = 20
-# The WAL is written in steps of about this size; a kill is aimed at a WAL at least this big, so that it
-# is the load's (the schema's or the cluster step's stay smaller) and past its first step.
-WAL_STEP_BYTES = 1024 * 1024
-# Batches of equal pages write WALs of about the same size: below this share of one, the WAL is partial.
-PARTIAL_WAL_SHARE = 0.9
 
 
 def make_big_corpus(directory: Path) -> None:
-    """BIG_PAGES pages of ~430 KB of distinct text each: a batch's articles make a WAL of several MB,
-    written while its load transaction commits (long enough to be seen from outside and killed in)."""
+    """BIG_PAGES pages of ~430 KB of distinct text each: a batch's articles make a WAL of several MB."""
     directory.mkdir()
     for number in range(BIG_PAGES):
         paragraphs = "".join(
@@ -181,66 +146,30 @@ def make_big_corpus(directory: Path) -> None:
         (directory / f"long-{number:03d}.html.gz").write_bytes(gzip.compress(html.encode()))
 
 
-def wal_size(db: Path) -> int:
-    try:
-        return (db.parent / f"{db.name}.wal").stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
-def largest_wal(process: subprocess.Popen[str], db: Path) -> int:
-    """Watch a run to its end; the largest WAL it wrote (a batch's load at commit time)."""
-    largest = 0
-    while process.poll() is None:
-        largest = max(largest, wal_size(db))
-        time.sleep(0.001)
-    assert process.returncode == 0, process.stderr.read() if process.stderr else ""
-    return largest
-
-
 @pytest.mark.slow
-def test_kill_9_inside_a_load_transaction_loses_the_batch_whole_and_the_rerun_loads_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fault", ["load-commit:2", "load-torn-commit:2"])
+def test_kill_9_inside_a_load_transaction_loses_the_batch_whole_and_the_rerun_loads_it(
+    tmp_path: Path, fault: str
+) -> None:
+    """Killed in the second batch's transaction: before its COMMIT, or with its WAL half written (the WAL
+    of a commit cut to half its length, as a kill while DuckDB writes it leaves it)."""
     corpus = tmp_path / "corpus"
     make_big_corpus(corpus)
     environment = {"NEWSDAG_BATCH_SIZE": str(BIG_BATCH)}
-    reference_db = tmp_path / "reference" / "news.duckdb"
-    reference_db.parent.mkdir()
-    full_wal = largest_wal(ingest(corpus, reference_db, environment), reference_db)
-    assert full_wal >= 3 * WAL_STEP_BYTES, f"a batch's WAL of {full_wal} bytes is too small to aim at"
-    with connect(reference_db, read_only=True) as con:
-        expected = con.execute("SELECT count(*) FROM articles").fetchall()[0][0]
-    assert expected == BIG_PAGES
-
-    db = tmp_path / "killed" / "news.duckdb"
-    db.parent.mkdir()
-    process = ingest(corpus, db, environment)
-    # The signal: a WAL past its first step but short of a whole batch's. DuckDB writes a transaction's
-    # WAL during its COMMIT (and deletes it at the checkpoint after), so such a WAL means the run is in
-    # the middle of committing a batch's load. Aimed at the second batch, once the first batch's whole
-    # WAL has been seen (it committed).
-    first_committed = False
-    deadline = time.monotonic() + 240
-    while process.poll() is None and time.monotonic() < deadline:
-        size = wal_size(db)
-        first_committed = first_committed or size >= PARTIAL_WAL_SHARE * full_wal
-        if first_committed and WAL_STEP_BYTES <= size < PARTIAL_WAL_SHARE * full_wal:
-            process.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.0002)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run ended before a load's commit could be caught"
-    assert 0 < size < full_wal  # killed with the WAL half written
-    with connect(db, read_only=True) as con:  # opens: the torn WAL is not taken for a commit
+    db = killed_run(corpus, tmp_path / "killed", fault, environment)
+    if fault.startswith("load-torn-commit"):
+        assert (db.parent / f"{db.name}.wal").stat().st_size > 0  # the torn WAL is there to be read
+    with connect(db, read_only=True) as con:  # opens: a torn WAL is not taken for a commit
         loaded_when_killed = con.execute("SELECT count(*) FROM articles").fetchall()[0][0]
-    assert loaded_when_killed == BIG_BATCH  # the first batch whole, none of the torn second one
+    assert loaded_when_killed == BIG_BATCH  # the first batch whole, none of the second
 
     process = ingest(corpus, db, environment)
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, err
-    assert json.loads(out)["loaded"] == expected - loaded_when_killed  # the torn batch, loaded again
+    assert json.loads(out)["loaded"] == BIG_PAGES - loaded_when_killed  # the lost batch, loaded again
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT count(*), count(DISTINCT text_sha256) FROM articles").fetchall() == [
-            (expected, expected)
+            (BIG_PAGES, BIG_PAGES)
         ]
         assert [row[0] for row in con.execute("SELECT status FROM runs ORDER BY started_at").fetchall()] == [
             "crashed",
@@ -257,7 +186,6 @@ def test_kill_9_during_fetching_then_the_rerun_fetches_only_what_is_missing(
     httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
 
     def page(request: Request) -> Response:
-        time.sleep(0.05)  # a run spends its time fetching, so the kill lands there
         number = int(request.path.rsplit("/", 1)[1])
         etag = f'"v{number}"'
         if request.headers.get("If-None-Match") == etag:
@@ -271,13 +199,11 @@ def test_kill_9_during_fetching_then_the_rerun_fetches_only_what_is_missing(
     db = tmp_path / "news.duckdb"
     command = [str(NEWSDAG), "ingest", "--urls-file", str(url_list), "--db", str(db), "--json", "--prefect", "never"]
     environment = {**os.environ, **ENVIRONMENT, "NEWSDAG_ALLOW_NETWORKS": "127.0.0.0/8", "NEWSDAG_PER_HOST_DELAY": "0"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
-    wait_until_loaded(db, 12, process)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    # Killed right after the second batch's commit, while the next pages are being fetched.
+    run_to_fault(command, environment, "load-committed:2", tmp_path / "killed.log")
     with connect(db, read_only=True) as con:
         loaded_before = con.execute("SELECT count(*) FROM articles").fetchall()[0][0]
-    assert 0 < loaded_before < pages
+    assert loaded_before == 2 * int(ENVIRONMENT["NEWSDAG_BATCH_SIZE"])
     rerun = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     summary = json.loads(rerun.stdout)

@@ -18,14 +18,14 @@ from tasks.extract import (
     may_have_lost_article,
 )
 from tasks.models import Article
-from tests.conftest import FIXTURE_PAGES, make_document
+from tests.conftest import FIXTURE_PAGES, fixture_page, make_document
 
 EXPECTED_FILES = sorted(FIXTURE_PAGES.glob("*.expected.json"))
 
 
 def extract_fixture(expected_file: Path) -> tuple[Article, dict[str, Any]]:
     expected = json.loads(expected_file.read_text(encoding="utf-8"))
-    html = expected_file.with_name(expected_file.name.replace(".expected.json", ".html")).read_bytes()
+    html = fixture_page(expected_file).read_bytes()
     result = extract_document(make_document(html, url=expected["url"]))
     assert isinstance(result, Article), result
     return result, expected

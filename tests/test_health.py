@@ -98,7 +98,7 @@ def test_figures_without_evidence_or_history_are_not_judged() -> None:
 def test_drift_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings.from_env().drift_policy == DriftPolicy()  # the documented defaults are the policy's
     monkeypatch.setenv("NEWSDAG_DRIFT_EMPTY_TEXT_RATE", "1.5")
-    with pytest.raises(ConfigError, match="drift_empty_text_rate"):
+    with pytest.raises(ConfigError, match="NEWSDAG_DRIFT_EMPTY_TEXT_RATE"):
         Settings.from_env()
     monkeypatch.setenv("NEWSDAG_DRIFT_EMPTY_TEXT_RATE", "0.4")
     monkeypatch.setenv("NEWSDAG_DRIFT_MIN_HISTORY", "1")

@@ -11,7 +11,7 @@ import lxml.html
 import pytest
 
 from tasks.htmlmeta import PageMetadata, read_page_metadata
-from tests.conftest import FIXTURE_PAGES
+from tests.conftest import FIXTURE_PAGES, fixture_page
 
 EXPECTED_FILES = sorted(FIXTURE_PAGES.glob("*.expected.json"))
 
@@ -37,7 +37,7 @@ def read(head: str = "", body: str = "", url: str | None = "https://example.com/
 
 def load_fixture(expected_file: Path) -> tuple[PageMetadata, dict[str, Any]]:
     expected = json.loads(expected_file.read_text(encoding="utf-8"))
-    html = expected_file.with_name(expected_file.name.replace(".expected.json", ".html")).read_text("utf-8")
+    html = fixture_page(expected_file).read_text("utf-8")
     return read_page_metadata(lxml.html.fromstring(html), url=expected["url"]), expected
 
 

@@ -65,8 +65,10 @@ def test_migration_creates_tables_views_and_version(tmp_path: Path) -> None:
     with connect(db) as con:
         tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         version = con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0]
-    expected = {"sources", "runs", "documents", "articles", "article_versions", "rejects", "latest_runs"}
+    expected = {"runs", "documents", "articles", "article_versions", "rejects", "latest_runs"}
     assert expected <= tables and "reject_reasons" in tables
+    assert {"stg_articles", "stg_rejects"} <= tables
+    assert "sources" not in tables  # migration 14: nothing wrote it; the sources file is the one truth
     assert {"article_flags", "flags_by_source"} <= tables
     assert version == SCHEMA_VERSION
     with connect(db) as con:  # a second open does not re-apply anything

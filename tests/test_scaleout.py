@@ -18,7 +18,7 @@ from tasks.errors import ConfigError
 from tasks.extract import extract_document
 from tasks.models import Article, RawDocument, Reject
 from tasks.scaleout import WORKER_FAILED_RULE, close_clients, dask_client, extract_on_dask
-from tests.conftest import FIXTURE_PAGES, article_page, make_document, warc_response, write_warc
+from tests.conftest import FIXTURE_PAGES, article_page, fixture_page, make_document, warc_response, write_warc
 from warehouse.db import connect
 
 # Test hooks: documents carrying these markers make the worker-side extractor fail on purpose.
@@ -45,7 +45,7 @@ def fixture_documents() -> list[RawDocument]:
     documents = []
     for expected_file in sorted(FIXTURE_PAGES.glob("*.expected.json")):
         url = json.loads(expected_file.read_text(encoding="utf-8"))["url"]
-        html = expected_file.with_name(expected_file.name.replace(".expected.json", ".html")).read_bytes()
+        html = fixture_page(expected_file).read_bytes()
         documents.append(make_document(html, url=url))
     documents.insert(3, make_document(b"<html><body></body></html>", url="file:///tmp/empty.html"))
     return documents

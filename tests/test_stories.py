@@ -12,7 +12,7 @@ import pytest
 
 from flows.cli import main
 from tasks import stories
-from tests.conftest import FIXTURE_PAGES, SEEDS
+from tests.conftest import SEEDS, fixture_pages
 from warehouse.db import SQL_DIR, connect
 
 CASES = Path(__file__).parent / "fixtures" / "stories" / "allsides_cases.jsonl"  # see LICENSES.md there
@@ -40,6 +40,13 @@ def ingest(capsys: pytest.CaptureFixture[str], db: Path, *paths: Path) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
+def copy_fixture_pages(directory: Path) -> None:
+    """The saved pages (real news of other outlets and days) into `directory`."""
+    directory.mkdir()
+    for page in fixture_pages():
+        shutil.copyfile(page, directory / page.name)
+
+
 def query(db: Path, sql: str) -> list[tuple]:
     with connect(db, read_only=True) as con:
         return con.execute(sql).fetchall()
@@ -64,7 +71,7 @@ def test_the_seeds_are_one_event_with_nothing_else_and_the_cli_lists_it(
 ) -> None:
     db = tmp_path / "news.duckdb"
     pages = tmp_path / "pages"  # real pages of other news, other outlets and days
-    shutil.copytree(FIXTURE_PAGES, pages, ignore=shutil.ignore_patterns("*.json", "*.md"))
+    copy_fixture_pages(pages)
     ingest(capsys, db, seeds_copy, pages)
     [(event_id, story_id, article_count, outlet_count, title)] = query(
         db, "SELECT event_id, story_id, article_count, outlet_count, title FROM events WHERE article_count > 1"
@@ -114,7 +121,7 @@ def test_copies_are_duplicates_or_near_duplicates_and_unrelated_pages_stay_apart
     unrelated = tmp_path / "variants" / "paris.txt"
     unrelated.write_text(UNRELATED_SAME_DAY, encoding="utf-8")
     pages = tmp_path / "pages"
-    shutil.copytree(FIXTURE_PAGES, pages, ignore=shutil.ignore_patterns("*.json", "*.md"))
+    copy_fixture_pages(pages)
     summary = ingest(capsys, db, syndicated, edited, unrelated, pages)
     assert summary["rejected"] == 0
 

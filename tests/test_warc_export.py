@@ -11,7 +11,7 @@ from pytest_httpserver import HTTPServer
 from warcio.archiveiterator import ArchiveIterator
 
 from flows.cli import main
-from tests.conftest import FIXTURE_PAGES, SHARED_WARC, article_page
+from tests.conftest import SHARED_WARC, article_page, fixture_pages
 from warehouse.db import connect
 
 ARTICLE_COLUMNS = (
@@ -52,7 +52,7 @@ def test_fetched_and_saved_pages_round_trip_through_an_exported_warc(
     urls.write_text("\n".join(httpserver.url_for(f"/news/{number}") for number in range(4)), encoding="utf-8")
     saved = tmp_path / "saved"
     saved.mkdir()
-    for page in sorted(FIXTURE_PAGES.glob("*.html"))[:4]:
+    for page in fixture_pages()[:4]:
         shutil.copy(page, saved / page.name)
     db = tmp_path / "first.duckdb"
     fetched = ingest(capsys, "--urls-file", str(urls), "--db", str(db))

@@ -36,6 +36,7 @@ MIGRATIONS = (
     "011_warc.sql",
     "012_events.sql",
     "013_key_gate.sql",
+    "014_drop_sources.sql",
 )
 
 

@@ -3,7 +3,7 @@
 
 -- name: articles_by_day
 -- Articles per source and the day newsdag first loaded them (exact duplicates not counted).
-WITH articles AS (SELECT source, first_seen_run FROM articles WHERE duplicate_of IS NULL),
+WITH articles AS (SELECT source, first_seen_run FROM stg_articles WHERE NOT is_duplicate),
      runs AS (SELECT run_id, CAST(started_at AS DATE) AS day FROM runs WHERE started_at >= $since)
 SELECT a.source, r.day, count(*) AS articles
 FROM articles AS a

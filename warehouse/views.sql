@@ -1,9 +1,38 @@
--- Analysis views over the raw tables (recreated on every migration).
+-- Views over the raw tables, recreated on every migration: staging views (stg_*) first, one per table an
+-- analysis view reads, saying once what a row is (a duplicate, a fetch failure, ...); then the analysis views,
+-- built on them. A staging view keeps every column of its table and adds the derived ones.
+
+-- Each article with whether it is an exact copy of another (same normalised text, another URL: its
+-- duplicate_of is set by clustering) and the host of its URL (NULL for a local file).
+CREATE OR REPLACE VIEW stg_articles AS
+SELECT *,
+       duplicate_of IS NOT NULL AS is_duplicate,
+       nullif(lower(regexp_extract(url, '^[a-z][a-z0-9+.-]*://([^/?#]+)', 1)), '') AS host
+FROM articles;
+
+-- Each reject with the host of its URL and what kind of failure it is:
+-- is_fetch_failure: a page that could not be fetched (stage 'fetch': timeouts, 5xx after retries, blocks,
+--   robots, ...), or a feed or sitemap that could not be (stage 'discover' with a URL, except the rules of one
+--   that was fetched but held no usable links: DiscoveryError's in tasks/errors.py, links refused in
+--   tasks/crawl.py);
+-- is_blocked: a page the site answered with a block (a captcha, a 403 wall);
+-- is_empty_text: a page whose extraction found no main text, or too few words (under NEWSDAG_MIN_WORDS).
+CREATE OR REPLACE VIEW stg_rejects AS
+SELECT *,
+       nullif(lower(regexp_extract(url, '^[a-z][a-z0-9+.-]*://([^/?#]+)', 1)), '') AS host,
+       stage = 'fetch' OR (stage = 'discover' AND url IS NOT NULL AND rule NOT IN (
+           'not-a-feed', 'not-a-sitemap', 'bad-xml', 'bad-gzip', 'xml-entities',
+           'off-domain', 'sitemap-too-deep', 'too-many-sitemaps'
+       )) AS is_fetch_failure,
+       rule = 'blocked' AS is_blocked,
+       rule IN ('no-text', 'no-body', 'expect_column_values_to_not_be_null:text',
+                'expect_column_values_to_be_between:word_count') AS is_empty_text
+FROM rejects;
 
 -- Articles per source per day, by the day the page wrote (no time-zone shift).
 CREATE OR REPLACE VIEW articles_per_source_day AS
--- Exact duplicates (duplicate_of) are not counted: a syndicated text counts once.
-WITH articles AS (SELECT source, site_name, published_date FROM articles WHERE duplicate_of IS NULL)
+-- Exact duplicates are not counted: a syndicated text counts once.
+WITH articles AS (SELECT source, site_name, published_date FROM stg_articles WHERE NOT is_duplicate)
 SELECT source, published_date AS day, count(*) AS articles, count(DISTINCT site_name) AS sites
 FROM articles
 GROUP BY ALL
@@ -20,7 +49,7 @@ ORDER BY started_at DESC;
 
 -- Why inputs were rejected, most frequent first.
 CREATE OR REPLACE VIEW reject_reasons AS
-WITH rejects AS (SELECT stage, rule, run_id, input FROM rejects)
+WITH rejects AS (SELECT stage, rule, run_id, input FROM stg_rejects)
 SELECT stage, rule, count(*) AS rejects, count(DISTINCT run_id) AS runs, any_value(input) AS example_input
 FROM rejects
 GROUP BY ALL
@@ -30,7 +59,7 @@ ORDER BY rejects DESC;
 -- flagged, how many had the value left out of their columns (kept as written in article_flags.value).
 CREATE OR REPLACE VIEW flags_by_source AS
 WITH flags AS (SELECT article_id, rule, left_out, detail FROM article_flags),
-     articles AS (SELECT article_id, source FROM articles)
+     articles AS (SELECT article_id, source FROM stg_articles)
 SELECT a.source, f.rule, count(*) AS articles, count(f.left_out) AS left_out,
        any_value(a.article_id) AS example_article_id, any_value(f.detail) AS example_detail
 FROM flags AS f
@@ -40,7 +69,7 @@ ORDER BY articles DESC, a.source, f.rule;
 
 -- Articles whose text is identical to another article's (syndication, moved pages).
 CREATE OR REPLACE VIEW duplicate_texts AS
-WITH articles AS (SELECT article_id, url, title, text_sha256 FROM articles)
+WITH articles AS (SELECT article_id, url, title, text_sha256 FROM stg_articles)
 SELECT text_sha256, count(*) AS copies, list(url ORDER BY url) AS urls, any_value(title) AS title
 FROM articles
 GROUP BY text_sha256
@@ -52,10 +81,10 @@ ORDER BY copies DESC;
 CREATE OR REPLACE VIEW stg_event_articles AS
 WITH event_articles AS (SELECT article_id, event_id, method, similarity FROM event_articles),
      events AS (SELECT event_id, story_id FROM events),
-     articles AS (SELECT article_id, url, title, genre, published_at, duplicate_of FROM articles),
+     articles AS (SELECT article_id, url, title, genre, published_at, is_duplicate FROM stg_articles),
      signatures AS (SELECT article_id, outlet, day FROM article_signatures)
 SELECT ea.event_id, e.story_id, ea.article_id, s.outlet, s.day, a.published_at, a.genre, a.url, a.title,
-       a.duplicate_of IS NOT NULL AS is_copy, ea.method, ea.similarity
+       a.is_duplicate AS is_copy, ea.method, ea.similarity
 FROM event_articles AS ea
 JOIN events AS e USING (event_id)
 JOIN articles AS a USING (article_id)
@@ -131,13 +160,13 @@ FROM stories
 GROUP BY first_day
 ORDER BY day DESC;
 
--- Each story's outlets with their articles; syndicated copies (duplicate_of) shown but not counted.
+-- Each story's outlets with their articles; syndicated copies (exact duplicates) shown but not counted.
 CREATE OR REPLACE VIEW story_outlets AS
 WITH story_articles AS (SELECT story_id, article_id FROM story_articles),
-     articles AS (SELECT article_id, url, published_at, duplicate_of FROM articles),
+     articles AS (SELECT article_id, url, published_at, is_duplicate FROM stg_articles),
      signatures AS (SELECT article_id, outlet, day FROM article_signatures)
-SELECT sa.story_id, s.outlet, count(*) FILTER (WHERE a.duplicate_of IS NULL) AS articles,
-       count(*) FILTER (WHERE a.duplicate_of IS NOT NULL) AS duplicates,
+SELECT sa.story_id, s.outlet, count(*) FILTER (WHERE NOT a.is_duplicate) AS articles,
+       count(*) FILTER (WHERE a.is_duplicate) AS duplicates,
        min(a.published_at) AS first_published, min(s.day) AS first_day, list(a.url ORDER BY a.url) AS urls
 FROM story_articles AS sa
 JOIN articles AS a USING (article_id)
@@ -157,18 +186,9 @@ JOIN outlets AS o USING (story_id)
 ORDER BY s.last_day DESC, s.article_count DESC, s.story_id;
 
 -- Fetch failures by host and rule (timeouts, 5xx after retries, blocks, robots, ...), most frequent first:
--- pages (stage 'fetch'), and feeds and sitemaps that could not be fetched (stage 'discover' with a fetch
--- rule; not the rules of a feed or sitemap that was fetched but held no usable links, which are excluded).
+-- pages, and feeds and sitemaps that could not be fetched (stg_rejects.is_fetch_failure).
 CREATE OR REPLACE VIEW fetch_failures_by_host AS
-WITH failures AS (
-    SELECT regexp_extract(url, '^[a-z]+://([^/?#]+)', 1) AS host, rule, run_id, url, detail
-    FROM rejects
-    WHERE stage = 'fetch'
-       OR (stage = 'discover' AND url IS NOT NULL AND rule NOT IN (
-           'not-a-feed', 'not-a-sitemap', 'bad-xml', 'bad-gzip', 'xml-entities',  -- DiscoveryError (tasks/errors.py)
-           'off-domain', 'sitemap-too-deep', 'too-many-sitemaps'                   -- links refused (tasks/crawl.py)
-       ))
-)
+WITH failures AS (SELECT host, rule, run_id, url, detail FROM stg_rejects WHERE is_fetch_failure)
 SELECT host, rule, count(*) AS failures, count(DISTINCT run_id) AS runs,
        any_value(url) AS example_url, any_value(detail) AS example_detail
 FROM failures
@@ -191,7 +211,9 @@ ORDER BY run_id DESC, requests DESC;
 -- What each source's articles declare about their rights: the reserved share for text and data mining,
 -- AI opt-outs, licences and paywalls (tasks/rights.py; NULL tdm_reserved = undeclared).
 CREATE OR REPLACE VIEW rights_by_source AS
-WITH articles AS (SELECT source, tdm_reserved, ai_optout, license_url, accessible_for_free, rights_source FROM articles)
+WITH articles AS (
+    SELECT source, tdm_reserved, ai_optout, license_url, accessible_for_free, rights_source FROM stg_articles
+)
 SELECT source,
        count(*) AS articles,
        count(*) FILTER (WHERE tdm_reserved) AS tdm_reserved,
@@ -212,14 +234,14 @@ ORDER BY source;
 -- whose extraction the article's values show. An article unchanged since is not counted again.
 CREATE OR REPLACE VIEW stg_run_articles AS
 WITH documents AS (SELECT DISTINCT run_id, doc_id, article_id FROM documents WHERE article_id IS NOT NULL),
-     articles AS (SELECT article_id, doc_id, source, published_date, author, word_count FROM articles)
+     articles AS (SELECT article_id, doc_id, source, published_date, author, word_count FROM stg_articles)
 SELECT DISTINCT d.run_id, a.article_id, a.source, a.published_date, a.author, a.word_count
 FROM documents AS d
 JOIN articles AS a ON a.article_id = d.article_id AND a.doc_id = d.doc_id;
 
 -- One row per run with the figures a source's health is judged by (tasks/health.py reads its source's rows).
 -- Rates are NULL when their denominator is zero (no request, nothing extracted, no article): no evidence.
--- empty_text: a page whose extraction found no main text, or too few words (under NEWSDAG_MIN_WORDS).
+-- blocked and empty_text: rejects so marked in stg_rejects.
 -- short_text: an article of fewer than 100 words (a brief, a teaser, or a body cut short by a redesign).
 CREATE OR REPLACE VIEW stg_run_health AS
 WITH runs AS (
@@ -234,10 +256,9 @@ rejects AS (
            count(*) FILTER (WHERE stage = 'extract') AS rejects_extract,
            count(*) FILTER (WHERE stage = 'validate') AS rejects_validate,
            count(*) FILTER (WHERE stage = 'load') AS rejects_load,
-           count(*) FILTER (WHERE rule = 'blocked') AS blocked,
-           count(*) FILTER (WHERE rule IN ('no-text', 'no-body', 'expect_column_values_to_not_be_null:text',
-                                           'expect_column_values_to_be_between:word_count')) AS empty_text
-    FROM rejects
+           count(*) FILTER (WHERE is_blocked) AS blocked,
+           count(*) FILTER (WHERE is_empty_text) AS empty_text
+    FROM stg_rejects
     GROUP BY run_id
 ),
 fetches AS (
