@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -34,6 +36,30 @@ FORKSERVER_PRELOAD = ["tasks.preload"]
 
 
 Extractor = Callable[[RawDocument], Article | Reject]
+# How often the forkserver and each worker check that the process that started them still lives.
+PARENT_POLL_SECONDS = 0.5
+
+
+def exit_with_parent() -> None:
+    """End this process soon after its parent: a `kill -9` of the ingest leaves no forkserver or worker
+    behind (they would sit in their loops holding each other's pipes for good). A thread of this process
+    sees the parent change when it is re-parented; not prctl's parent-death signal, which follows the
+    parent *thread* that forked, and the pool is started on a thread that ends before the process."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="newsdag-parent-watch", daemon=True).start()
+
+
+def start_worker() -> None:
+    """A worker's start: it ends with its forkserver (exit_with_parent), and its loaded objects are frozen
+    (never walked by its garbage collections, which would copy the forkserver's shared pages into it)."""
+    exit_with_parent()
+    gc.freeze()
 
 
 def extract_batch(
@@ -187,7 +213,7 @@ def extraction_pool(workers: int) -> ProcessPoolExecutor:
         context.set_forkserver_preload(FORKSERVER_PRELOAD)
         # What a worker inherits (trafilatura, lxml, the language model) lives as long as it does: frozen,
         # it is never walked by the worker's garbage collections (~1 % of extraction CPU).
-        POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=gc.freeze)
+        POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=start_worker)
     return POOLS[workers]
 
 

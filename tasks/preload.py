@@ -11,7 +11,9 @@ from __future__ import annotations
 import gc
 
 from tasks.extract import warm_up_worker
+from tasks.extract_pool import exit_with_parent
 
+exit_with_parent()  # the forkserver ends with the ingest process that started it
 warm_up_worker()
 # Frozen, the loaded objects are never walked by a worker's garbage collections, which would write to
 # their headers and so copy the shared pages into the worker.

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from contextlib import suppress
 from pathlib import Path
 
@@ -97,9 +98,9 @@ def killed_run(corpus: Path, directory: Path, fault: str, environment: dict[str,
 
 
 def run_to_fault(command: list[str], environment: dict[str, str], fault: str, log: Path) -> None:
-    """Run `command` with NEWSDAG_FAULT=`fault` and expect it to kill itself there. Its output goes to a file
-    and its session is killed after it: a SIGKILLed run leaves its extraction processes (forkserver and
-    worker) behind, and they would hold a pipe open, and the machine busy, for good."""
+    """Run `command` with NEWSDAG_FAULT=`fault` and expect it to kill itself there. Its output goes to a file.
+    Its extraction processes (forkserver and workers) must end on their own once it is gone; its session is
+    killed after it all the same, so a failing check leaves nothing running."""
     with log.open("w") as output:
         process = subprocess.Popen(
             command,
@@ -110,10 +111,28 @@ def run_to_fault(command: list[str], environment: dict[str, str], fault: str, lo
         )
         try:
             returncode = process.wait(timeout=300)
+            left = processes_left(process.pid)
         finally:
             with suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
     assert returncode == -signal.SIGKILL, f"the run did not stop at {fault}: {log.read_text()}"
+    assert left == [], f"processes of the killed run still running: {left}"
+
+
+def processes_left(session: int, wait_seconds: float = 20.0) -> list[str]:
+    """The command lines of the processes still in `session`, once they have had `wait_seconds` to end
+    (the extraction processes check for their parent every half second)."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        left = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with suppress(OSError):
+                fields = stat.read_text().rpartition(")")[2].split()
+                if int(fields[3]) == session and fields[0] != "Z":  # field 6 of stat: the session id
+                    left.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
 
 
 def assert_archive_complete(archive: Path, documents: int) -> None:
