@@ -54,7 +54,7 @@ FIRST_BATCH_TIMEOUT = 1800
 LISTING = """
 import json, os, sys, time
 from pathlib import Path
-from tasks.discover import discover_paths
+from newsdag.tasks.discover import discover_paths
 
 def memory_mib(field):  # VmRSS now, VmHWM the peak: of this process alone (ru_maxrss keeps its parent's
     for line in Path("/proc/self/status").read_text().splitlines():  # peak across fork and exec)
@@ -77,7 +77,7 @@ peak = memory_mib("VmHWM")
 result = {"items": items, "first_s": first, "all_s": listed, "before_mib": before, "peak_mib": peak,
           "listing_mib": peak - before}
 if mode == "stream":
-    from tasks.discover import count_work_items
+    from newsdag.tasks.discover import count_work_items
     started = time.perf_counter()
     result["counted"] = count_work_items([target])
     result["count_s"] = time.perf_counter() - started

@@ -18,10 +18,10 @@ import json
 import tempfile
 from pathlib import Path
 
-from flows.run import run_ingest
-from flows.settings import Settings
-from tasks.models import IngestRequest
-from warehouse.db import connect
+from newsdag.flows.run import run_ingest
+from newsdag.flows.settings import Settings
+from newsdag.tasks.models import IngestRequest
+from newsdag.warehouse.db import connect
 
 DATASET = Path("/work/shared/eval/stories/allsides_dev.jsonl")
 GOLD = Path("/work/shared/eval/stories/allsides_dev.gold.jsonl")

@@ -32,9 +32,9 @@ from types import MappingProxyType
 
 import duckdb
 
-from tasks import export
-from tasks.export import ExportOptions, export_warehouse
-from warehouse.db import connect
+from newsdag.tasks import export
+from newsdag.tasks.export import ExportOptions, export_warehouse
+from newsdag.warehouse.db import connect
 
 PROJECT = Path(__file__).resolve().parent.parent
 GOAL_ROWS_PER_SECOND = 100_000

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from tasks import stories
+from newsdag.tasks import stories
 
 
 def main() -> None:

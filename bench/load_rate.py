@@ -35,12 +35,12 @@ from typing import Any
 
 import duckdb
 
-from flows.settings import Settings
-from tasks import load
-from tasks.dates import parse_iso_date
-from tasks.models import Article, RawDocument
-from warehouse.db import connect, named_queries
-from warehouse.keys import KeyIndex, close_key_indexes, key_index
+from newsdag.flows.settings import Settings
+from newsdag.tasks import load
+from newsdag.tasks.dates import parse_iso_date
+from newsdag.tasks.models import Article, RawDocument
+from newsdag.warehouse.db import connect, named_queries
+from newsdag.warehouse.keys import KeyIndex, close_key_indexes, key_index
 
 GOAL_ROWS_PER_SECOND = 50_000
 VOCABULARY = (

@@ -51,8 +51,8 @@ METRICS = (
 
 def run_newsdag(dataset: Path, out: Path, workers: int) -> float:
     """Predictions from the production path (what `newsdag eval` runs); returns wall seconds."""
-    from flows.evaluate import evaluate_dataset
-    from flows.settings import Settings
+    from newsdag.flows.evaluate import evaluate_dataset
+    from newsdag.flows.settings import Settings
 
     settings = Settings.from_env(workers=workers)
     started = time.perf_counter()

@@ -18,11 +18,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from flows.run import run_ingest
-from flows.settings import Settings
-from tasks import extract, loaders
-from tasks.models import Article, IngestRequest, WorkItem
-from warehouse.db import connect
+from newsdag.flows.run import run_ingest
+from newsdag.flows.settings import Settings
+from newsdag.tasks import extract, loaders
+from newsdag.tasks.models import Article, IngestRequest, WorkItem
+from newsdag.warehouse.db import connect
 
 PROJECT = Path(__file__).resolve().parent.parent
 DEV = Path("/work/shared/eval/dev/fundus")

@@ -16,9 +16,9 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from tasks import load, stories
-from tasks.models import Article, ArticleDate
-from warehouse.db import connect
+from newsdag.tasks import load, stories
+from newsdag.tasks.models import Article, ArticleDate
+from newsdag.warehouse.db import connect
 
 ARTICLES_PER_DAY = 100  # a mid-sized news site mix; density, not total size, sets the window's work
 ARTICLES_PER_STORY = 4

@@ -49,7 +49,7 @@ RESULT_QUERIES = {
 if os.environ.get(PRELOAD_GX) and __name__ != "__main__":
     # Imported by the forkserver as a preload module (the `forkserver` way): GX and its context are built
     # before any worker forks, so that the validation process forks with them.
-    from expectations.validate import warm_up
+    from newsdag.expectations.validate import warm_up
 
     warm_up()
 
@@ -57,7 +57,7 @@ if os.environ.get(PRELOAD_GX) and __name__ != "__main__":
 def validate_there(articles: list, **limits: object) -> object:
     """expectations.validate.validation_of, imported where it runs: the ingest process never imports
     GX, nor pandas (which that module imports)."""
-    from expectations.validate import validation_of
+    from newsdag.expectations.validate import validation_of
 
     return validation_of(articles, **limits)  # type: ignore[arg-type]
 
@@ -65,7 +65,7 @@ def validate_there(articles: list, **limits: object) -> object:
 def validate_remotely(pool: ProcessPoolExecutor) -> object:
     """flows.run.validate_batch, run in `pool`'s one process."""
 
-    from tasks.models import Validation
+    from newsdag.tasks.models import Validation
 
     def validate_batch(articles: Sequence, settings: object) -> Validation:
         if not articles:
@@ -87,13 +87,13 @@ def child(way: str, corpus: str, db: str, workers: int) -> None:
     """The ingest, run in this process with validation placed the `way` asked for."""
     import multiprocessing
 
-    from flows import run
-    from flows.settings import Settings
-    from tasks import extract_pool
+    from newsdag.flows import run
+    from newsdag.flows.settings import Settings
+    from newsdag.tasks import extract_pool
 
     pool = None
     if way == "spawned":
-        from expectations.validate import warm_up
+        from newsdag.expectations.validate import warm_up
 
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=warm_up)
     elif way == "forkserver":

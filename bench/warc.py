@@ -52,7 +52,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO.parent))  # run as a script from a checkout: `newsdag.*` is installed, but be safe
 EVAL_DEV = REPO.parent / "shared" / "eval" / "dev"
 NEWSDAG = Path(sys.executable).parent / "newsdag"
 PEERS_PYTHON = REPO / "bench" / ".peers-venv" / "bin" / "python"
@@ -193,8 +192,8 @@ def reading_rates(files: dict[str, Path], repeat: int) -> dict[str, float]:
     body decoding (payload_document), filtering mixed.warc.gz, and warcio's bare loop on the same file."""
     from warcio.archiveiterator import ArchiveIterator
 
-    from tasks import warc
-    from tasks.models import WarcRules
+    from newsdag.tasks import warc
+    from newsdag.tasks.models import WarcRules
 
     def cpu(task: Any) -> tuple[float, int]:
         started = time.process_time()

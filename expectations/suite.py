@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tasks.errors import ValidationFailed
+from newsdag.tasks.errors import ValidationFailed
 
 SUITE_PATH = Path(__file__).with_name("articles.json")
 SUITE_NAME = "articles"

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from expectations.suite import (
+from newsdag.expectations.suite import (
     CRITICAL,
     SUITE_NAME,
     SUITE_PATH,
@@ -43,9 +43,9 @@ from expectations.suite import (
     rule_order,
     suite_definition,
 )
-from tasks.errors import ValidationFailed
-from tasks.gcpause import cyclic_gc_paused
-from tasks.models import Article, ArticleDate, ExpectationResult, Flag, Reject, Validation
+from newsdag.tasks.errors import ValidationFailed
+from newsdag.tasks.gcpause import cyclic_gc_paused
+from newsdag.tasks.models import Article, ArticleDate, ExpectationResult, Flag, Reject, Validation
 
 if TYPE_CHECKING:
     from great_expectations.core.batch_definition import BatchDefinition

@@ -16,11 +16,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from flows.progress import ProgressLines
-from flows.settings import PREFECT_LOGGING_DEFAULTS, PREFECT_PRIVACY_DEFAULTS, Settings
-from tasks.errors import ConfigError, InputError, NewsdagError, RunFailed
-from tasks.export import DEFAULT_PARTITION_BY, EXPORT_FORMATS, EXPORT_TABLES
-from tasks.models import strip_userinfo
+from newsdag.flows.progress import ProgressLines
+from newsdag.flows.settings import PREFECT_LOGGING_DEFAULTS, PREFECT_PRIVACY_DEFAULTS, Settings
+from newsdag.tasks.errors import ConfigError, InputError, NewsdagError, RunFailed
+from newsdag.tasks.export import DEFAULT_PARTITION_BY, EXPORT_FORMATS, EXPORT_TABLES
+from newsdag.tasks.models import strip_userinfo
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_RUNS_SHOWN = 10
@@ -427,7 +427,7 @@ def command_ingest(args: argparse.Namespace) -> int:
     orchestrated = args.prefect == "always" or (args.prefect == "auto" and bool(os.environ.get("PREFECT_API_URL")))
     if orchestrated:
         os.environ.setdefault("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
-    from flows import run
+    from newsdag.flows import run
 
     # Credentials in URLs are never used; removed here, they reach neither the run nor Prefect's parameters.
     inputs = [strip_userinfo(value) for value in args.inputs]
@@ -451,7 +451,7 @@ def command_ingest(args: argparse.Namespace) -> int:
     progress = ProgressDisplay(enabled=not args.json and not orchestrated)
     try:
         if orchestrated:
-            from flows.ingest import run_from_command_line  # imports Prefect (~1.2 s): only for a flow run
+            from newsdag.flows.ingest import run_from_command_line  # imports Prefect (~1.2 s): only for a flow run
 
             try:
                 summary = run_from_command_line(
@@ -478,14 +478,14 @@ def command_ingest(args: argparse.Namespace) -> int:
 
 
 def command_server(args: argparse.Namespace) -> int:
-    from flows.serve import run_server
+    from newsdag.flows.serve import run_server
 
     # 0, or ended by the Ctrl-C (SIGINT) or SIGTERM it was sent: a stop, not a failure
     return EXIT_OK if run_server(args.host, args.port) in (0, -2, 130, -15, 143) else EXIT_FAILED
 
 
 def command_serve(args: argparse.Namespace) -> int:
-    from flows.serve import serve_sources
+    from newsdag.flows.serve import serve_sources
 
     settings = Settings.from_env(db_path=args.db, sources_file=args.sources, allow_networks=allowed_networks(args))
     serve_sources(settings, export_to=args.export, notify_url=args.notify_url)
@@ -495,8 +495,8 @@ def command_serve(args: argparse.Namespace) -> int:
 def command_demo(args: argparse.Namespace) -> int:
     import threading
 
-    from flows.demo import DEMO_SOURCE, DemoSite
-    from flows.serve import serve_sources
+    from newsdag.flows.demo import DEMO_SOURCE, DemoSite
+    from newsdag.flows.serve import serve_sources
 
     settings = Settings.from_env(db_path=args.db)
     site = DemoSite(args.port).start()
@@ -518,7 +518,7 @@ def command_demo(args: argparse.Namespace) -> int:
 
 
 def command_trigger(args: argparse.Namespace) -> int:
-    from flows.serve import flow_run_url, follow_flow_run, parse_parameters, trigger_source
+    from newsdag.flows.serve import flow_run_url, follow_flow_run, parse_parameters, trigger_source
 
     parameters = parse_parameters(args.param)
     flow_run = trigger_source(args.source, parameters)
@@ -615,7 +615,7 @@ def print_summary(summary: dict[str, Any], settings: Settings, seconds: float) -
 
 def run_summary_rows(settings: Settings, statement: str, run_id: str) -> list[tuple[Any, ...]]:
     """The rows of one of warehouse/summary.sql's statements for a run (its rejects or flags by rule)."""
-    from warehouse.db import connect, named_queries
+    from newsdag.warehouse.db import connect, named_queries
 
     with connect(Path(settings.db_path), read_only=True, wait_seconds=settings.lock_timeout_seconds) as con:
         return con.execute(named_queries("summary.sql")[statement], {"run_id": run_id}).fetchall()
@@ -686,7 +686,7 @@ def command_events(args: argparse.Namespace) -> int:
 
 
 def command_report(args: argparse.Namespace) -> int:
-    from flows.report import write_report_page
+    from newsdag.flows.report import write_report_page
 
     if args.since is not None and args.since > date.today():
         raise UsageError(f"--since {args.since} is in the future")
@@ -702,7 +702,7 @@ def run_query(
     `db` None: the configured database."""
     import duckdb
 
-    from warehouse.db import connect
+    from newsdag.warehouse.db import connect
 
     settings = Settings.from_env(db_path=db)
 
@@ -779,7 +779,7 @@ def command_export(args: argparse.Namespace) -> int:
         raise UsageError("--run chooses the runs of a WARC export: give it with --warc DIR")
     # tasks.export directly, not through flows.run, whose imports (trafilatura, Great Expectations' rules)
     # would triple the time of an export that finds nothing new.
-    from tasks.export import ExportOptions, export_warehouse
+    from newsdag.tasks.export import ExportOptions, export_warehouse
 
     if args.to.startswith("ducklake:"):
         raise UsageError(
@@ -812,9 +812,9 @@ def command_export(args: argparse.Namespace) -> int:
 
 
 def command_export_warc(args: argparse.Namespace) -> int:
-    from flows.run import fetch_policy  # a saved page's file: URI is re-read under the fetch rules
-    from tasks.warc_export import export_warc
-    from warehouse.db import connect
+    from newsdag.flows.run import fetch_policy  # a saved page's file: URI is re-read under the fetch rules
+    from newsdag.tasks.warc_export import export_warc
+    from newsdag.warehouse.db import connect
 
     settings = Settings.from_env(db_path=args.db)
     with connect(Path(settings.db_path), read_only=True, wait_seconds=settings.lock_timeout_seconds) as connection:
@@ -831,7 +831,7 @@ def command_export_warc(args: argparse.Namespace) -> int:
 
 
 def command_eval(args: argparse.Namespace) -> int:
-    from flows.evaluate import evaluate_dataset
+    from newsdag.flows.evaluate import evaluate_dataset
 
     settings = Settings.from_env(workers=args.workers)
     count = evaluate_dataset(Path(args.dataset), Path(args.out), settings)

@@ -14,11 +14,11 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from tasks.dates import parse_iso_date
-from tasks.errors import ExtractError
-from tasks.extract import parse_html
-from tasks.htmlmeta import read_page_metadata
-from tasks.textdump import parse_text_dump
+from newsdag.tasks.dates import parse_iso_date
+from newsdag.tasks.errors import ExtractError
+from newsdag.tasks.extract import parse_html
+from newsdag.tasks.htmlmeta import read_page_metadata
+from newsdag.tasks.textdump import parse_text_dump
 
 SAMPLES = Path(__file__).resolve().parent.parent / "seeds" / "articles"
 DEMO_SOURCE = "demo-news"

@@ -1,6 +1,6 @@
 """Write docs/settings.md and docs/cli.md from the code: the Settings fields' metadata and the argparse parser.
 
-Run `python -m flows.docs` after changing a setting, a command or an option; `--check` only says which pages
+Run `python -m newsdag.flows.docs` after changing a setting, a command or an option; `--check` only says which pages
 are stale (tests/test_docs.py fails the same way). The pages are plain functions of the code, the same on
 every machine: no terminal width, date or path goes into them.
 """
@@ -15,8 +15,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from flows.cli import build_parser
-from flows.settings import MIB, Settings
+from newsdag.flows.cli import build_parser
+from newsdag.flows.settings import MIB, Settings
 
 DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
 # The command that regenerates the pages, named after this module wherever it is installed.

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from flows.settings import Settings
-from tasks import extract_pool, loaders
-from tasks.errors import InputError
-from tasks.models import Article, ArticleDate, RawDocument, Reject, WorkItem
+from newsdag.flows.settings import Settings
+from newsdag.tasks import extract_pool, loaders
+from newsdag.tasks.errors import InputError
+from newsdag.tasks.models import Article, ArticleDate, RawDocument, Reject, WorkItem
 
 
 def dataset_documents(dataset: Path, settings: Settings) -> Iterator[tuple[str, RawDocument | Reject]]:

@@ -20,12 +20,12 @@ from prefect.settings import temporary_settings
 from prefect.states import State
 from prefect.utilities.annotations import quote
 
-from flows import run
-from flows.progress import ProgressLines
-from flows.report import run_artifact
-from flows.settings import Settings
-from tasks.errors import RunFailed, is_transient
-from tasks.models import COUNT_NAMES
+from newsdag.flows import run
+from newsdag.flows.progress import ProgressLines
+from newsdag.flows.report import run_artifact
+from newsdag.flows.settings import Settings
+from newsdag.tasks.errors import RunFailed, is_transient
+from newsdag.tasks.models import COUNT_NAMES
 
 # The Prefect task of each of the run's tasks (flows/run.py's IngestTasks): three task runs per batch.
 TASK_NAMES = {

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # flows.run imports every stage (~0.6 s); `newsdag sql` imports this module too
-    from flows.run import Progress
+    from newsdag.flows.run import Progress
 
 
 class ProgressLines:

@@ -11,10 +11,10 @@ from typing import Any
 
 import duckdb
 
-from flows.settings import Settings
-from tasks import report
-from tasks.errors import WarehouseError
-from warehouse.db import connect
+from newsdag.flows.settings import Settings
+from newsdag.tasks import report
+from newsdag.tasks.errors import WarehouseError
+from newsdag.warehouse.db import connect
 
 logger = logging.getLogger("newsdag")
 # `newsdag report` without --since: the last two weeks, the drift baseline's default window.

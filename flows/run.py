@@ -26,9 +26,9 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from expectations.suite import critical_rules
-from flows.settings import Settings
-from tasks import (
+from newsdag.expectations.suite import critical_rules
+from newsdag.flows.settings import Settings
+from newsdag.tasks import (
     crawl,
     discover,
     export,
@@ -45,8 +45,8 @@ from tasks import (
     stories,
     warc,
 )
-from tasks.errors import ConfigError, InputError, WarehouseError
-from tasks.models import (
+from newsdag.tasks.errors import ConfigError, InputError, WarehouseError
+from newsdag.tasks.models import (
     COUNT_NAMES,
     Alert,
     Article,
@@ -64,8 +64,8 @@ from tasks.models import (
     WarcRules,
     WorkItem,
 )
-from warehouse.db import connect
-from warehouse.keys import close_key_indexes, key_index
+from newsdag.warehouse.db import connect
+from newsdag.warehouse.keys import close_key_indexes, key_index
 
 logger = logging.getLogger("newsdag")
 # glibc's malloc arenas in an ingest process (glibc's MALLOC_ARENA_MAX, when set, wins). Its default, an arena
@@ -318,7 +318,7 @@ def start_validation_warm_up() -> None:
 
 
 def warm_up_validation() -> None:
-    from expectations.validate import warm_up
+    from newsdag.expectations.validate import warm_up
 
     warm_up()
 
@@ -329,7 +329,7 @@ def validate_batch(articles: Sequence[Article], settings: Settings) -> Validatio
     (expectations/validate.py)."""
     if not articles:
         return Validation()
-    from expectations.validate import validation_of  # Great Expectations costs ~2 s to import
+    from newsdag.expectations.validate import validation_of  # Great Expectations costs ~2 s to import
 
     return validation_of(
         articles,

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from flows.settings import PREFECT_PRIVACY_DEFAULTS, Settings
-from tasks.errors import ConfigError, NewsdagError
-from tasks.sources import Source, load_sources
+from newsdag.flows.settings import PREFECT_PRIVACY_DEFAULTS, Settings
+from newsdag.tasks.errors import ConfigError, NewsdagError
+from newsdag.tasks.sources import Source, load_sources
 
 FLOW_NAME = "ingest"
 DEFAULT_SERVER_HOST = "127.0.0.1"
@@ -100,7 +100,7 @@ def deployment_tags(source: Source) -> list[str]:
 
 
 def source_deployments(sources: Sequence[Source], settings: Settings, export_to: Path | None = None) -> list[Any]:
-    from flows.ingest import ingest_flow  # Prefect is imported only by the commands that need it
+    from newsdag.flows.ingest import ingest_flow  # Prefect is imported only by the commands that need it
 
     deployments = []
     for source in sources:
@@ -151,7 +151,7 @@ def register_drift_automation(notify_url: str) -> UUID:
     from prefect.events.actions import SendNotification
     from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 
-    from flows.ingest import DRIFT_EVENT
+    from newsdag.flows.ingest import DRIFT_EVENT
 
     block = CustomWebhookNotificationBlock(
         name=DRIFT_BLOCK, url=notify_url, json_data={"subject": "{{subject}}", "body": "{{body}}"}

@@ -6,6 +6,7 @@ flag that overrides it (if any) and what it means. docs/settings.md is generated
 
 from __future__ import annotations
 
+import importlib.metadata
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -15,12 +16,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from tasks.errors import ConfigError
+from newsdag.tasks.errors import ConfigError
 
 if TYPE_CHECKING:
-    from tasks.health import DriftPolicy
+    from newsdag.tasks.health import DriftPolicy
 
-NEWSDAG_VERSION = "0.1"
+NEWSDAG_VERSION = importlib.metadata.version("newsdag")
 
 DEFAULT_DB_PATH = Path("warehouse/news.duckdb")
 DEFAULT_SOURCES_FILE = Path("seeds/sources.toml")
@@ -435,7 +436,7 @@ class Settings:
 
     @property
     def drift_policy(self) -> DriftPolicy:
-        from tasks.health import DriftPolicy  # imports DuckDB: only for the runs that judge drift
+        from newsdag.tasks.health import DriftPolicy  # imports DuckDB: only for the runs that judge drift
 
         return DriftPolicy(
             window_days=self.drift_window_days,

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from tasks import discover_web, fetch
-from tasks.errors import DiscoveryError, FetchError
-from tasks.models import IngestRequest, Reject, WorkItem
-from tasks.sources import domain_allows, registrable_domain
+from newsdag.tasks import discover_web, fetch
+from newsdag.tasks.errors import DiscoveryError, FetchError
+from newsdag.tasks.models import IngestRequest, Reject, WorkItem
+from newsdag.tasks.sources import domain_allows, registrable_domain
 
 
 def discover_links(

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-from tasks.models import ArticleDate
+from newsdag.tasks.models import ArticleDate
 
 # A whole-string ISO 8601 date or date-time: 2022-01-07, 2022-01-07T08:36+0000,
 # 2022-01-07 08:36:00.509Z, 2022-01-07T08:36:00+02:00 (fractions of any length).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 
-from tasks.errors import DecompressError
+from newsdag.tasks.errors import DecompressError
 
 CHUNK_BYTES = 64 * 1024
 # zlib window bits: gzip only (a .gz file), or gzip and zlib headers alike (servers mislabel deflate often).

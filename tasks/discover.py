@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from tasks.errors import InputError
-from tasks.loaders import BINARY_SNIFF_BYTES, file_stamp, looks_binary, open_without_blocking
-from tasks.models import LineSpan, WorkItem
+from newsdag.tasks.errors import InputError
+from newsdag.tasks.loaders import BINARY_SNIFF_BYTES, file_stamp, looks_binary, open_without_blocking
+from newsdag.tasks.models import LineSpan, WorkItem
 
 GLOB_CHARACTERS = set("*?[")
 # A JSONL file (not gzipped: that one is read whole, up to the decompressed-size cap) becomes one work

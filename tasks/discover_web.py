@@ -21,10 +21,10 @@ import defusedxml.ElementTree as SafeElementTree
 import feedparser
 from defusedxml import DefusedXmlException
 
-from tasks.dates import feed_date, hint_day, hint_instant
-from tasks.decompress import GZIP, decompress_bounded
-from tasks.errors import DecompressError, DiscoveryError
-from tasks.models import DocumentHints, Reject, WorkItem, strip_userinfo
+from newsdag.tasks.dates import feed_date, hint_day, hint_instant
+from newsdag.tasks.decompress import GZIP, decompress_bounded
+from newsdag.tasks.errors import DecompressError, DiscoveryError
+from newsdag.tasks.models import DocumentHints, Reject, WorkItem, strip_userinfo
 
 WEB_SCHEMES = ("http", "https")
 ABSOLUTE_PREFIXES = ("http://", "https://")

@@ -39,8 +39,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from tasks.errors import ConfigError, ExportBusy, ExportError
-from tasks.models import ExportSummary
+from newsdag.tasks.errors import ConfigError, ExportBusy, ExportError
+from newsdag.tasks.models import ExportSummary
 
 # DuckDB and pyarrow (0.6 s to import) load when an export runs: the CLI imports this module at every
 # start for its declarations (EXPORT_TABLES, EXPORT_FORMATS), which its --help and defaults show.
@@ -251,7 +251,7 @@ def export_warehouse(
 def read_connection(db_path: Path, wait_seconds: float) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to the warehouse, without DuckDB's progress bar (it would draw on the
     terminal of `newsdag export`, or in a flow run's log, during a long COPY)."""
-    from warehouse.db import connect
+    from newsdag.warehouse.db import connect
 
     with connect(db_path, read_only=True, wait_seconds=wait_seconds) as con:
         con.execute("SET enable_progress_bar = false")
@@ -373,7 +373,7 @@ def read_plan(
 ) -> ExportPlan:
     """The keys of every table's rows that the directory lacks (only key columns are read: a no-op export
     reads no text), the whole tables that changed, and the runs that ended since the last export."""
-    from warehouse.db import named_queries
+    from newsdag.warehouse.db import named_queries
 
     queries = named_queries("export.sql")
     states = {name: read_state(directory, manifest, name) for name in options.tables if not EXPORT_TABLES[name].whole}
@@ -465,7 +465,7 @@ def copy_groups(plan: ExportPlan, chunk_rows: int) -> list[list[CopyJob]]:
 
 def stage_group(con: duckdb.DuckDBPyConnection, jobs: Sequence[CopyJob], copy: CopyContext) -> list[StagedFile]:
     """COPY each job's rows into its table's directory, under hidden .tmp names; the files written."""
-    from warehouse.db import named_queries
+    from newsdag.warehouse.db import named_queries
 
     queries = named_queries("export.sql")
     staged: list[StagedFile] = []

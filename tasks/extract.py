@@ -23,11 +23,11 @@ from trafilatura.external import try_justext
 from trafilatura.settings import Document
 from trafilatura.utils import repair_faulty_html
 
-from tasks.dates import parse_iso_date
-from tasks.errors import ExtractError
-from tasks.htmlmeta import read_page_metadata, url_genre
-from tasks.loaders import decode_content, with_archived_content
-from tasks.models import (
+from newsdag.tasks.dates import parse_iso_date
+from newsdag.tasks.errors import ExtractError
+from newsdag.tasks.htmlmeta import read_page_metadata, url_genre
+from newsdag.tasks.loaders import decode_content, with_archived_content
+from newsdag.tasks.models import (
     NO_DECLARED_RIGHTS,
     Article,
     ArticleDate,
@@ -36,8 +36,8 @@ from tasks.models import (
     RawDocument,
     Reject,
 )
-from tasks.rights import NO_MARKUP_RIGHTS, article_rights
-from tasks.textdump import parse_text_dump
+from newsdag.tasks.rights import NO_MARKUP_RIGHTS, article_rights
+from newsdag.tasks.textdump import parse_text_dump
 
 if TYPE_CHECKING:
     from dateparser import DateDataParser

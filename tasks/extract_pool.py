@@ -18,8 +18,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 
-from tasks.extract import extract_document
-from tasks.models import Article, RawDocument, Reject
+from newsdag.tasks.extract import extract_document
+from newsdag.tasks.models import Article, RawDocument, Reject
 
 # How long to wait for a broken pool's futures to fail (they do within milliseconds).
 POOL_SHUTDOWN_SECONDS = 5.0
@@ -32,7 +32,7 @@ QUEUED_PER_WORKER = 1
 POOLS: dict[int, ProcessPoolExecutor] = {}
 # What the workers' forkserver imports before it forks any worker: tasks/preload.py imports tasks.extract
 # and loads what extraction would otherwise load lazily in each worker (extract.warm_up_worker).
-FORKSERVER_PRELOAD = ["tasks.preload"]
+FORKSERVER_PRELOAD = ["newsdag.tasks.preload"]
 
 
 Extractor = Callable[[RawDocument], Article | Reject]

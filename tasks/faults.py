@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from tasks.errors import ConfigError
+from newsdag.tasks.errors import ConfigError
 
 ENVIRONMENT_VARIABLE = "NEWSDAG_FAULT"
 POINTS = ("run-started", "load-commit", "load-torn-commit", "load-committed")

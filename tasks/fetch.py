@@ -26,12 +26,12 @@ from urllib.parse import urljoin
 import requests
 import urllib3
 
-from tasks.dates import http_date
-from tasks.decompress import GZIP_OR_ZLIB, BoundedDecompressor
-from tasks.errors import DecompressError, FetchError, PermanentFetchError, TransientFetchError
-from tasks.hosts import HostGate, HostRules, host_key
-from tasks.loaders import declared_charset, sha256_hex
-from tasks.models import (
+from newsdag.tasks.dates import http_date
+from newsdag.tasks.decompress import GZIP_OR_ZLIB, BoundedDecompressor
+from newsdag.tasks.errors import DecompressError, FetchError, PermanentFetchError, TransientFetchError
+from newsdag.tasks.hosts import HostGate, HostRules, host_key
+from newsdag.tasks.loaders import declared_charset, sha256_hex
+from newsdag.tasks.models import (
     FetchBatch,
     FetchRecord,
     NotModified,
@@ -40,8 +40,8 @@ from tasks.models import (
     Validators,
     WorkItem,
 )
-from tasks.netguard import Deadline, DeadlinePassed, RefusedAddress, check_url, guarded_adapter, parse_networks
-from tasks.pagechecks import decode_fetched, soft_block
+from newsdag.tasks.netguard import Deadline, DeadlinePassed, RefusedAddress, check_url, guarded_adapter, parse_networks
+from newsdag.tasks.pagechecks import decode_fetched, soft_block
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 ACCEPT_HTML = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"

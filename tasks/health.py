@@ -25,8 +25,8 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from tasks.models import Alert
-from warehouse.db import named_queries
+from newsdag.tasks.models import Alert
+from newsdag.warehouse.db import named_queries
 
 # At most this many earlier runs make a baseline: a source polled every 15 minutes has ~1,300 runs in two weeks,
 # and the median of the latest 200 is as good and reads less.

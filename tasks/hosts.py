@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
 
-from tasks.errors import FetchError, PermanentFetchError
-from tasks.models import DeclaredRights, SiteRights
-from tasks.rights import TdmRule, ai_disallowed, matching_rule, parse_tdmrep
+from newsdag.tasks.errors import FetchError, PermanentFetchError
+from newsdag.tasks.models import DeclaredRights, SiteRights
+from newsdag.tasks.rights import TdmRule, ai_disallowed, matching_rule, parse_tdmrep
 
 if TYPE_CHECKING:
-    from tasks.fetch import Response
+    from newsdag.tasks.fetch import Response
 
 # TDMRep's site-wide rules file, and how much of it site_rights keeps as written.
 TDMREP_PATH = "/.well-known/tdmrep.json"

@@ -17,13 +17,13 @@ from urllib.parse import urljoin
 import lxml.etree
 import lxml.html
 
-from tasks.jsonld import main_values, node_types, url_path
-from tasks.models import ArticleDate
-from tasks.pageauthors import HAS_LETTER, read_authors
-from tasks.pagedates import read_dates
-from tasks.pageparts import PageParts, clean_text, first_meta, first_text, meta_values, read_parts
-from tasks.pagetitle import host_label, read_title, site_key, site_names, title_suffix_keys
-from tasks.rights import NO_MARKUP_RIGHTS, MarkupRights, markup_rights
+from newsdag.tasks.jsonld import main_values, node_types, url_path
+from newsdag.tasks.models import ArticleDate
+from newsdag.tasks.pageauthors import HAS_LETTER, read_authors
+from newsdag.tasks.pagedates import read_dates
+from newsdag.tasks.pageparts import PageParts, clean_text, first_meta, first_text, meta_values, read_parts
+from newsdag.tasks.pagetitle import host_label, read_title, site_key, site_names, title_suffix_keys
+from newsdag.tasks.rights import NO_MARKUP_RIGHTS, MarkupRights, markup_rights
 
 T = TypeVar("T")
 

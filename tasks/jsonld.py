@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import lxml.html
 
 if TYPE_CHECKING:
-    from tasks.pageparts import PageParts
+    from newsdag.tasks.pageparts import PageParts
 
 JsonNode = dict[str, Any]
 

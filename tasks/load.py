@@ -23,10 +23,10 @@ from urllib.parse import urlsplit
 import duckdb
 import pyarrow as pa
 
-from tasks import faults
-from tasks.gcpause import cyclic_gc_paused
-from tasks.loaders import archived_path
-from tasks.models import (
+from newsdag.tasks import faults
+from newsdag.tasks.gcpause import cyclic_gc_paused
+from newsdag.tasks.loaders import archived_path
+from newsdag.tasks.models import (
     Article,
     ArticleDate,
     BatchCounts,
@@ -41,8 +41,8 @@ from tasks.models import (
     WarcProgress,
     WarcResume,
 )
-from warehouse.db import named_queries
-from warehouse.keys import ARTICLE, DOCUMENT, URL, KeyIndex, key_of
+from newsdag.warehouse.db import named_queries
+from newsdag.warehouse.keys import ARTICLE, DOCUMENT, URL, KeyIndex, key_of
 
 logger = logging.getLogger("newsdag")
 UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")

@@ -15,9 +15,9 @@ from typing import BinaryIO
 
 from charset_normalizer import from_bytes
 
-from tasks.decompress import GZIP, decompress_bounded
-from tasks.errors import DecompressError
-from tasks.models import DocumentHints, LineSpan, RawDocument, Reject, WorkItem
+from newsdag.tasks.decompress import GZIP, decompress_bounded
+from newsdag.tasks.errors import DecompressError
+from newsdag.tasks.models import DocumentHints, LineSpan, RawDocument, Reject, WorkItem
 
 # File endings the loaders read; anything else in a directory is reported, not read.
 SUPPORTED_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz", ".txt", ".jsonl", ".jsonl.gz")

@@ -11,9 +11,9 @@ import lxml.etree
 import lxml.html
 import trafilatura.metadata
 
-from tasks.jsonld import main_values, names_in, node_types
-from tasks.pageparts import PageParts, clean_text, meta_values
-from tasks.pagetitle import WORDS, site_key
+from newsdag.tasks.jsonld import main_values, names_in, node_types
+from newsdag.tasks.pageparts import PageParts, clean_text, meta_values
+from newsdag.tasks.pagetitle import WORDS, site_key
 
 MAX_AUTHOR_WORDS = 6
 MAX_BYLINE_CHARS = 200

@@ -11,7 +11,7 @@ import re
 import lxml.html
 from lxml.etree import ParserError
 
-from tasks.loaders import decode_content
+from newsdag.tasks.loaders import decode_content
 
 # (kind, pattern on the visible text, most words a page may have and still be only this wall).
 # Word limits keep a real article that merely mentions cookies or subscriptions from being rejected;

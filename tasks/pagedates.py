@@ -10,11 +10,11 @@ from datetime import UTC, date, datetime, timedelta
 import lxml.etree
 import lxml.html
 
-from tasks.dates import is_plausible, parse_date
-from tasks.jsonld import main_values, url_path
-from tasks.models import ArticleDate
-from tasks.pageauthors import BYLINE_SCAN_ELEMENTS, MAX_BYLINE_CHARS, MONTH, spaced_text
-from tasks.pageparts import PageParts, meta_values
+from newsdag.tasks.dates import is_plausible, parse_date
+from newsdag.tasks.jsonld import main_values, url_path
+from newsdag.tasks.models import ArticleDate
+from newsdag.tasks.pageauthors import BYLINE_SCAN_ELEMENTS, MAX_BYLINE_CHARS, MONTH, spaced_text
+from newsdag.tasks.pageparts import PageParts, meta_values
 
 EARLIEST_DATE = date(1990, 1, 1)
 UTC_OFFSET = "+00:00"

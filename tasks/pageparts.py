@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import lxml.html
 
-from tasks.jsonld import JsonNode, json_ld_nodes, rank_main_nodes
+from newsdag.tasks.jsonld import JsonNode, json_ld_nodes, rank_main_nodes
 
 META_KEY_PUNCTUATION = re.compile(r"[\s:_.\-]+")
 

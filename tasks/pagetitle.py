@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 import lxml.etree
 import lxml.html
 
-from tasks.dates import parse_date
-from tasks.jsonld import main_values, names_in, node_types
-from tasks.pageparts import PageParts, clean_text, first_meta, first_text
+from newsdag.tasks.dates import parse_date
+from newsdag.tasks.jsonld import main_values, names_in, node_types
+from newsdag.tasks.pageparts import PageParts, clean_text, first_meta, first_text
 
 # An <h1> counts as the headline when this share of its words also appear in <title>.
 H1_TITLE_OVERLAP = 0.6

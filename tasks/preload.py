@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import gc
 
-from tasks.extract import warm_up_worker
-from tasks.extract_pool import exit_with_parent
+from newsdag.tasks.extract import warm_up_worker
+from newsdag.tasks.extract_pool import exit_with_parent
 
 exit_with_parent()  # the forkserver ends with the ingest process that started it
 warm_up_worker()

@@ -26,8 +26,8 @@ from typing import Any
 
 import duckdb
 
-from tasks.models import COUNT_NAMES
-from warehouse.db import named_queries
+from newsdag.tasks.models import COUNT_NAMES
+from newsdag.warehouse.db import named_queries
 
 # Okabe & Ito's palette: told apart with every common colour-vision deficiency.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")

@@ -25,7 +25,7 @@ from urllib.robotparser import RobotFileParser
 
 import lxml.html
 
-from tasks.models import Article, DeclaredRights, Reject, Rights
+from newsdag.tasks.models import Article, DeclaredRights, Reject, Rights
 
 # The crawlers of AI companies that robots.txt files name to opt out of training and answer engines.
 AI_AGENTS = (

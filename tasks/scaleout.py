@@ -37,11 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tasks import warc
-from tasks.errors import ConfigError
-from tasks.extract import extract_document
-from tasks.fetch import Fetcher, FetchPolicy
-from tasks.models import Article, RawDocument, Reject, WarcProgress, WarcResume, WarcRules
+from newsdag.tasks import warc
+from newsdag.tasks.errors import ConfigError
+from newsdag.tasks.extract import extract_document
+from newsdag.tasks.fetch import Fetcher, FetchPolicy
+from newsdag.tasks.models import Article, RawDocument, Reject, WarcProgress, WarcResume, WarcRules
 
 if TYPE_CHECKING:
     from distributed import Client

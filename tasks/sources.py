@@ -26,9 +26,9 @@ from urllib.parse import urlsplit
 import tld
 from cronsim import CronSim, CronSimError
 
-from tasks.discover_web import WEB_SCHEMES, normalize_url, parse_url_list
-from tasks.errors import ConfigError, InputError
-from tasks.models import Reject, WorkItem
+from newsdag.tasks.discover_web import WEB_SCHEMES, normalize_url, parse_url_list
+from newsdag.tasks.errors import ConfigError, InputError
+from newsdag.tasks.models import Reject, WorkItem
 
 # `fail(field, problem)`: the ConfigError naming the file, the source and the field.
 FailFactory = Callable[[str, str], ConfigError]

@@ -34,7 +34,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from warehouse.db import named_queries
+from newsdag.warehouse.db import named_queries
 
 # Word 3-shingles: short enough that a changed sentence breaks few of them, long enough that two
 # unrelated texts in one language share almost none.

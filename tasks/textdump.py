@@ -14,9 +14,9 @@ from enum import Enum
 from itertools import pairwise
 from typing import NamedTuple
 
-from tasks.dates import parse_iso_date
-from tasks.errors import ExtractError
-from tasks.models import ArticleDate, ExtractedFields
+from newsdag.tasks.dates import parse_iso_date
+from newsdag.tasks.errors import ExtractError
+from newsdag.tasks.models import ArticleDate, ExtractedFields
 
 # --- Line shape thresholds -------------------------------------------------------------------------
 

@@ -40,13 +40,13 @@ import requests
 import urllib3
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
-from tasks.dates import http_date, warc_date
-from tasks.decompress import decompress_bounded
-from tasks.discover import ARCHIVE_SUFFIXES
-from tasks.errors import DecompressError, FetchError, PermanentFetchError, TransientFetchError
-from tasks.fetch import Fetcher
-from tasks.loaders import declared_charset, file_stamp, sha256_hex
-from tasks.models import (
+from newsdag.tasks.dates import http_date, warc_date
+from newsdag.tasks.decompress import decompress_bounded
+from newsdag.tasks.discover import ARCHIVE_SUFFIXES
+from newsdag.tasks.errors import DecompressError, FetchError, PermanentFetchError, TransientFetchError
+from newsdag.tasks.fetch import Fetcher
+from newsdag.tasks.loaders import declared_charset, file_stamp, sha256_hex
+from newsdag.tasks.models import (
     DeclaredRights,
     DocumentHints,
     RawDocument,
@@ -60,9 +60,9 @@ from tasks.models import (
     WorkItem,
     strip_userinfo,
 )
-from tasks.netguard import Deadline
-from tasks.pagechecks import decode_fetched
-from tasks.sources import domain_allows
+from newsdag.tasks.netguard import Deadline
+from newsdag.tasks.pagechecks import decode_fetched
+from newsdag.tasks.sources import domain_allows
 
 logger = logging.getLogger("newsdag")
 

@@ -13,11 +13,11 @@ import duckdb
 from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
 from warcio.warcwriter import WARCWriter
 
-from tasks import warc
-from tasks.errors import ConfigError
-from tasks.fetch import Fetcher, FetchPolicy
-from tasks.models import WarcOrigin, WarcRules
-from warehouse.db import named_queries
+from newsdag.tasks import warc
+from newsdag.tasks.errors import ConfigError
+from newsdag.tasks.fetch import Fetcher, FetchPolicy
+from newsdag.tasks.models import WarcOrigin, WarcRules
+from newsdag.warehouse.db import named_queries
 
 HTTP_VERSIONS = ["HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/2.0"]
 STATUS_REASONS = {200: "OK"}

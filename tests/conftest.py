@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tasks.dates import parse_iso_date
-from tasks.models import Article, RawDocument
+from newsdag.tasks.dates import parse_iso_date
+from newsdag.tasks.models import Article, RawDocument
 
 PROJECT = Path(__file__).resolve().parent.parent
 SEEDS = PROJECT / "seeds" / "articles"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from tasks.models import Article, RawDocument, Reject
+from newsdag.tasks.models import Article, RawDocument, Reject
 
 CRASH = b"<!-- test: worker exits -->"
 HANG = b"<!-- test: worker hangs -->"

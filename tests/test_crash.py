@@ -20,8 +20,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from newsdag.warehouse.db import connect
 from tests.conftest import WORDS, article_page, fixture_pages
-from warehouse.db import connect
 
 NEWSDAG = Path(sys.executable).parent / "newsdag"
 PAGES = 60

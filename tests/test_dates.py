@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 import lxml.html
 import pytest
 
-from tasks.dates import feed_date, http_date, is_plausible, parse_iso_date, warc_date
-from tasks.discover_web import parse_feed
-from tasks.htmlmeta import read_page_metadata
+from newsdag.tasks.dates import feed_date, http_date, is_plausible, parse_iso_date, warc_date
+from newsdag.tasks.discover_web import parse_feed
+from newsdag.tasks.htmlmeta import read_page_metadata
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ import zlib
 
 import pytest
 
-from tasks.decompress import GZIP, BoundedDecompressor, decompress_bounded
-from tasks.errors import DecompressError
+from newsdag.tasks.decompress import GZIP, BoundedDecompressor, decompress_bounded
+from newsdag.tasks.errors import DecompressError
 
 
 def test_gzip_and_zlib_round_trip() -> None:

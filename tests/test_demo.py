@@ -6,11 +6,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from flows import run
-from flows.demo import DEMO_SOURCE, DemoSite, demo_pages
-from flows.settings import Settings
+from newsdag.flows import run
+from newsdag.flows.demo import DEMO_SOURCE, DemoSite, demo_pages
+from newsdag.flows.settings import Settings
+from newsdag.warehouse.db import connect
 from tests.conftest import SEEDS
-from warehouse.db import connect
 
 
 def test_every_sample_is_a_page_of_the_site_and_an_item_of_its_feed() -> None:

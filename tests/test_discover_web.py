@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.dates import feed_date
-from tasks.discover_web import (
+from newsdag.tasks.dates import feed_date
+from newsdag.tasks.discover_web import (
     children_since,
     filter_by_date,
     normalize_url,
@@ -18,8 +18,8 @@ from tasks.discover_web import (
     parse_sitemap,
     parse_url_list,
 )
-from tasks.errors import DiscoveryError
-from tasks.models import DocumentHints, WorkItem
+from newsdag.tasks.errors import DiscoveryError
+from newsdag.tasks.models import DocumentHints, WorkItem
 
 FEED_URL = "https://news.example.org/feeds/main.xml"
 SITEMAP_URL = "https://news.example.org/sitemap.xml"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from flows import docs
-from flows.cli import build_parser
-from flows.settings import Settings
+from newsdag.flows import docs
+from newsdag.flows.cli import build_parser
+from newsdag.flows.settings import Settings
 from tests.conftest import PROJECT
 
 README = PROJECT / "README.md"

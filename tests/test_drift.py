@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
+from newsdag.warehouse.db import connect
 from tests.test_health import NewsSite, site_settings
 from tests.test_serve import NEWSDAG, RUN_WAIT_SECONDS, prefect_api, serve_environment, start_serving, wait_for
-from warehouse.db import connect
 
 __all__ = ["prefect_api"]  # the module's own Prefect server (a module-scoped fixture of tests/test_serve.py)
 pytestmark = pytest.mark.slow

@@ -22,11 +22,11 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from flows.cli import main
-from tasks import load, stories
-from tasks.dates import parse_iso_date
-from tasks.errors import ExportBusy
-from tasks.export import (
+from newsdag.flows.cli import main
+from newsdag.tasks import load, stories
+from newsdag.tasks.dates import parse_iso_date
+from newsdag.tasks.errors import ExportBusy
+from newsdag.tasks.export import (
     EXPORT_STEPS,
     EXPORT_TABLES,
     META_DIR,
@@ -37,9 +37,9 @@ from tasks.export import (
     copy_groups,
     export_warehouse,
 )
-from tasks.models import COUNT_NAMES, Article, Flag, RawDocument, Reject
+from newsdag.tasks.models import COUNT_NAMES, Article, Flag, RawDocument, Reject
+from newsdag.warehouse.db import connect
 from tests.conftest import PROJECT, another_process_writing, make_article
-from warehouse.db import connect
 
 STARTED = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 # What a reader needs for the latest state of an appended table (docs/export.md shows the same).
@@ -303,7 +303,7 @@ def test_kill_9_at_a_step_leaves_nothing_partial_and_the_next_export_completes(
         f"""
         import os, signal
         from pathlib import Path
-        from tasks.export import export_warehouse
+        from newsdag.tasks.export import export_warehouse
 
         def stop(name):
             if name == {step!r}:
@@ -448,7 +448,7 @@ def test_an_undated_article_reads_back_without_a_day_in_every_reader(warehouse: 
 
 
 def test_the_export_page_names_every_option_table_and_setting() -> None:
-    from flows.cli import build_parser
+    from newsdag.flows.cli import build_parser
 
     page = (PROJECT / "docs" / "export.md").read_text(encoding="utf-8")
     subparsers = next(action for action in build_parser()._actions if action.dest == "command")

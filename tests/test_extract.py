@@ -9,7 +9,7 @@ from typing import Any
 import lxml.html
 import pytest
 
-from tasks.extract import (
+from newsdag.tasks.extract import (
     PRECISE_MIN_SHARE,
     PRECISE_MIN_WORDS,
     choose_text,
@@ -17,7 +17,7 @@ from tasks.extract import (
     extract_document,
     may_have_lost_article,
 )
-from tasks.models import Article
+from newsdag.tasks.models import Article
 from tests.conftest import FIXTURE_PAGES, fixture_page, make_document
 
 EXPECTED_FILES = sorted(FIXTURE_PAGES.glob("*.expected.json"))
@@ -164,7 +164,7 @@ def test_htmldate_uses_the_news_language_date_parser() -> None:
     # dateparser's ~4.5 s compilation of all its locales again.
     import htmldate.extractors
 
-    from tasks.extract import news_date_parser
+    from newsdag.tasks.extract import news_date_parser
 
     assert htmldate.extractors.get_external_parser is news_date_parser
     assert htmldate.extractors._external_date("12. Dezember 2025").date().isoformat() == "2025-12-12"

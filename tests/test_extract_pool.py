@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks.extract import extract_archived, extract_document
-from tasks.extract_pool import POOLS, extract_batch, extraction_pool, shutdown_pools
-from tasks.load import archive_documents
-from tasks.models import Article, RawDocument, Reject
+from newsdag.tasks.extract import extract_archived, extract_document
+from newsdag.tasks.extract_pool import POOLS, extract_batch, extraction_pool, shutdown_pools
+from newsdag.tasks.load import archive_documents
+from newsdag.tasks.models import Article, RawDocument, Reject
 from tests.conftest import make_document
 from tests.faults import CRASH, HANG, SLOW, SLOW_SECONDS, faulty_extractor, lazily_loaded
 

@@ -12,8 +12,8 @@ import unicodedata
 from functools import cache
 from pathlib import Path
 
-from tasks.extract import extract_document, restore_dropped_paragraphs
-from tasks.models import Article
+from newsdag.tasks.extract import extract_document, restore_dropped_paragraphs
+from newsdag.tasks.models import Article
 from tests.conftest import make_document
 
 RULE_PAGES = Path(__file__).parent / "fixtures" / "rules"

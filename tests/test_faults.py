@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tasks import faults
-from tasks.errors import ConfigError
+from newsdag.tasks import faults
+from newsdag.tasks.errors import ConfigError
 
 
 @pytest.fixture(autouse=True)

@@ -20,11 +20,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from flows.run import fetch_policy
-from flows.settings import Settings
-from tasks import extract, fetch, netguard
-from tasks.errors import PermanentFetchError
-from tasks.models import Article, NotModified, RawDocument, Reject, Validators, WorkItem
+from newsdag.flows.run import fetch_policy
+from newsdag.flows.settings import Settings
+from newsdag.tasks import extract, fetch, netguard
+from newsdag.tasks.errors import PermanentFetchError
+from newsdag.tasks.models import Article, NotModified, RawDocument, Reject, Validators, WorkItem
 from tests.conftest import ACCENTED_LEAD, LOOPBACK_NETWORKS, article_page
 
 HTML = "text/html; charset=utf-8"

@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
-from flows import run
-from flows.cli import main
-from flows.settings import Settings
-from tasks.errors import WarehouseBusy, WarehouseError
-from tasks.models import Reject
+from newsdag.flows import run
+from newsdag.flows.cli import main
+from newsdag.flows.settings import Settings
+from newsdag.tasks.errors import WarehouseBusy, WarehouseError
+from newsdag.tasks.models import Reject
+from newsdag.warehouse.db import connect
 from tests.conftest import another_process_writing, article_page
 from tests.test_secrets import SECRET, with_credentials
-from warehouse.db import connect
 
 pytestmark = pytest.mark.slow
 HARNESS_START_SECONDS = 120
@@ -81,7 +81,7 @@ def read_flow_run(flow_run_id: Any) -> Any:
 
 
 def test_a_load_task_is_retried_while_another_process_holds_the_database(harness: None, tmp_path: Path) -> None:
-    from flows.ingest import prefect_tasks
+    from newsdag.flows.ingest import prefect_tasks
 
     db = tmp_path / "news.duckdb"
     with connect(db):
@@ -101,7 +101,7 @@ def test_a_load_task_is_retried_while_another_process_holds_the_database(harness
 
 
 def test_a_permanent_warehouse_error_is_not_retried(harness: None, tmp_path: Path) -> None:
-    from flows.ingest import prefect_tasks
+    from newsdag.flows.ingest import prefect_tasks
 
     not_a_database = tmp_path / "notes.duckdb"
     not_a_database.write_text("my notes")
@@ -120,7 +120,7 @@ def test_a_permanent_warehouse_error_is_not_retried(harness: None, tmp_path: Pat
 def test_a_run_whose_every_fetch_fails_ends_failed_in_prefect_and_in_runs(
     harness: None, loopback_fetching: None, httpserver: HTTPServer, tmp_path: Path
 ) -> None:
-    from flows.ingest import ingest_flow
+    from newsdag.flows.ingest import ingest_flow
 
     httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
     urls = [httpserver.url_for(f"/gone/{number}") for number in range(3)]

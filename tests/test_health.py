@@ -14,12 +14,12 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from flows import run
-from flows.settings import Settings
-from tasks.errors import ConfigError
-from tasks.health import DriftPolicy, RunHealth, drift
+from newsdag.flows import run
+from newsdag.flows.settings import Settings
+from newsdag.tasks.errors import ConfigError
+from newsdag.tasks.health import DriftPolicy, RunHealth, drift
+from newsdag.warehouse.db import connect
 from tests.conftest import LOOPBACK_NETWORKS, article_page
-from warehouse.db import connect
 
 START = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 POLICY = DriftPolicy()

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from flows.cli import main
+from newsdag.flows.cli import main
+from newsdag.warehouse.db import connect
 from tests.conftest import LOOPBACK_NETWORKS, article_page
-from warehouse.db import connect
 
 NEWSDAG = Path(sys.executable).parent / "newsdag"
 PARAGRAPH = "<p>" + "The council met on Tuesday to discuss the harbour budget and the new ferry line. " * 5 + "</p>"

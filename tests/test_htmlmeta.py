@@ -10,7 +10,7 @@ from typing import Any
 import lxml.html
 import pytest
 
-from tasks.htmlmeta import PageMetadata, read_page_metadata
+from newsdag.tasks.htmlmeta import PageMetadata, read_page_metadata
 from tests.conftest import FIXTURE_PAGES, fixture_page
 
 EXPECTED_FILES = sorted(FIXTURE_PAGES.glob("*.expected.json"))

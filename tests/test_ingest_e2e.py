@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from flows import cli, run
-from flows.cli import main
+from newsdag.flows import cli, run
+from newsdag.flows.cli import main
+from newsdag.warehouse.db import connect
 from tests.conftest import PROJECT, another_process_writing
-from warehouse.db import connect
 
 SPUTNIK_TITLE = "Kazakh President Tokayev Orders to Open Fire on Terrorists Without Any Warning"
 LIMITED_TITLE = "Kazakhstan: President approved use of deadly force against rebels"
@@ -321,8 +321,8 @@ def test_bytes_an_earlier_version_rejected_for_a_doubtful_value_are_extracted_ag
 ) -> None:
     """A warehouse where newsdag before issue 20 rejected the Sputnik dump (modified before published) and a
     short page (too few words): the dump's reject no longer holds, the short page's still does."""
-    from tasks import load, loaders
-    from tasks.models import RawDocument, Reject, WorkItem
+    from newsdag.tasks import load, loaders
+    from newsdag.tasks.models import RawDocument, Reject, WorkItem
 
     with_doubtful_dates(seeds_copy)
     (seeds_copy / "short.txt").write_text("Short page\n\nOfficials said the bridge would open next spring.\n")
@@ -530,7 +530,7 @@ def test_the_installed_command_prints_a_summary_and_no_traceback(seeds_copy: Pat
 def test_ingest_runs_as_a_prefect_flow_run(seeds_copy: Path, tmp_path: Path) -> None:
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.ingest import ingest_flow
+    from newsdag.flows.ingest import ingest_flow
 
     db = tmp_path / "news.duckdb"
     with prefect_test_harness():
@@ -554,9 +554,9 @@ def test_ingest_runs_as_a_prefect_flow_run(seeds_copy: Path, tmp_path: Path) -> 
 
 
 def test_pages_and_jsonl_lines_are_batched_by_their_own_sizes() -> None:
-    from flows.run import batched
-    from flows.settings import Settings
-    from tasks.models import LineSpan, WorkItem
+    from newsdag.flows.run import batched
+    from newsdag.flows.settings import Settings
+    from newsdag.tasks.models import LineSpan, WorkItem
 
     def line(number: int, length: int = 10) -> WorkItem:
         return WorkItem("dump.jsonl", line=LineSpan(number, number * 100, length, "stamp"))
@@ -621,7 +621,7 @@ def test_every_command_keeps_prefect_analytics_off_unless_the_user_set_them(
 
 ARENA_CHURN = """
 import ctypes, sys, threading
-from flows import cli, run
+from newsdag.flows import cli, run
 if sys.argv[1] == "capped":
     run.share_malloc_arenas()
 def churn():

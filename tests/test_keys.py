@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks import load
-from tasks.models import Reject
+from newsdag.tasks import load
+from newsdag.tasks.models import Reject
+from newsdag.warehouse import keys
+from newsdag.warehouse.db import connect, named_queries
+from newsdag.warehouse.keys import ARTICLE, DOCUMENT, URL, KeyIndex, close_key_indexes, index_path, key_index, key_of
 from tests.conftest import make_article, make_document
-from warehouse import keys
-from warehouse.db import connect, named_queries
-from warehouse.keys import ARTICLE, DOCUMENT, URL, KeyIndex, close_key_indexes, index_path, key_index, key_of
 
 
 @pytest.fixture(autouse=True)

@@ -18,12 +18,12 @@ from typing import Any
 import duckdb
 import pytest
 
-from tasks import load
-from tasks.errors import WarehouseBusy
-from tasks.models import Flag, Reject
+from newsdag.tasks import load
+from newsdag.tasks.errors import WarehouseBusy
+from newsdag.tasks.models import Flag, Reject
+from newsdag.warehouse.db import MIGRATIONS, SCHEMA_VERSION, SQL_DIR, connect
+from newsdag.warehouse.keys import close_key_indexes, key_index
 from tests.conftest import another_process_writing, make_article, make_document
-from warehouse.db import MIGRATIONS, SCHEMA_VERSION, SQL_DIR, connect
-from warehouse.keys import close_key_indexes, key_index
 
 LOOK_UPS = ("write_batch", "find_seen", "find_unchanged_files", "find_validators")
 
@@ -163,7 +163,7 @@ def test_dates_are_stored_as_instant_local_text_and_day(tmp_path: Path) -> None:
 
 
 def test_day_only_date_has_no_instant(tmp_path: Path) -> None:
-    from tasks.dates import parse_iso_date
+    from newsdag.tasks.dates import parse_iso_date
 
     db = tmp_path / "news.duckdb"
     write(db, "run1", [make_article(published=parse_iso_date("2024-05-31", "meta"))])

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks.discover import count_work_items, discover_paths
-from tasks.errors import InputError
-from tasks.loaders import declared_charset, decode_content, load_documents
-from tasks.models import RawDocument, Reject, WorkItem
+from newsdag.tasks.discover import count_work_items, discover_paths
+from newsdag.tasks.errors import InputError
+from newsdag.tasks.loaders import declared_charset, decode_content, load_documents
+from newsdag.tasks.models import RawDocument, Reject, WorkItem
 from tests.conftest import PROJECT
 
 LIMITS = {"max_file_bytes": 100_000, "max_decompressed_bytes": 200_000}

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
-from flows.progress import ProgressLines, format_seconds
-from flows.run import Progress
+from newsdag.flows.cli import main
+from newsdag.flows.progress import ProgressLines, format_seconds
+from newsdag.flows.run import Progress
 from tests.conftest import SEEDS
 
 COUNTS = {"loaded": 1, "updated": 0, "unchanged": 2, "rejected": 3}

@@ -11,11 +11,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks import discover
-from tasks.discover import count_jsonl_lines, discover_paths, jsonl_lines
-from tasks.extract import extract_document
-from tasks.loaders import file_stamp, load_documents
-from tasks.models import Article, LineSpan, RawDocument, Reject
+from newsdag.tasks import discover
+from newsdag.tasks.discover import count_jsonl_lines, discover_paths, jsonl_lines
+from newsdag.tasks.extract import extract_document
+from newsdag.tasks.loaders import file_stamp, load_documents
+from newsdag.tasks.models import Article, LineSpan, RawDocument, Reject
 from tests.conftest import make_document
 
 SUFFIXES = (".html", ".txt", ".jsonl", ".html.gz", ".txt.gz", ".jsonl.gz")

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from flows.cli import main
+from newsdag.flows.cli import main
 from tests.test_health import NewsSite, ingest_source, site_settings
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

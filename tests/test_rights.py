@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from flows.cli import main
-from tasks.models import DeclaredRights
-from tasks.rights import (
+from newsdag.flows.cli import main
+from newsdag.tasks.models import DeclaredRights
+from newsdag.tasks.rights import (
     MarkupRights,
     TdmRule,
     ai_directives,
@@ -19,8 +19,8 @@ from tasks.rights import (
     parse_tdmrep,
     pattern_matches,
 )
+from newsdag.warehouse.db import connect
 from tests.conftest import article_page
-from warehouse.db import connect
 
 # --- the rules ---------------------------------------------------------------------------------------
 

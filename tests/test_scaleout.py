@@ -13,13 +13,13 @@ from pathlib import Path
 import distributed  # in the dev extra: CI runs these tests, never skips them
 import pytest
 
-from flows.cli import main
-from tasks.errors import ConfigError
-from tasks.extract import extract_document
-from tasks.models import Article, RawDocument, Reject
-from tasks.scaleout import WORKER_FAILED_RULE, close_clients, dask_client, extract_on_dask
+from newsdag.flows.cli import main
+from newsdag.tasks.errors import ConfigError
+from newsdag.tasks.extract import extract_document
+from newsdag.tasks.models import Article, RawDocument, Reject
+from newsdag.tasks.scaleout import WORKER_FAILED_RULE, close_clients, dask_client, extract_on_dask
+from newsdag.warehouse.db import connect
 from tests.conftest import FIXTURE_PAGES, article_page, fixture_page, make_document, warc_response, write_warc
-from warehouse.db import connect
 
 # Test hooks: documents carrying these markers make the worker-side extractor fail on purpose.
 KILL_WORKER_MARKER = b"<!-- newsdag test hook: kill the dask worker -->"

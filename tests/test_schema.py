@@ -9,10 +9,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tasks import load, stories
-from tasks.models import Reject
+from newsdag.tasks import load, stories
+from newsdag.tasks.models import Reject
+from newsdag.warehouse.db import SCHEMA_VERSION, SQL_DIR, connect
 from tests.conftest import make_article, make_document
-from warehouse.db import SCHEMA_VERSION, SQL_DIR, connect
 
 COLUMNS = """
     SELECT table_name, column_name, ordinal_position, data_type, is_nullable, column_default

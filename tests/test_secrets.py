@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from flows.cli import main
+from newsdag.flows.cli import main
+from newsdag.warehouse.db import connect
 from tests.conftest import article_page
-from warehouse.db import connect
 
 SECRET = "s3cret"
 

@@ -17,11 +17,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from flows.cli import main
+from newsdag.flows.cli import main
+from newsdag.warehouse.db import connect
 from tests.conftest import PROJECT, article_page
-from warehouse.db import connect
 
-NEWSDAG = [sys.executable, "-m", "flows.cli"]
+NEWSDAG = [sys.executable, "-m", "newsdag.flows.cli"]
 SERVER_START_SECONDS = 90
 RUN_WAIT_SECONDS = 120
 
@@ -303,9 +303,9 @@ def test_kill_9_of_serve_during_a_run_then_the_next_run_finishes_the_work(
 
 
 def test_deployments_carry_the_sources_tags_and_its_parameters(tmp_path: Path) -> None:
-    from flows.serve import source_deployments
-    from flows.settings import Settings
-    from tasks.sources import load_sources
+    from newsdag.flows.serve import source_deployments
+    from newsdag.flows.settings import Settings
+    from newsdag.tasks.sources import load_sources
 
     sources = tmp_path / "sources.toml"
     sources.write_text(

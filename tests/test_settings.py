@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.settings import ENV_NAMES, Settings
-from tasks.errors import ConfigError
+from newsdag.flows.settings import ENV_NAMES, Settings
+from newsdag.tasks.errors import ConfigError
 
 NEWSDAG = Path(sys.executable).parent / "newsdag"
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.errors import ConfigError, InputError
-from tasks.sources import DEFAULT_MAX_ARTICLES, Source, listed_urls, load_sources, source_allows
+from newsdag.tasks.errors import ConfigError, InputError
+from newsdag.tasks.sources import DEFAULT_MAX_ARTICLES, Source, listed_urls, load_sources, source_allows
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

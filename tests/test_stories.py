@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
-from tasks import stories
+from newsdag.flows.cli import main
+from newsdag.tasks import stories
+from newsdag.warehouse.db import SQL_DIR, connect
 from tests.conftest import SEEDS, fixture_pages
-from warehouse.db import SQL_DIR, connect
 
 CASES = Path(__file__).parent / "fixtures" / "stories" / "allsides_cases.jsonl"  # see LICENSES.md there
 SPUTNIK = SEEDS / "000_912fc46eca8d7d13.txt"

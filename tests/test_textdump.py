@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.errors import ExtractError
-from tasks.models import ExtractedFields
-from tasks.textdump import parse_text_dump
+from newsdag.tasks.errors import ExtractError
+from newsdag.tasks.models import ExtractedFields
+from newsdag.tasks.textdump import parse_text_dump
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds" / "articles"
 SPUTNIK = SEEDS / "000_912fc46eca8d7d13.txt"

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from expectations import suite, validate
-from expectations.validate import articles_frame, frame_failures, validate_articles
-from tasks.dates import parse_iso_date
-from tasks.errors import ValidationFailed
-from tasks.models import Article, Flag, Reject
+from newsdag.expectations import suite, validate
+from newsdag.expectations.validate import articles_frame, frame_failures, validate_articles
+from newsdag.tasks.dates import parse_iso_date
+from newsdag.tasks.errors import ValidationFailed
+from newsdag.tasks.models import Article, Flag, Reject
 
 MIN_WORDS = 20
 EARLIEST = date(1990, 1, 1)
@@ -414,7 +414,7 @@ def test_each_expectation_reports_what_it_evaluated_and_found_unexpected() -> No
 LAZY_CHECK = """
 import sys
 from tests.test_validate import EARLIEST, LATEST, MIN_WORDS, article
-from expectations.validate import validate_articles
+from newsdag.expectations.validate import validate_articles
 passed, rejects, flags = validate_articles(
     [article(1), article(2, text="Too short.", word_count=2)], min_words=MIN_WORDS, earliest=EARLIEST, latest=LATEST
 )

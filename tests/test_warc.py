@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks import warc
-from tasks.models import RawDocument, Reject, WarcRules, WarcStep
+from newsdag.tasks import warc
+from newsdag.tasks.models import RawDocument, Reject, WarcRules, WarcStep
 from tests.conftest import SHARED_WARC, article_page, warc_response, write_warc
 
 RULES = WarcRules()

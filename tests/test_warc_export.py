@@ -10,9 +10,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from warcio.archiveiterator import ArchiveIterator
 
-from flows.cli import main
+from newsdag.flows.cli import main
+from newsdag.warehouse.db import connect
 from tests.conftest import SHARED_WARC, article_page, fixture_pages
-from warehouse.db import connect
 
 ARTICLE_COLUMNS = (
     "article_id, url, canonical_url, title, text_sha256, published_local, modified_local, authors, language, "

@@ -20,9 +20,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from flows.cli import main
+from newsdag.flows.cli import main
+from newsdag.warehouse.db import connect
 from tests.conftest import SHARED_WARC, article_page, warc_response, write_warc
-from warehouse.db import connect
 
 NEWSDAG = Path(sys.executable).parent / "newsdag"
 PAGES = 24

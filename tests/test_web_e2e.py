@@ -20,9 +20,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from flows.cli import main
+from newsdag.flows.cli import main
+from newsdag.warehouse.db import SCHEMA_VERSION, connect
 from tests.conftest import ACCENTED_LEAD, article_page
-from warehouse.db import SCHEMA_VERSION, connect
 
 HTML = "text/html; charset=utf-8"
 LAST_MODIFIED = format_datetime(datetime(2026, 11, 20, 9, 0, tzinfo=UTC), usegmt=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from tasks.errors import WarehouseBusy, WarehouseError
+from newsdag.tasks.errors import WarehouseBusy, WarehouseError
 
 # A logger of its own, which a Prefect flow run also sends to the UI (PREFECT_LOGGING_EXTRA_LOGGERS, set by the CLI).
 logger = logging.getLogger("newsdag.warehouse")
