@@ -20,24 +20,14 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from newsdag.flows.cli import main
 from newsdag.warehouse.db import connect
 from tests.conftest import SHARED_WARC, article_page, warc_response, write_warc
+from tests.test_ingest_e2e import ingest_json, query
 
 NEWSDAG = Path(sys.executable).parent / "newsdag"
 PAGES = 24
 BATCH = 5
 ENVIRONMENT = {"NEWSDAG_BATCH_SIZE": str(BATCH), "NEWSDAG_WORKERS": "1", "NEWSDAG_LOCK_TIMEOUT": "30"}
-
-
-def ingest_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
-    assert main(["ingest", *args, "--json", "--prefect", "never"]) == 0
-    return json.loads(capsys.readouterr().out)
-
-
-def query(db: Path, sql: str) -> list[tuple]:
-    with connect(db, read_only=True) as con:
-        return con.execute(sql).fetchall()
 
 
 def news_records(count: int = PAGES, host: str = "example.com", day: str = "2026-11-20") -> list[dict]:
