@@ -1,4 +1,4 @@
-"""Cluster: exact duplicates, near-duplicates (MinHash/LSH) and cross-outlet stories, incrementally.
+"""Cluster: exact duplicates, near-duplicates (MinHash/LSH), events and stories, incrementally.
 
 Each call to `cluster_pending` takes the articles not yet clustered (or whose text changed), in a chunk,
 and in one transaction:
@@ -6,13 +6,19 @@ and in one transaction:
 1. exact duplicates: same normalised text (sha256) as an earlier original -> `articles.duplicate_of`;
 2. near-duplicates: MinHash of word shingles, candidates from LSH buckets -> `near_duplicates` pairs with
    the estimated Jaccard similarity when it is at least NEAR_DUPLICATE_THRESHOLD;
-3. stories: a duplicate or near-duplicate joins its original's story; otherwise the article is scored
-   against the articles of the +-STORY_WINDOW_DAYS window that share a story term with it (cosine of
-   IDF-weighted terms from title, description and lead) and joins the best story at or above
-   STORY_THRESHOLD, or founds a new one. Existing assignments never move, so story ids are stable.
+3. events: a copy or near-copy joins its original's event; the other articles of the chunk are grouped,
+   best pair first, with the stored events of their days as fixed groups (average-link cosine of
+   IDF-weighted story terms, days at most one apart), so the result does not depend on their order;
+4. stories: a new event joins the story of the most similar article of +-STORY_WINDOW_DAYS at or above
+   STORY_THRESHOLD, or founds one. Existing assignments never move, so event and story ids are stable.
 
-Candidates come from LSH buckets and from (term, day) postings, never from all pairs: the cost per new
-article depends on the window's density, not on the table's size (see bench/stories_scale.py).
+Candidates come from LSH buckets and from (term, day) postings, never from all pairs, so the cost per new
+article follows the window's density rather than the table's size (bench/stories_scale.py: flat to 10k
+articles; at 100k the statements that read whole tables once per chunk show, see docs/stories.md).
+
+One module over ~500 lines on purpose: the four steps share one chunk, one transaction and one set of
+fingerprints (terms, signatures, postings); split apart, each would re-read or pass the same state.
+The SQL is in warehouse/stories.sql.
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ SHINGLE_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 AVALANCHE_MULTIPLIER = np.uint64(0xBF58476D1CE4E5B9)
 
 # Events and stories, tuned on the AllSides dev set (../shared/eval/stories: 743 texts, 256 roundups, each
-# one event of a day) with bench/events_eval.py; the figures there and in README. Each value sits in a plateau:
+# one event of a day) with bench/events_eval.py; the figures there and in docs/stories.md. Each value sits in a plateau:
 # B-cubed F1 stays >= 0.90 for thresholds 0.10-0.16, day decays 0.5-0.7, headline boosts 2-4 and cuts of 5-7
 # letters, so none is tuned to one exact value.
 #
