@@ -238,13 +238,11 @@ def byline_text(element: lxml.html.HtmlElement) -> str:
     'Jane Doe' then 'Senior Editor' in a child element of its own is 'Jane Doe | Senior Editor'. Pieces
     joined by a comma or a conjunction, and a first name then a last name, stay together."""
     line = ""
-    for piece in (" ".join(text.split()) for text in element.itertext()):
-        if not piece:
-            continue
+    for piece in filter(None, (" ".join(text.split()) for text in element.itertext())):
         last_part = BYLINE_PREFIX.sub("", BYLINE_BREAK.split(line)[-1].strip())
-        if line and piece[:1].isupper() and looks_like_name(last_part) and not BYLINE_LABEL.fullmatch(last_part):
-            line += " | "
-        line = f"{line} {piece}".strip() if not line.endswith(" | ") else line + piece
+        ends_a_name = looks_like_name(last_part) and not BYLINE_LABEL.fullmatch(last_part)
+        separator = " | " if piece[:1].isupper() and ends_a_name else " "
+        line = f"{line}{separator}{piece}" if line else piece
     return line
 
 
