@@ -161,7 +161,8 @@ def article_page(
 
 # --- WARC files --------------------------------------------------------------------------------------------
 
-SHARED_WARC = PROJECT.parent / "shared" / "warc"
+# The shared sample archives (../shared/warc), copied so that a clean clone tests on its own (README there).
+SHARED_WARC = PROJECT / "tests" / "fixtures" / "warc"
 
 
 def warc_response(
