@@ -781,9 +781,6 @@ def run_batches(
     discovery has listed little more than it.
     """
     batches = batched(items, settings)
-    first = list(itertools.islice(batches, BATCHES_AHEAD))
-    first_items = sum(len(batch) for batch in first)
-    batches = itertools.chain(first, batches)
     gathering = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsdag-gather")
     extracting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsdag-extract")
 
@@ -800,16 +797,8 @@ def run_batches(
         gathered = gathering.submit(contextvars.copy_context().run, tasks.gather, run.run_id, batch, settings, clock)
         return extracting.submit(contextvars.copy_context().run, extract_when_gathered, gathered)
 
-    pooled = extract_pool.extracts_in_pool(
-        first_items,
-        workers=settings.workers,
-        parallel_min_docs=settings.parallel_min_docs,
-        timeout_seconds=settings.extract_timeout_seconds,
-    )
-    # In a run of many inputs, the workers start (and import trafilatura) on an idle core while the
-    # first batch is read; a small run need not wait for workers it may not use (all unchanged).
-    if pooled and not settings.dask_address and first_items >= settings.parallel_min_docs:
-        extracting.submit(extract_pool.start_pool, max(1, settings.workers))
+    # The workers start at the first batch with something to extract: a run whose pages are all unchanged
+    # starts none (starting them, the forkserver's imports included, took ~1.5 s it then waited for).
     done = 0
     try:
         in_flight = deque(future for future in (prepare_next() for _ in range(BATCHES_AHEAD)) if future)

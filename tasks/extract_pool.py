@@ -217,12 +217,6 @@ def extraction_pool(workers: int) -> ProcessPoolExecutor:
     return POOLS[workers]
 
 
-def start_pool(workers: int) -> None:
-    """Start the worker processes now (a pool starts them at its first tasks), and wait until they run."""
-    pool = extraction_pool(workers)
-    wait([pool.submit(int) for _ in range(workers)])
-
-
 def discard_pool(workers: int, *, kill: bool = False) -> None:
     """Forget a pool (the next extraction_pool call starts a fresh one); with kill, end its workers first."""
     pool = POOLS.pop(workers, None)
