@@ -485,10 +485,8 @@ def judge_record(
     if rules.domains and not domain_allows(rules.domains, url):
         return SKIP_OFF_DOMAIN
     fetched_at = warc_date(headers.get("WARC-Date"))
-    if rules.since is not None or rules.until is not None:
-        day = fetched_at.date() if fetched_at is not None else None
-        if day is None or (rules.since and day < rules.since) or (rules.until and day > rules.until):
-            return SKIP_OUTSIDE_WINDOW
+    if outside_window(rules, fetched_at):
+        return SKIP_OUTSIDE_WINDOW
     input_name = record_input(file, offset, index)
     origin = WarcOrigin(file, offset, headers.get("WARC-Record-ID"))
     try:
@@ -522,6 +520,14 @@ def record_input(file: str, offset: int, index: int = 0) -> str:
     """A record's `input` in documents and rejects: the file and the record's offset (`+n` for the n-th
     record after it in a file gzipped as one member)."""
     return f"{file}@{offset}" + (f"+{index}" if index else "")
+
+
+def outside_window(rules: WarcRules, fetched_at: datetime | None) -> bool:
+    """Whether --since/--until leave out a record fetched at `fetched_at` (one without a date, when set)."""
+    if rules.since is None and rules.until is None:
+        return False
+    day = fetched_at.date() if fetched_at is not None else None
+    return day is None or bool(rules.since and day < rules.since) or bool(rules.until and day > rules.until)
 
 
 def target_uri(value: str | None) -> str | None:
@@ -631,10 +637,8 @@ def judge_arc_record(
     if rules.domains and not domain_allows(rules.domains, url):
         return SKIP_OFF_DOMAIN
     fetched_at = warc_date(warc_headers.get_header("WARC-Date"))
-    if rules.since is not None or rules.until is not None:
-        day = fetched_at.date() if fetched_at is not None else None
-        if day is None or (rules.since and day < rules.since) or (rules.until and day > rules.until):
-            return SKIP_OUTSIDE_WINDOW
+    if outside_window(rules, fetched_at):
+        return SKIP_OUTSIDE_WINDOW
     try:
         status = int(http.get_statuscode() or 0)
     except ValueError:
